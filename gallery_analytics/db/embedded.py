@@ -1,0 +1,335 @@
+"""An embedded PostgreSQL server in a project-local directory.
+
+Analysts should not have to install or configure a database to try the workbench, so
+with no URL configured we run our own server: ``initdb`` once, then ``pg_ctl start``
+on demand. It listens only on a Unix socket in a private directory (no TCP port to
+collide with, no password to leak) and outlives the process that started it, so a
+notebook, the CLI and the tests can share it; ``gallery-analytics db stop`` ends it.
+
+The binaries come from the pgserver wheel when it is installed (CPython 3.9 to 3.12),
+otherwise from a PostgreSQL found on PATH (conda-forge ``postgresql``, Debian
+``postgresql``). PostgreSQL refuses to run as root, so under root the server runs as
+an unprivileged system user that we create once.
+
+Everything here is blocking (subprocesses, file locks): async callers use
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gallery_analytics.errors import EmbeddedServerError
+
+logger = logging.getLogger(__name__)
+
+BINDIR_ENV = "GALLERY_PG_BINDIR"
+SYSTEM_USER_ENV = "GALLERY_PG_SYSTEM_USER"
+DEFAULT_SYSTEM_USER = "gallery-pg"
+SUPERUSER = "postgres"
+PORT = 5432  # only names the socket file; nothing listens on TCP
+_SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes including ".s.PGSQL.5432" and NUL
+
+# Tuned for an analytics sandbox: bulk loads and big scans, few connections.
+# synchronous_commit=off can lose the last moments of commits on a crash but never
+# corrupts data; fsync stays on.
+_SERVER_SETTINGS = {
+    "listen_addresses": "''",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "4GB",
+    "synchronous_commit": "off",
+    # Lets COPY into a table truncated in the same transaction skip the WAL (bulk seeds).
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "jit": "off",
+}
+
+NO_POSTGRES_MESSAGE = (
+    "No PostgreSQL is available for the embedded database. Either install the package "
+    "with its default dependencies on CPython 3.9-3.12 (pip install -e . brings pgserver, "
+    "which ships PostgreSQL), install PostgreSQL binaries on PATH (conda install -c "
+    "conda-forge postgresql, or apt-get install postgresql), or point "
+    "GALLERY_DATABASE_URL at an existing server."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresBinaries:
+    """A directory holding initdb and pg_ctl, and where we found it."""
+
+    bindir: Path
+    origin: str
+
+    def tool(self, name: str) -> str:
+        return str(self.bindir / name)
+
+
+def find_postgres_binaries() -> PostgresBinaries:
+    """Locate PostgreSQL server binaries, preferring the pgserver wheel."""
+    configured = os.environ.get(BINDIR_ENV)
+    if configured:
+        bindir = Path(configured)
+        if not (bindir / "pg_ctl").is_file():
+            raise EmbeddedServerError(f"{BINDIR_ENV}={configured} holds no pg_ctl")
+        return PostgresBinaries(bindir, BINDIR_ENV)
+    # find_spec rather than import: pgserver's import has side effects we don't need.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.submodule_search_locations:
+        bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        if (bindir / "pg_ctl").is_file():
+            return PostgresBinaries(bindir, "pgserver")
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        return PostgresBinaries(Path(on_path).resolve().parent, "PATH")
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if debian:
+        return PostgresBinaries(debian[-1].parent, "system")
+    raise EmbeddedServerError(NO_POSTGRES_MESSAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    running: bool
+    pid: int | None
+    data_dir: Path
+    socket_dir: Path | None
+
+    def describe(self) -> str:
+        if self.running:
+            return f"running (pid {self.pid}) with data in {self.data_dir}"
+        if (self.data_dir / "PG_VERSION").exists():
+            return f"stopped; data kept in {self.data_dir}"
+        return f"not initialised; it will be created in {self.data_dir}"
+
+
+class EmbeddedPostgres:
+    """Manage one PostgreSQL data directory: initialise, start, stop, report status."""
+
+    def __init__(self, base_dir: Path, *, binaries: PostgresBinaries | None = None) -> None:
+        self.base_dir = base_dir.resolve()
+        self.data_dir = self.base_dir / "pgdata"
+        self._binaries = binaries
+
+    @property
+    def binaries(self) -> PostgresBinaries:
+        if self._binaries is None:
+            self._binaries = find_postgres_binaries()
+        return self._binaries
+
+    # -- public API -----------------------------------------------------------------
+
+    def status(self) -> ServerStatus:
+        info = _read_postmaster_pid(self.data_dir)
+        if info is None or not _process_alive(info.pid):
+            return ServerStatus(False, None, self.data_dir, None)
+        return ServerStatus(info.status == "ready", info.pid, self.data_dir, info.socket_dir)
+
+    def start(self) -> str:
+        """Start the server if it is not running and return its superuser URL."""
+        with self._locked():
+            current = self.status()
+            if current.running and current.socket_dir is not None:
+                return self._url(current.socket_dir)
+            self._ensure_initialised()
+            socket_dir = self._socket_dir()
+            options = f"-k {socket_dir} -p {PORT}"
+            logger.info("starting embedded PostgreSQL in %s", self.data_dir)
+            self._run(
+                [
+                    self.binaries.tool("pg_ctl"),
+                    "start",
+                    "-D", str(self.data_dir),
+                    "-l", str(self.data_dir / "server.log"),
+                    "-w", "-t", "60",
+                    "-o", options,
+                ],
+                what="start the embedded PostgreSQL server",
+            )
+            return self._url(socket_dir)
+
+    def stop(self) -> bool:
+        """Stop the server; return False if it was not running."""
+        with self._locked():
+            if not self.status().running:
+                return False
+            self._run(
+                [self.binaries.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast",
+                 "-w", "-t", "60"],
+                what="stop the embedded PostgreSQL server",
+            )
+            return True
+
+    def url(self, database: str = SUPERUSER) -> str:
+        """URL of the running server (raises if it is not running)."""
+        current = self.status()
+        if not current.running or current.socket_dir is None:
+            raise EmbeddedServerError(
+                "the embedded PostgreSQL server is not running; start it with "
+                "`gallery-analytics db start`"
+            )
+        return self._url(current.socket_dir, database)
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _url(socket_dir: Path, database: str = SUPERUSER) -> str:
+        return f"postgresql+asyncpg://{SUPERUSER}@/{database}?host={socket_dir}"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise start/stop across processes (a notebook and the CLI, say)."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.base_dir / "embedded.lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _ensure_initialised(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedServerError(
+                f"{self.data_dir} exists but is not a PostgreSQL data directory; "
+                "move it away or set GALLERY_EMBEDDED_DIR elsewhere"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._hand_to_server_user(self.data_dir)
+        logger.info("initialising embedded PostgreSQL data directory %s", self.data_dir)
+        self._run(
+            [
+                self.binaries.tool("initdb"),
+                "-D", str(self.data_dir),
+                "-U", SUPERUSER,
+                "--auth=trust",  # safe: only a private Unix socket, no TCP
+                "--encoding=UTF8",
+                "--no-locale",  # C collation: the same sort order on every machine
+                "--no-sync",
+            ],
+            what="initialise the embedded PostgreSQL data directory",
+        )
+        settings = "\n".join(f"{key} = {value}" for key, value in _SERVER_SETTINGS.items())
+        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(f"\n# gallery-analytics embedded server\n{settings}\n")
+
+    def _socket_dir(self) -> Path:
+        """The data directory if its path is short enough for a socket, else a private /tmp dir."""
+        if len(str(self.data_dir)) + len("/.s.PGSQL.5432") < _SOCKET_PATH_LIMIT:
+            return self.data_dir
+        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
+        socket_dir = Path(tempfile.gettempdir()) / f"gallery-pg-{digest}"
+        socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self._hand_to_server_user(socket_dir)
+        return socket_dir
+
+    def _server_user(self) -> pwd.struct_passwd | None:
+        """The unprivileged account the server runs as when we are root, else None."""
+        if os.geteuid() != 0:
+            return None
+        name = os.environ.get(SYSTEM_USER_ENV, DEFAULT_SYSTEM_USER)
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+        logger.info("creating system user %s to run the embedded PostgreSQL server", name)
+        result = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0 and "already exists" not in result.stderr:
+            raise EmbeddedServerError(
+                f"PostgreSQL cannot run as root and creating the system user {name!r} failed: "
+                f"{result.stderr.strip()}; set {SYSTEM_USER_ENV} to an existing unprivileged user"
+            )
+        return pwd.getpwnam(name)
+
+    def _hand_to_server_user(self, path: Path) -> None:
+        """Give ``path`` to the server's account and let it traverse the parents."""
+        account = self._server_user()
+        if account is None:
+            return
+        os.chown(path, account.pw_uid, account.pw_gid)
+        path.chmod(0o700)
+        for parent in path.parents:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                logger.info("allowing others to traverse %s so PostgreSQL can reach its data", parent)
+                parent.chmod(mode | stat.S_IXOTH)
+
+    def _run(self, command: list[str], *, what: str) -> None:
+        account = self._server_user()
+        kwargs: dict[str, object] = {}
+        if account is not None:
+            kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        env = {**os.environ, "LC_ALL": "C", "PGTZ": "UTC"}
+        if account is not None:
+            env["HOME"] = str(self.base_dir)
+        result = subprocess.run(  # type: ignore[call-overload]
+            command, capture_output=True, text=True, check=False, env=env,
+            cwd=str(self.base_dir), **kwargs,
+        )
+        if result.returncode != 0:
+            log_tail = _tail(self.data_dir / "server.log")
+            raise EmbeddedServerError(
+                f"could not {what} (exit {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()}{log_tail}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _PostmasterInfo:
+    pid: int
+    socket_dir: Path | None
+    status: str
+
+
+def _read_postmaster_pid(data_dir: Path) -> _PostmasterInfo | None:
+    """Parse postmaster.pid: pid, data dir, start time, port, socket dir, host, shm, status."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except (FileNotFoundError, PermissionError):
+        return None
+    if not lines or not re.fullmatch(r"\d+", lines[0].strip()):
+        return None
+    socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
+    status = lines[7].strip() if len(lines) > 7 else "starting"
+    return _PostmasterInfo(int(lines[0]), socket_dir, status)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\nserver log:\n" + "\n".join(text) if text else ""

@@ -1,0 +1,223 @@
+"""The gallery schema as SQLAlchemy 2.0 typed ORM models.
+
+Ids are UUIDs stored in PostgreSQL's ``uuid`` type and exposed to Python as strings,
+so DTOs and frames never carry ``uuid.UUID`` objects. Constraints live in the database
+(foreign keys, CHECKs, NOT NULL) because imports and other tools write here too; the
+indexes are the ones the dashboard queries filter, join or group on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names: error messages and migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ArtworkStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    SOLD = "sold"
+    ON_LOAN = "on_loan"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _uuid_pk() -> Mapped[str]:
+    return mapped_column(Uuid(as_uuid=False), primary_key=True, default=new_id)
+
+
+def _uuid_fk(target: str, *, nullable: bool = False, ondelete: str = "RESTRICT") -> Mapped[str]:
+    return mapped_column(
+        Uuid(as_uuid=False), ForeignKey(target, ondelete=ondelete), nullable=nullable
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = _uuid_pk()
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("position('@' in email) > 1", name="email_has_at"),
+        CheckConstraint("length(btrim(display_name)) > 0", name="display_name_not_blank"),
+    )
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+
+    id: Mapped[str] = _uuid_pk()
+    owner_id: Mapped[str] = _uuid_fk("users.id")
+    name: Mapped[str] = mapped_column(String(300))
+    nationality: Mapped[str | None] = mapped_column(String(100))
+    gender: Mapped[str | None] = mapped_column(String(40))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    death_year: Mapped[int | None] = mapped_column(Integer)
+
+    owner: Mapped[User] = relationship(lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        CheckConstraint(
+            "death_year IS NULL OR birth_year IS NULL OR death_year >= birth_year",
+            name="died_after_birth",
+        ),
+        Index(None, "owner_id"),
+        Index(None, "nationality", "gender"),
+    )
+
+
+class Artwork(Base):
+    __tablename__ = "artworks"
+
+    id: Mapped[str] = _uuid_pk()
+    artist_id: Mapped[str] = _uuid_fk("artists.id")
+    owner_id: Mapped[str] = _uuid_fk("users.id")
+    title: Mapped[str] = mapped_column(Text)
+    # Nullable because real collections (CSV imports) often lack it.
+    medium: Mapped[str | None] = mapped_column(String(300))
+    year_created: Mapped[int | None] = mapped_column(Integer)
+    width_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    status: Mapped[ArtworkStatus] = mapped_column(
+        Enum(
+            ArtworkStatus,
+            name="artwork_status",
+            values_callable=lambda members: [member.value for member in members],
+        ),
+        default=ArtworkStatus.AVAILABLE,
+        server_default=ArtworkStatus.AVAILABLE.value,
+    )
+    list_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    acquired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    artist: Mapped[Artist] = relationship(lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+        CheckConstraint("list_price IS NULL OR list_price >= 0", name="list_price_not_negative"),
+        CheckConstraint("width_cm IS NULL OR width_cm > 0", name="width_positive"),
+        CheckConstraint("height_cm IS NULL OR height_cm > 0", name="height_positive"),
+        Index(None, "artist_id"),
+        Index(None, "owner_id"),
+        Index(None, "medium", "status"),
+        Index(None, "acquired_at"),
+    )
+
+
+class Exhibition(Base):
+    __tablename__ = "exhibitions"
+
+    id: Mapped[str] = _uuid_pk()
+    curator_id: Mapped[str] = _uuid_fk("users.id")
+    title: Mapped[str] = mapped_column(String(300))
+    venue: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="ends_after_start"),
+        CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
+        Index(None, "curator_id"),
+        Index(None, "starts_on", "ends_on"),
+    )
+
+
+class ExhibitionArtwork(Base):
+    __tablename__ = "exhibition_artworks"
+
+    exhibition_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("exhibitions.id", ondelete="CASCADE"), primary_key=True
+    )
+    artwork_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("artworks.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    __table_args__ = (Index(None, "artwork_id"),)
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+
+    id: Mapped[str] = _uuid_pk()
+    artwork_id: Mapped[str] = _uuid_fk("artworks.id")
+    sold_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), server_default="EUR")
+    buyer_country: Mapped[str | None] = mapped_column(String(2))
+
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso_4217"),
+        CheckConstraint(
+            "buyer_country IS NULL OR buyer_country ~ '^[A-Z]{2}$'", name="buyer_country_iso"
+        ),
+        Index(None, "artwork_id"),
+        Index(None, "sold_at"),
+    )
+
+
+class ExhibitionVisit(Base):
+    __tablename__ = "exhibition_visits"
+
+    exhibition_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("exhibitions.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    visitors: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("visitors >= 0", name="visitors_not_negative"),
+        Index(None, "day"),
+    )
+
+
+# Parent tables first: the order COPY loads them and the reverse of the order they empty.
+TABLES_IN_DEPENDENCY_ORDER = [
+    User.__table__,
+    Artist.__table__,
+    Artwork.__table__,
+    Exhibition.__table__,
+    ExhibitionArtwork.__table__,
+    Sale.__table__,
+    ExhibitionVisit.__table__,
+]

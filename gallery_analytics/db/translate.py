@@ -1,0 +1,96 @@
+"""Turn driver errors into the project's errors, once, at the session boundary.
+
+asyncpg has one exception class per SQLSTATE; SQLAlchemy wraps it (``DBAPIError.orig``
+is an adapter whose ``__cause__`` is the asyncpg error). We match classes, never
+message text, and keep the original chained for whoever needs the detail.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+
+from gallery_analytics.errors import (
+    ConstraintViolationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    GalleryAnalyticsError,
+    QueryTimeoutError,
+    ReadOnlyError,
+)
+
+_CONSTRAINT_WORDS: dict[type[BaseException], str] = {
+    asyncpg.exceptions.ForeignKeyViolationError: "refers to a row that does not exist",
+    asyncpg.exceptions.UniqueViolationError: "duplicates an existing row",
+    asyncpg.exceptions.CheckViolationError: "breaks a check rule",
+    asyncpg.exceptions.NotNullViolationError: "is missing a required value",
+}
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The asyncpg exception behind a SQLAlchemy error, or the error itself."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        orig: BaseException = exc.orig
+        return orig.__cause__ if orig.__cause__ is not None else orig
+    return exc
+
+
+def translate_error(exc: BaseException) -> GalleryAnalyticsError | None:
+    """Map a database error to a project error; None when it is not a database error."""
+    if isinstance(exc, GalleryAnalyticsError):
+        return exc
+    if isinstance(exc, sa_exc.TimeoutError):
+        return DatabaseUnavailableError(
+            f"no database connection became free in time ({exc}); the pool is exhausted"
+        )
+    cause = driver_error(exc)
+    if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):
+        return ReadOnlyError(
+            "this session is read-only; use Database.write_session() to change data"
+        )
+    if isinstance(cause, asyncpg.exceptions.QueryCanceledError):
+        return QueryTimeoutError(
+            "the query was cancelled by the server (statement timeout or cancellation)"
+        )
+    if isinstance(cause, asyncpg.exceptions.IntegrityConstraintViolationError):
+        constraint = getattr(cause, "constraint_name", None)
+        table = getattr(cause, "table_name", None)
+        column = getattr(cause, "column_name", None)
+        words = next(
+            (text for kind, text in _CONSTRAINT_WORDS.items() if isinstance(cause, kind)),
+            "breaks a constraint",
+        )
+        subject = ".".join(part for part in (table, column) if part) or "the row"
+        detail = f" ({constraint})" if constraint else ""
+        return ConstraintViolationError(f"{subject} {words}{detail}", constraint=constraint)
+    if isinstance(cause, asyncpg.exceptions.UndefinedTableError):
+        return DatabaseError(
+            "the gallery schema is missing in this database; create it with "
+            "`gallery-analytics db init`"
+        )
+    if isinstance(
+        cause,
+        (
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.AdminShutdownError,
+            asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.TooManyConnectionsError,
+            asyncpg.exceptions.InvalidCatalogNameError,
+            asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+            asyncpg.exceptions.InvalidPasswordError,
+            ConnectionError,
+            OSError,
+        ),
+    ):
+        return DatabaseUnavailableError(f"the database is unavailable: {_describe(cause)}")
+    if isinstance(exc, sa_exc.DBAPIError):
+        return DatabaseError(f"the database rejected the statement: {_describe(cause)}")
+    if isinstance(exc, OSError):
+        return DatabaseUnavailableError(f"the database cannot be reached: {exc.strerror or exc}")
+    return None
+
+
+def _describe(cause: BaseException) -> str:
+    """One line: the server's own message (it never contains credentials) and its class."""
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{message} ({type(cause).__name__})" if message else type(cause).__name__

@@ -1,0 +1,1 @@
+"""Deterministic synthetic gallery data: generated from a seed, bulk-loaded with COPY."""

@@ -1,0 +1,67 @@
+"""The project's exceptions.
+
+Everything the package raises on purpose derives from :class:`GalleryAnalyticsError`,
+so a notebook or the CLI can catch one class and show one clear sentence instead of a
+driver traceback. Driver errors are translated once, at the session boundary
+(:mod:`gallery_analytics.db.translate`), never matched by message text elsewhere.
+"""
+
+from __future__ import annotations
+
+
+class GalleryAnalyticsError(Exception):
+    """Base class of every error this package raises deliberately."""
+
+
+class ValidationError(GalleryAnalyticsError, ValueError):
+    """An input value is malformed; ``field`` names it and ``expected`` says what would do."""
+
+    def __init__(self, field: str, message: str, *, value: object = None) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(GalleryAnalyticsError, LookupError):
+    """No row has the requested id."""
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        self.entity = entity
+        self.entity_id = entity_id
+        super().__init__(f"{entity} {entity_id!r} does not exist")
+
+
+class ConfigurationError(GalleryAnalyticsError):
+    """Settings or environment are unusable (bad URL, no PostgreSQL available, ...)."""
+
+
+class EmbeddedServerError(ConfigurationError):
+    """The embedded PostgreSQL server could not be found, initialised or started."""
+
+
+class DatabaseError(GalleryAnalyticsError):
+    """A database operation failed; the message is meant for an analyst, the cause is chained."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The server could not be reached or dropped the connection."""
+
+
+class ReadOnlyError(DatabaseError):
+    """A write was attempted inside a read-only session."""
+
+
+class ConstraintViolationError(DatabaseError):
+    """A write broke a constraint (foreign key, check, unique, not null)."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        self.constraint = constraint
+        super().__init__(message)
+
+
+class QueryTimeoutError(DatabaseError):
+    """A statement ran past its statement timeout and was cancelled by the server."""
+
+
+class EventLoopMismatchError(GalleryAnalyticsError, RuntimeError):
+    """A resource bound to one event loop was used from another."""
