@@ -26,6 +26,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -215,6 +216,7 @@ class EmbeddedPostgres:
                 "move it away or set GALLERY_EMBEDDED_DIR elsewhere"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _stop_orphaned_servers(self.data_dir)
         self._hand_to_server_user(self.data_dir)
         logger.info("initialising embedded PostgreSQL data directory %s", self.data_dir)
         self._run(
@@ -315,6 +317,25 @@ def _read_postmaster_pid(data_dir: Path) -> _PostmasterInfo | None:
     socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
     status = lines[7].strip() if len(lines) > 7 else "starting"
     return _PostmasterInfo(int(lines[0]), socket_dir, status)
+
+
+def _stop_orphaned_servers(data_dir: Path) -> None:
+    """Stop servers still running on a deleted copy of ``data_dir``.
+
+    When a data directory is deleted under a running server, that server lives on; a
+    minute later it notices its lock file is gone and, shutting down, unlinks the
+    socket of whatever new server now runs in the same path. Stop it first.
+    """
+    marker = f"-D\x00{data_dir}\x00".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"postgres" in cmdline.split(b"\x00", 1)[0] and marker in cmdline + b"\x00":
+            logger.warning("stopping orphaned PostgreSQL %s of a deleted %s", proc.name, data_dir)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGQUIT)
 
 
 def _process_alive(pid: int) -> bool:

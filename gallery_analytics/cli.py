@@ -1,0 +1,174 @@
+"""The ``gallery-analytics`` command.
+
+Subcommands are thin: parse arguments, call the library, print one clear line on
+failure (exit code 2 for bad input or configuration, 1 for database failures) rather
+than a traceback. Passwords never reach the output: URLs are printed masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from gallery_analytics.config import Settings, mask_url
+from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect
+from gallery_analytics.db.database import Database
+from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.schema import create_schema
+from gallery_analytics.demo.generate import DEFAULT_SEED, DEMO_TODAY, SIZES
+from gallery_analytics.demo.load import seed_demo
+from gallery_analytics.errors import (
+    ConfigurationError,
+    GalleryAnalyticsError,
+    ValidationError,
+)
+from gallery_analytics.services.summary import SummaryService
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gallery-analytics",
+        description="Analytics workbench for the gallery platform.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="manage the embedded PostgreSQL server and the schema")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "init"])
+
+    seed = commands.add_parser("seed", help="replace all gallery data with demo data")
+    seed.add_argument("--size", choices=sorted(SIZES), default="small")
+    seed.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
+    seed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    summary = commands.add_parser("summary", help="print a short gallery summary")
+    summary.add_argument("--on", type=_date, default=DEMO_TODAY,
+                         help=f"reference date, YYYY-MM-DD (default: {DEMO_TODAY})")
+
+    demo = commands.add_parser(
+        "demo", help="the main job: start the embedded database, seed it, print the summary"
+    )
+    demo.add_argument("--size", choices=sorted(SIZES), default="small")
+    demo.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+        "db": _db,
+        "seed": _seed,
+        "summary": _summary,
+        "demo": _demo,
+    }
+    try:
+        return asyncio.run(handlers[args.command](args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValidationError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except GalleryAnalyticsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+async def _db(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    server = EmbeddedPostgres(settings.embedded_dir)
+    action: str = args.action
+    if action == "start":
+        if settings.database_url is not None:
+            print(f"note: GALLERY_DATABASE_URL is set ({mask_url(settings.database_url)}); "
+                  "the embedded server is started but not used", file=sys.stderr)
+        await asyncio.to_thread(server.start)
+        print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
+    elif action == "stop":
+        stopped = await asyncio.to_thread(server.stop)
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    elif action == "status":
+        print(f"embedded PostgreSQL: {(await asyncio.to_thread(server.status)).describe()}")
+        if settings.database_url is not None:
+            print(f"configured database (used instead): {mask_url(settings.database_url)}")
+    elif action == "url":
+        if settings.database_url is not None:
+            print(mask_url(settings.database_url))
+        else:
+            url = await asyncio.to_thread(server.url, EMBEDDED_DATABASE)
+            print(mask_url(url))
+    else:  # init
+        db = await connect(settings=settings, create_schema_if_missing=False)
+        try:
+            await create_schema(db)
+        finally:
+            await db.dispose()
+        print(f"schema ready in {mask_url(db.url)}")
+    return 0
+
+
+async def _seed(args: argparse.Namespace) -> int:
+    db = await connect(create_schema_if_missing=True)
+    try:
+        report = await seed_demo(db, size=args.size, seed=args.seed, progress=not args.no_progress)
+    finally:
+        await db.dispose()
+    print(report.summary())
+    return 0
+
+
+async def _summary(args: argparse.Namespace) -> int:
+    db = await connect()
+    try:
+        summary = await SummaryService(db).get_summary(on=args.on)
+    finally:
+        await db.dispose()
+    print(summary.render())
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    db = await connect(create_schema_if_missing=True)
+    try:
+        print(f"database: {_describe(db)}")
+        report = await seed_demo(db, size=args.size, seed=args.seed, progress=sys.stderr.isatty())
+        print(report.summary())
+        summary = await SummaryService(db).get_summary(on=DEMO_TODAY)
+    finally:
+        await db.dispose()
+    print(summary.render())
+    return 0
+
+
+# -- argument types -------------------------------------------------------------------------
+
+
+def _describe(db: Database) -> str:
+    return mask_url(db.url)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2**63-1, got {text}")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

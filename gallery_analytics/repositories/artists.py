@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from gallery_analytics.db.models import Artist
+from gallery_analytics.repositories.base import Repository
+
+
+class ArtistRepository(Repository[Artist]):
+    model = Artist
+
+    async def find_by_user(self, user_id: str, *, limit: int | None = None) -> list[Artist]:
+        """Artists the user manages, by name."""
+        return await self._find_by(Artist.owner_id, user_id, order_by=Artist.name, limit=limit)
+
+    async def create(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        nationality: str | None = None,
+        gender: str | None = None,
+        birth_year: int | None = None,
+        death_year: int | None = None,
+    ) -> Artist:
+        return await self._add(
+            Artist(
+                owner_id=owner_id,
+                name=name,
+                nationality=nationality,
+                gender=gender,
+                birth_year=birth_year,
+                death_year=death_year,
+            )
+        )

@@ -1,0 +1,5 @@
+"""Services: DTO-returning units of work over the repositories."""
+
+from gallery_analytics.services.catalog import CatalogService
+
+__all__ = ["CatalogService"]

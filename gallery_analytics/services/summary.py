@@ -1,0 +1,125 @@
+"""A one-screen summary of the gallery: counts, revenue, top artists, open exhibitions.
+
+Four independent queries, each in its own read session (and so its own pooled
+connection), run concurrently with ``asyncio.gather``; all aggregation is in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+
+from gallery_analytics.db.database import Database
+from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
+from gallery_analytics.errors import ValidationError
+
+
+class RevenueLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    currency: str
+    sales: int
+    revenue: Decimal
+
+
+class ArtistRevenue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    artist_id: str
+    name: str
+    currency: str
+    revenue: Decimal
+
+
+class GallerySummaryDto(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    on: dt.date
+    counts: dict[str, int]
+    revenue: list[RevenueLine]
+    top_artists: list[ArtistRevenue]
+    open_exhibitions: int
+
+    def render(self) -> str:
+        """Plain text for terminals and logs."""
+        lines = [f"Gallery summary on {self.on.isoformat()}"]
+        lines.append("  " + ", ".join(f"{n:,} {name}" for name, n in self.counts.items()))
+        for line in self.revenue:
+            lines.append(f"  revenue {line.currency}: {line.revenue:,.2f} from {line.sales:,} sales")
+        if not self.revenue:
+            lines.append("  no sales recorded")
+        lines.append(f"  exhibitions open: {self.open_exhibitions}")
+        if self.top_artists:
+            lines.append("  top artists by revenue:")
+            lines.extend(
+                f"    {rank}. {a.name}: {a.revenue:,.2f} {a.currency}"
+                for rank, a in enumerate(self.top_artists, start=1)
+            )
+        return "\n".join(lines)
+
+
+class SummaryService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_summary(self, *, on: dt.date, top: int = 5) -> GallerySummaryDto:
+        if isinstance(on, dt.datetime) or not isinstance(on, dt.date):
+            raise ValidationError("on", "expected a date such as 2025-06-01", value=on)
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 100:
+            raise ValidationError("top", "expected a whole number from 1 to 100", value=top)
+        counts, revenue, top_artists, open_shows = await asyncio.gather(
+            self._counts(), self._revenue(), self._top_artists(top), self._open_exhibitions(on)
+        )
+        return GallerySummaryDto(
+            on=on, counts=counts, revenue=revenue, top_artists=top_artists,
+            open_exhibitions=open_shows,
+        )
+
+    async def _counts(self) -> dict[str, int]:
+        statement = select(
+            select(func.count()).select_from(User).scalar_subquery().label("users"),
+            select(func.count()).select_from(Artist).scalar_subquery().label("artists"),
+            select(func.count()).select_from(Artwork).scalar_subquery().label("artworks"),
+            select(func.count()).select_from(Exhibition).scalar_subquery().label("exhibitions"),
+            select(func.count()).select_from(Sale).scalar_subquery().label("sales"),
+            select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0))
+            .scalar_subquery()
+            .label("visitors"),
+        )
+        async with self.db.read_session() as session:
+            row = (await session.execute(statement)).one()
+        return {key: int(value) for key, value in row._mapping.items()}
+
+    async def _revenue(self) -> list[RevenueLine]:
+        statement = (
+            select(Sale.currency, func.count().label("sales"), func.sum(Sale.price).label("revenue"))
+            .group_by(Sale.currency)
+            .order_by(func.sum(Sale.price).desc())
+        )
+        async with self.db.read_session() as session:
+            rows = (await session.execute(statement)).all()
+        return [RevenueLine(currency=r.currency, sales=r.sales, revenue=r.revenue) for r in rows]
+
+    async def _top_artists(self, top: int) -> list[ArtistRevenue]:
+        revenue = func.sum(Sale.price).label("revenue")
+        statement = (
+            select(Artist.id, Artist.name, Sale.currency, revenue)
+            .join(Artwork, Artwork.artist_id == Artist.id)
+            .join(Sale, Sale.artwork_id == Artwork.id)
+            .where(Sale.currency == "EUR")
+            .group_by(Artist.id, Artist.name, Sale.currency)
+            .order_by(revenue.desc(), Artist.name)
+            .limit(top)
+        )
+        async with self.db.read_session() as session:
+            rows = (await session.execute(statement)).all()
+        return [
+            ArtistRevenue(artist_id=r.id, name=r.name, currency=r.currency, revenue=r.revenue)
+            for r in rows
+        ]
+
+    async def _open_exhibitions(self, on: dt.date) -> int:
+        statement = select(func.count()).where(Exhibition.starts_on <= on, Exhibition.ends_on >= on)
+        async with self.db.read_session() as session:
+            return int(await session.scalar(statement) or 0)

@@ -1,0 +1,101 @@
+"""Shared fixtures: one real PostgreSQL per test session, a database per test.
+
+The embedded server is started once in a temporary directory (never the developer's
+own ``.gallery``) and stopped at the end. A template database is seeded once with the
+small demo dataset; tests that write get their own copy (``CREATE DATABASE ...
+TEMPLATE``, a file-level copy), so no test sees another's rows. Set
+``GALLERY_TEST_SERVER_URL`` to a superuser URL to run against another server instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from gallery_analytics.db.admin import create_database, drop_database
+from gallery_analytics.db.database import Database
+from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.schema import create_schema
+from gallery_analytics.demo.generate import DEFAULT_SEED
+from gallery_analytics.demo.load import seed_demo
+
+_names = itertools.count()
+
+
+def unique_database_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """Superuser URL of the PostgreSQL server the tests use."""
+    configured = os.environ.get("GALLERY_TEST_SERVER_URL")
+    if configured:
+        yield make_url(configured).set(drivername="postgresql+asyncpg")
+        return
+    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("embedded-pg")))
+    url = make_url(server.start())
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_database(server_url: URL) -> AsyncIterator[str]:
+    """A database with the schema and the small demo dataset (seed 42), never connected to
+    by tests directly so it can serve as a template."""
+    name = unique_database_name("gallery_template")
+    await create_database(server_url, name)
+    db = Database(server_url.set(database=name))
+    try:
+        await create_schema(db)
+        await seed_demo(db, size="small", seed=DEFAULT_SEED, progress=False)
+    finally:
+        await db.dispose()
+    yield name
+    await drop_database(server_url, name)
+
+
+async def _clone(server_url: URL, template: str, prefix: str) -> AsyncIterator[Database]:
+    name = unique_database_name(prefix)
+    await create_database(server_url, name, template=template)
+    db = Database(server_url.set(database=name))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def seeded_db(server_url: URL, template_database: str) -> AsyncIterator[Database]:
+    """The small demo dataset, shared by read-only tests (do not write here)."""
+    async for db in _clone(server_url, template_database, "gallery_read"):
+        yield db
+
+
+@pytest.fixture
+async def fresh_db(server_url: URL, template_database: str) -> AsyncIterator[Database]:
+    """A private copy of the small demo dataset that a test may change freely."""
+    async for db in _clone(server_url, template_database, "gallery_write"):
+        yield db
+
+
+@pytest.fixture
+async def empty_db(server_url: URL) -> AsyncIterator[Database]:
+    """A private database with the schema and no rows."""
+    name = unique_database_name("gallery_empty")
+    await create_database(server_url, name)
+    db = Database(server_url.set(database=name))
+    try:
+        await create_schema(db)
+        yield db
+    finally:
+        await db.dispose()
+        await drop_database(server_url, name)

@@ -1,0 +1,130 @@
+"""The Database object: event loops, read/write routing, pool hygiene, connect()."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from gallery_analytics import Database, connect, run_sync
+from gallery_analytics.db.admin import create_database, drop_database
+from gallery_analytics.errors import ConfigurationError, EventLoopMismatchError
+from tests.conftest import unique_database_name
+
+
+async def _count_users(db: Database) -> int:
+    async with db.read_session() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM users")) or 0)
+
+
+def test_database_works_from_two_event_loops(seeded_db: Database) -> None:
+    """asyncio.run creates a new loop each time; each gets its own engine and pool."""
+    db = Database(seeded_db.url)
+    first = asyncio.run(_count_users(db))
+    second = asyncio.run(_count_users(db))
+    assert first == second == 40
+
+    # ...and from a loop running in another thread, while this one is idle.
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(_count_users(db))))
+    thread.start()
+    thread.join(timeout=30)
+    assert results == [40]
+
+
+def test_run_sync_runs_a_coroutine_from_plain_code(seeded_db: Database) -> None:
+    db = Database(seeded_db.url)
+    assert run_sync(_count_users(db)) == 40
+
+
+async def test_run_sync_refuses_under_a_running_loop(seeded_db: Database) -> None:
+    with pytest.raises(EventLoopMismatchError, match="use `await`"):
+        run_sync(_count_users(seeded_db))
+
+
+def test_sessions_outside_an_event_loop_raise_a_clear_error(seeded_db: Database) -> None:
+    session_cm = seeded_db.read_session()
+    with pytest.raises(EventLoopMismatchError, match="async"):
+        session_cm.__aenter__().send(None)
+
+
+async def test_same_database_in_this_loop_after_other_loops(seeded_db: Database) -> None:
+    assert await _count_users(seeded_db) == 40
+
+
+async def test_dispose_releases_connections_and_database_stays_usable(
+    seeded_db: Database,
+) -> None:
+    db = Database(seeded_db.url)
+    await asyncio.gather(*(_count_users(db) for _ in range(5)))
+    assert db.pool_status()["idle"] >= 1
+    await db.dispose()
+    assert db.pool_status() == {"checked_out": 0, "idle": 0}
+    assert await _count_users(db) == 40
+    await db.dispose()
+
+
+async def test_gathered_sessions_each_get_their_own_connection(seeded_db: Database) -> None:
+    async def backend_pid() -> int:
+        async with seeded_db.read_session() as session:
+            pid = int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)
+            await session.execute(text("SELECT pg_sleep(0.2)"))
+            return pid
+
+    pids = await asyncio.gather(*(backend_pid() for _ in range(4)))
+    assert len(set(pids)) == 4
+
+
+async def test_reads_go_to_the_read_url_and_writes_to_the_primary(
+    server_url: URL, seeded_db: Database
+) -> None:
+    replica_name = unique_database_name("gallery_replica")
+    await create_database(server_url, replica_name)
+    db = Database(seeded_db.url, read_url=server_url.set(database=replica_name))
+    try:
+        async with db.read_session() as session:
+            assert await session.scalar(text("SELECT current_database()")) == replica_name
+        async with db.write_session() as session:
+            assert await session.scalar(text("SELECT current_database()")) == seeded_db.url.database
+    finally:
+        await db.dispose()
+        await drop_database(server_url, replica_name)
+
+
+async def test_connect_uses_the_environment_url(
+    seeded_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = seeded_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    monkeypatch.setenv("GALLERY_DATABASE_URL", plain)
+    db = await connect()
+    try:
+        assert db.url.drivername == "postgresql+asyncpg"
+        assert db.url.database == seeded_db.url.database
+        assert await _count_users(db) == 40
+    finally:
+        await db.dispose()
+
+
+async def test_connect_with_an_explicit_url_wins_over_the_environment(
+    seeded_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GALLERY_DATABASE_URL", "postgresql://nobody@/nowhere?host=/nonexistent")
+    db = await connect(seeded_db.url)
+    try:
+        assert await _count_users(db) == 40
+    finally:
+        await db.dispose()
+
+
+async def test_connect_rejects_a_non_postgres_url() -> None:
+    with pytest.raises(ConfigurationError, match="must point at PostgreSQL"):
+        await connect("mysql://user:secret@localhost/db")
+
+
+def test_repr_masks_the_password() -> None:
+    db = Database("postgresql://analyst:s3cret-pw@db.example.org:5432/gallery")
+    assert "s3cret-pw" not in repr(db)
+    assert "***" in repr(db)
