@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     summary = commands.add_parser("summary", help="print a short gallery summary")
-    summary.add_argument("--on", type=_date, default=DEMO_TODAY,
-                         help=f"reference date, YYYY-MM-DD (default: {DEMO_TODAY})")
+    summary.add_argument(
+        "--on",
+        type=_date,
+        default=DEMO_TODAY,
+        help=f"reference date, YYYY-MM-DD (default: {DEMO_TODAY})",
+    )
 
     demo = commands.add_parser(
         "demo", help="the main job: start the embedded database, seed it, print the summary"
@@ -86,8 +90,11 @@ async def _db(args: argparse.Namespace) -> int:
     action: str = args.action
     if action == "start":
         if settings.database_url is not None:
-            print(f"note: GALLERY_DATABASE_URL is set ({mask_url(settings.database_url)}); "
-                  "the embedded server is started but not used", file=sys.stderr)
+            print(
+                f"note: GALLERY_DATABASE_URL is set ({mask_url(settings.database_url)}); "
+                "the embedded server is started but not used",
+                file=sys.stderr,
+            )
         await asyncio.to_thread(server.start)
         print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
     elif action == "stop":

@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` and return its result, from code with no running event loop."""
-    if not inspect.iscoroutine(coroutine):
+    candidate: object = coroutine  # checked via a copy so `coroutine` keeps its type
+    if not inspect.iscoroutine(candidate):
         raise ValidationError(
             "coroutine", f"expected a coroutine object, got {type(coroutine).__name__}"
         )

@@ -32,7 +32,8 @@ def parse_id(value: object, *, field: str) -> str:
     except ValueError:
         shown = text if len(text) <= 60 else text[:57] + "..."
         raise ValidationError(
-            field, f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown!r}",
+            field,
+            f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown!r}",
             value=value,
         ) from None
 
@@ -46,5 +47,9 @@ def build(model: type[ModelT], data: dict[str, Any], *, prefix: str = "") -> Mod
         location = ".".join(str(part) for part in first["loc"]) or model.__name__
         field = f"{prefix}{location}"
         problems = len(exc.errors())
-        more = f" (and {problems - 1} more problem{'s' if problems > 2 else ''})" if problems > 1 else ""
+        more = (
+            f" (and {problems - 1} more problem{'s' if problems > 2 else ''})"
+            if problems > 1
+            else ""
+        )
         raise ValidationError(field, f"{first['msg']}{more}", value=first.get("input")) from None

@@ -23,13 +23,16 @@ async def table_checksums(db: Database) -> dict[str, str]:
                 {"table": table},
             )
             checksums[table] = await session.scalar(
-                text(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {key}), '')) "
-                     f"FROM {table} AS t")
+                text(
+                    f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {key}), '')) "
+                    f"FROM {table} AS t"
+                )
             )
     return checksums
 
 
 async def count_rows(db: Database, table: str, where: str = "TRUE", **params: object) -> int:
     async with db.read_session() as session:
-        return int(await session.scalar(text(f"SELECT count(*) FROM {table} WHERE {where}"),
-                                        params) or 0)
+        return int(
+            await session.scalar(text(f"SELECT count(*) FROM {table} WHERE {where}"), params) or 0
+        )

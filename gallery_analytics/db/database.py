@@ -139,7 +139,10 @@ class Database:
         engines = self._per_loop.get(asyncio.get_running_loop())
         if engines is None:
             return {"checked_out": 0, "idle": 0}
-        pools = {id(engines.write.pool): engines.write.pool, id(engines.read.pool): engines.read.pool}
+        pools = {
+            id(engines.write.pool): engines.write.pool,
+            id(engines.read.pool): engines.read.pool,
+        }
         checked_out = sum(getattr(pool, "checkedout", lambda: 0)() for pool in pools.values())
         idle = sum(getattr(pool, "checkedin", lambda: 0)() for pool in pools.values())
         return {"checked_out": checked_out, "idle": idle}

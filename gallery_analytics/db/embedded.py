@@ -159,10 +159,15 @@ class EmbeddedPostgres:
                 [
                     self.binaries.tool("pg_ctl"),
                     "start",
-                    "-D", str(self.data_dir),
-                    "-l", str(self.data_dir / "server.log"),
-                    "-w", "-t", "60",
-                    "-o", options,
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.data_dir / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    options,
                 ],
                 what="start the embedded PostgreSQL server",
             )
@@ -174,8 +179,17 @@ class EmbeddedPostgres:
             if not self.status().running:
                 return False
             self._run(
-                [self.binaries.tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast",
-                 "-w", "-t", "60"],
+                [
+                    self.binaries.tool("pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "60",
+                ],
                 what="stop the embedded PostgreSQL server",
             )
             return True
@@ -222,8 +236,10 @@ class EmbeddedPostgres:
         self._run(
             [
                 self.binaries.tool("initdb"),
-                "-D", str(self.data_dir),
-                "-U", SUPERUSER,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
                 "--auth=trust",  # safe: only a private Unix socket, no TCP
                 "--encoding=UTF8",
                 "--no-locale",  # C collation: the same sort order on every machine
@@ -257,7 +273,9 @@ class EmbeddedPostgres:
         logger.info("creating system user %s to run the embedded PostgreSQL server", name)
         result = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0 and "already exists" not in result.stderr:
             raise EmbeddedServerError(
@@ -276,7 +294,9 @@ class EmbeddedPostgres:
         for parent in path.parents:
             mode = parent.stat().st_mode
             if not mode & stat.S_IXOTH:
-                logger.info("allowing others to traverse %s so PostgreSQL can reach its data", parent)
+                logger.info(
+                    "allowing others to traverse %s so PostgreSQL can reach its data", parent
+                )
                 parent.chmod(mode | stat.S_IXOTH)
 
     def _run(self, command: list[str], *, what: str) -> None:
@@ -288,8 +308,13 @@ class EmbeddedPostgres:
         if account is not None:
             env["HOME"] = str(self.base_dir)
         result = subprocess.run(  # type: ignore[call-overload]
-            command, capture_output=True, text=True, check=False, env=env,
-            cwd=str(self.base_dir), **kwargs,
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            cwd=str(self.base_dir),
+            **kwargs,
         )
         if result.returncode != 0:
             log_tail = _tail(self.data_dir / "server.log")

@@ -108,9 +108,7 @@ def _pick(
     return rng.choice(len(weighted), size=count, p=weights / weights.sum())
 
 
-def _labels(
-    values: tuple[str | None, ...] | list[str | None], indices: Int64Array
-) -> pa.Array:
+def _labels(values: tuple[str | None, ...] | list[str | None], indices: Int64Array) -> pa.Array:
     return pa.array(values, type=pa.string()).take(pa.array(indices))
 
 
@@ -157,8 +155,9 @@ def _artists(rng: np.random.Generator, size: DemoSize, users: pa.Table) -> pa.Ta
     owners = rng.choice(size.users, size=n, p=owner_weights / owner_weights.sum())
     first = _labels(list(vocab.FIRST_NAMES), rng.integers(len(vocab.FIRST_NAMES), size=n))
     last = _labels(list(vocab.LAST_NAMES), rng.integers(len(vocab.LAST_NAMES), size=n))
-    nationality = _labels([name for name, _ in vocab.NATIONALITIES],
-                          _pick(rng, vocab.NATIONALITIES, n))
+    nationality = _labels(
+        [name for name, _ in vocab.NATIONALITIES], _pick(rng, vocab.NATIONALITIES, n)
+    )
     gender = _labels([name for name, _ in vocab.GENDERS], _pick(rng, vocab.GENDERS, n))
     birth = np.clip(np.rint(rng.normal(1966, 20, size=n)), 1880, 2003).astype(np.int64)
     lifespan = rng.integers(58, 96, size=n)
@@ -209,9 +208,9 @@ def _artworks(
     death = artists["death_year"].fill_null(2025).to_numpy()[artist_index].astype(np.int64)
     first_year = birth + 18
     last_year = np.maximum(np.minimum(death, 2025), first_year)
-    year_created = first_year + np.floor(
-        rng.random(size=n) * (last_year - first_year + 1)
-    ).astype(np.int64)
+    year_created = first_year + np.floor(rng.random(size=n) * (last_year - first_year + 1)).astype(
+        np.int64
+    )
 
     long_side = np.round(median_side * rng.lognormal(0.0, 0.35, size=n), 1) + 5.0
     short_side = np.round(long_side * rng.uniform(0.55, 1.0, size=n), 1)
@@ -228,9 +227,9 @@ def _artworks(
     created_day = np.array([_days(dt.date(int(y), 1, 1)) for y in range(1898, 2026)])
     earliest = np.maximum(_days(_ACQUISITIONS_FROM), created_day[year_created - 1898])
     latest = _days(_ACQUISITIONS_UNTIL)
-    acquired_day = earliest + np.floor(
-        (latest - earliest) * rng.random(size=n) ** 0.7
-    ).astype(np.int64)
+    acquired_day = earliest + np.floor((latest - earliest) * rng.random(size=n) ** 0.7).astype(
+        np.int64
+    )
     acquired = acquired_day * _SECONDS_PER_DAY + rng.integers(9 * 3600, 18 * 3600, size=n)
 
     return pa.table(
@@ -253,10 +252,12 @@ def _artworks(
 
 def _exhibitions(rng: np.random.Generator, size: DemoSize, users: pa.Table) -> pa.Table:
     n = size.exhibitions
-    theme = _labels(list(vocab.EXHIBITION_THEMES), rng.integers(len(vocab.EXHIBITION_THEMES),
-                                                                size=n))
-    adjective = _labels(list(vocab.TITLE_ADJECTIVES),
-                        rng.integers(len(vocab.TITLE_ADJECTIVES), size=n))
+    theme = _labels(
+        list(vocab.EXHIBITION_THEMES), rng.integers(len(vocab.EXHIBITION_THEMES), size=n)
+    )
+    adjective = _labels(
+        list(vocab.TITLE_ADJECTIVES), rng.integers(len(vocab.TITLE_ADJECTIVES), size=n)
+    )
     noun = _labels(list(vocab.TITLE_NOUNS), rng.integers(len(vocab.TITLE_NOUNS), size=n))
     venue_index = rng.integers(len(vocab.VENUES), size=n)
     first, last = _days(_ACTIVITY_FROM), _days(dt.date(2025, 10, 31))
@@ -279,7 +280,8 @@ def _exhibition_artworks(
     rng: np.random.Generator, size: DemoSize, exhibitions: pa.Table, artworks: pa.Table
 ) -> pa.Table:
     per_show = rng.integers(
-        size.artworks_per_exhibition // 2, size.artworks_per_exhibition * 3 // 2 + 1,
+        size.artworks_per_exhibition // 2,
+        size.artworks_per_exhibition * 3 // 2 + 1,
         size=size.exhibitions,
     )
     show = np.repeat(np.arange(size.exhibitions, dtype=np.int64), per_show)

@@ -108,9 +108,7 @@ async def load_tables(
                 await connection.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
             for name, _ in indexes:
                 await connection.execute(f'DROP INDEX "{name}"')
-            await connection.execute(
-                "TRUNCATE " + ", ".join(f'"{name}"' for name in TABLE_ORDER)
-            )
+            await connection.execute("TRUNCATE " + ", ".join(f'"{name}"' for name in TABLE_ORDER))
             for name in TABLE_ORDER:
                 if name in tables:
                     bar.set_description(f"loading {name}")

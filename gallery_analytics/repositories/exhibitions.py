@@ -22,13 +22,9 @@ class ExhibitionRepository(Repository[Exhibition]):
             statement = statement.limit(limit)
         return list((await self.session.scalars(statement)).all())
 
-    async def find_active(
-        self, *, on: dt.date, curator_id: str | None = None
-    ) -> list[Exhibition]:
+    async def find_active(self, *, on: dt.date, curator_id: str | None = None) -> list[Exhibition]:
         """Exhibitions open on ``on`` (both end dates inclusive)."""
-        statement = select(Exhibition).where(
-            Exhibition.starts_on <= on, Exhibition.ends_on >= on
-        )
+        statement = select(Exhibition).where(Exhibition.starts_on <= on, Exhibition.ends_on >= on)
         if curator_id is not None:
             statement = statement.where(Exhibition.curator_id == curator_id)
         statement = statement.order_by(Exhibition.ends_on, Exhibition.title)

@@ -76,8 +76,9 @@ class CatalogService:
     async def list_users(self, *, limit: int | None = None) -> list[UserDto]:
         limit = _check_limit(limit)
         async with self.db.read_session() as session:
-            return [UserDto.from_model(u) for u in await UserRepository(session).find_all(
-                limit=limit)]
+            return [
+                UserDto.from_model(u) for u in await UserRepository(session).find_all(limit=limit)
+            ]
 
     async def list_artists(self, *, user_id: str, limit: int | None = None) -> list[ArtistDto]:
         """Artists managed by ``user_id`` (NotFoundError if the user does not exist)."""

@@ -93,8 +93,9 @@ class UserCreate(_Input):
 class ArtistCreate(_Input):
     name: NonBlank
     nationality: NonBlank | None = None
-    gender: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=40)] | None = None
+    gender: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
+    ) = None
     birth_year: Year | None = None
     death_year: Year | None = None
 

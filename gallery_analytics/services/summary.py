@@ -46,7 +46,9 @@ class GallerySummaryDto(BaseModel):
         lines = [f"Gallery summary on {self.on.isoformat()}"]
         lines.append("  " + ", ".join(f"{n:,} {name}" for name, n in self.counts.items()))
         for line in self.revenue:
-            lines.append(f"  revenue {line.currency}: {line.revenue:,.2f} from {line.sales:,} sales")
+            lines.append(
+                f"  revenue {line.currency}: {line.revenue:,.2f} from {line.sales:,} sales"
+            )
         if not self.revenue:
             lines.append("  no sales recorded")
         lines.append(f"  exhibitions open: {self.open_exhibitions}")
@@ -72,7 +74,10 @@ class SummaryService:
             self._counts(), self._revenue(), self._top_artists(top), self._open_exhibitions(on)
         )
         return GallerySummaryDto(
-            on=on, counts=counts, revenue=revenue, top_artists=top_artists,
+            on=on,
+            counts=counts,
+            revenue=revenue,
+            top_artists=top_artists,
             open_exhibitions=open_shows,
         )
 
@@ -93,7 +98,9 @@ class SummaryService:
 
     async def _revenue(self) -> list[RevenueLine]:
         statement = (
-            select(Sale.currency, func.count().label("sales"), func.sum(Sale.price).label("revenue"))
+            select(
+                Sale.currency, func.count().label("sales"), func.sum(Sale.price).label("revenue")
+            )
             .group_by(Sale.currency)
             .order_by(func.sum(Sale.price).desc())
         )

@@ -25,10 +25,14 @@ async def _first_id(db: Database, model: type) -> str:
 async def _busiest_user(db: Database) -> str:
     """The user who manages the most artists."""
     async with db.read_session() as session:
-        return str(await session.scalar(
-            select(Artist.owner_id).group_by(Artist.owner_id)
-            .order_by(func.count().desc(), Artist.owner_id).limit(1)
-        ))
+        return str(
+            await session.scalar(
+                select(Artist.owner_id)
+                .group_by(Artist.owner_id)
+                .order_by(func.count().desc(), Artist.owner_id)
+                .limit(1)
+            )
+        )
 
 
 @pytest.mark.parametrize(
@@ -54,8 +58,12 @@ async def test_get_returns_dto_built_from_the_row(
 
 @pytest.mark.parametrize(
     ("method", "entity"),
-    [("get_user", "user"), ("get_artist", "artist"), ("get_artwork", "artwork"),
-     ("get_exhibition", "exhibition")],
+    [
+        ("get_user", "user"),
+        ("get_artist", "artist"),
+        ("get_artwork", "artwork"),
+        ("get_exhibition", "exhibition"),
+    ],
 )
 async def test_get_missing_id_raises_not_found(
     seeded_db: Database, method: str, entity: str
@@ -73,8 +81,12 @@ async def test_get_missing_id_raises_not_found(
 )
 @pytest.mark.parametrize(
     ("method", "field"),
-    [("get_user", "user_id"), ("get_artist", "artist_id"), ("get_artwork", "artwork_id"),
-     ("get_exhibition", "exhibition_id")],
+    [
+        ("get_user", "user_id"),
+        ("get_artist", "artist_id"),
+        ("get_artwork", "artwork_id"),
+        ("get_exhibition", "exhibition_id"),
+    ],
 )
 async def test_malformed_id_raises_validation_error_naming_the_field(
     seeded_db: Database, method: str, field: str, bad_id: object
@@ -92,9 +104,11 @@ async def test_list_artists_and_artworks_for_a_user(seeded_db: Database) -> None
     artworks = await service.list_artworks(user_id=user_id)
     async with seeded_db.read_session() as session:
         expected_artists = await session.scalar(
-            select(func.count()).select_from(Artist).where(Artist.owner_id == user_id))
+            select(func.count()).select_from(Artist).where(Artist.owner_id == user_id)
+        )
         expected_artworks = await session.scalar(
-            select(func.count()).select_from(Artwork).where(Artwork.owner_id == user_id))
+            select(func.count()).select_from(Artwork).where(Artwork.owner_id == user_id)
+        )
     assert len(artists) == expected_artists > 0
     assert len(artworks) == expected_artworks > 0
     assert {a.owner_id for a in artists} == {user_id}
@@ -110,7 +124,7 @@ async def test_list_for_unknown_user_raises_not_found(seeded_db: Database) -> No
 @pytest.mark.parametrize("limit", [0, -1, True, 10**12, "5"])
 async def test_list_rejects_bad_limit(seeded_db: Database, limit: object) -> None:
     user_id = await _busiest_user(seeded_db)
-    with pytest.raises(ValidationError, match="^limit: "):
+    with pytest.raises(ValidationError, match=r"^limit: "):
         await CatalogService(seeded_db).list_artists(user_id=user_id, limit=limit)  # type: ignore[arg-type]
 
 
@@ -118,19 +132,24 @@ async def test_find_active_exhibitions_matches_the_date_range(seeded_db: Databas
     on = dt.date(2024, 6, 1)
     shows = await CatalogService(seeded_db).find_active_exhibitions(on=on)
     async with seeded_db.read_session() as session:
-        expected = set((await session.scalars(
-            text("SELECT id::text FROM exhibitions WHERE :on BETWEEN starts_on AND ends_on"),
-            {"on": on},
-        )).all())
+        expected = set(
+            (
+                await session.scalars(
+                    text(
+                        "SELECT id::text FROM exhibitions WHERE :on BETWEEN starts_on AND ends_on"
+                    ),
+                    {"on": on},
+                )
+            ).all()
+        )
     assert {show.id for show in shows} == expected
     assert expected, "the demo data should have exhibitions open on 2024-06-01"
     assert all(show.starts_on <= on <= show.ends_on for show in shows)
 
 
 async def test_find_active_rejects_a_datetime(seeded_db: Database) -> None:
-    with pytest.raises(ValidationError, match="^on: "):
-        await CatalogService(seeded_db).find_active_exhibitions(
-            on=dt.datetime(2024, 6, 1, 12, 0))
+    with pytest.raises(ValidationError, match=r"^on: "):
+        await CatalogService(seeded_db).find_active_exhibitions(on=dt.datetime(2024, 6, 1, 12, 0))
 
 
 async def test_service_calls_can_run_concurrently(seeded_db: Database) -> None:
@@ -144,5 +163,7 @@ async def test_service_calls_can_run_concurrently(seeded_db: Database) -> None:
         service.find_active_exhibitions(on=dt.date(2024, 6, 1)),
     )
     assert user.id == user_id
-    assert artists and artworks and shows
+    assert artists
+    assert artworks
+    assert shows
     assert seeded_db.pool_status()["checked_out"] == 0

@@ -39,10 +39,16 @@ async def test_seed_loads_every_generated_row(seeded_db: Database) -> None:
 async def test_seed_keeps_constraints_and_indexes(seeded_db: Database) -> None:
     """The loader drops foreign keys and indexes for speed; they must all be back."""
     async with seeded_db.read_session() as session:
-        fks = await session.scalar(text(
-            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"))
-        indexes = set((await session.scalars(text(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))).all())
+        fks = await session.scalar(
+            text("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")
+        )
+        indexes = set(
+            (
+                await session.scalars(
+                    text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+                )
+            ).all()
+        )
     assert fks == 8
     assert {"ix_artworks_medium_status", "ix_sales_sold_at", "ix_artists_owner_id"} <= indexes
 
@@ -54,20 +60,29 @@ async def test_summary_matches_the_generated_data(seeded_db: Database) -> None:
     assert summary.counts["artworks"] == generated["artworks"].num_rows
     assert summary.counts["visitors"] == pc.sum(generated["exhibition_visits"]["visitors"]).as_py()
     by_currency = generated["sales"].group_by("currency").aggregate([("price", "sum")])
-    expected = dict(zip(by_currency["currency"].to_pylist(),
-                        by_currency["price_sum"].to_pylist(), strict=True))
+    expected = dict(
+        zip(by_currency["currency"].to_pylist(), by_currency["price_sum"].to_pylist(), strict=True)
+    )
     assert {line.currency: line.revenue for line in summary.revenue} == {
-        currency: Decimal(total) for currency, total in expected.items()}
+        currency: Decimal(total) for currency, total in expected.items()
+    }
     starts = generated["exhibitions"]["starts_on"].to_pylist()
     ends = generated["exhibitions"]["ends_on"].to_pylist()
     assert summary.open_exhibitions == sum(
-        1 for s, e in zip(starts, ends, strict=True) if s <= DEMO_TODAY <= e)
+        1 for s, e in zip(starts, ends, strict=True) if s <= DEMO_TODAY <= e
+    )
     assert "Gallery summary on 2025-11-15" in summary.render()
 
 
-@pytest.mark.parametrize(("size", "seed", "field"), [
-    ("huge", 1, "size"), ("small", -1, "seed"), ("small", "42", "seed"), ("small", True, "seed"),
-])
+@pytest.mark.parametrize(
+    ("size", "seed", "field"),
+    [
+        ("huge", 1, "size"),
+        ("small", -1, "seed"),
+        ("small", "42", "seed"),
+        ("small", True, "seed"),
+    ],
+)
 async def test_seed_rejects_bad_arguments(
     empty_db: Database, size: str, seed: object, field: str
 ) -> None:

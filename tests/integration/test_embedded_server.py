@@ -18,7 +18,11 @@ def _cli(*args: str, embedded_dir: Path, **env: str) -> subprocess.CompletedProc
     environment.update(GALLERY_EMBEDDED_DIR=str(embedded_dir), **env)
     return subprocess.run(
         [sys.executable, "-m", "gallery_analytics.cli", *args],
-        capture_output=True, text=True, env=environment, timeout=180, check=False,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=180,
+        check=False,
     )
 
 
@@ -62,8 +66,12 @@ def test_db_commands_manage_the_embedded_server(tmp_path: Path) -> None:
 
 
 def test_url_command_masks_a_configured_password(tmp_path: Path) -> None:
-    result = _cli("db", "url", embedded_dir=tmp_path,
-                  GALLERY_DATABASE_URL="postgresql://analyst:hunter2@db.example.org/gallery")
+    result = _cli(
+        "db",
+        "url",
+        embedded_dir=tmp_path,
+        GALLERY_DATABASE_URL="postgresql://analyst:hunter2@db.example.org/gallery",
+    )
     assert result.returncode == 0
     assert "hunter2" not in result.stdout + result.stderr
     assert result.stdout.strip() == "postgresql+asyncpg://analyst:***@db.example.org/gallery"
@@ -82,7 +90,9 @@ SYSTEM_BINDIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
 
 @pytest.mark.skipif(not SYSTEM_BINDIRS, reason="no system PostgreSQL binaries installed")
-def test_system_binaries_work_as_a_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_system_binaries_work_as_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Where pgserver is missing, binaries from PATH or the OS package are used."""
     monkeypatch.setenv("GALLERY_PG_BINDIR", str(SYSTEM_BINDIRS[-1]))
     binaries = find_postgres_binaries()
@@ -91,9 +101,15 @@ def test_system_binaries_work_as_a_fallback(tmp_path: Path, monkeypatch: pytest.
     try:
         url = server.start()
         version = subprocess.run(
-            [str(SYSTEM_BINDIRS[-1] / "psql"), url.replace("+asyncpg", ""), "-Atc",
-             "SHOW server_version"],
-            capture_output=True, text=True, check=True,
+            [
+                str(SYSTEM_BINDIRS[-1] / "psql"),
+                url.replace("+asyncpg", ""),
+                "-Atc",
+                "SHOW server_version",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert version.split(".")[0] == SYSTEM_BINDIRS[-1].parent.name
     finally:

@@ -16,8 +16,14 @@ from gallery_analytics.repositories import ArtworkRepository
 from tests.helpers import count_rows
 
 ARTIST = {"name": "Test Artist Atomic", "nationality": "Dutch", "birth_year": 1980}
-ARTWORK = {"title": "Atomic Study", "medium": "Oil on canvas", "year_created": 2020,
-           "width_cm": Decimal("40.5"), "height_cm": 60, "list_price": "2500.00"}
+ARTWORK = {
+    "title": "Atomic Study",
+    "medium": "Oil on canvas",
+    "year_created": 2020,
+    "width_cm": Decimal("40.5"),
+    "height_cm": 60,
+    "list_price": "2500.00",
+}
 
 
 async def _any_user(db: Database) -> str:
@@ -40,14 +46,18 @@ async def test_create_artist_with_artwork_commits_both(fresh_db: Database) -> No
 async def test_failed_artwork_insert_leaves_no_artist(fresh_db: Database) -> None:
     """A real failure injected in the database: a trigger rejects the artwork insert."""
     async with fresh_db.connection(write=True) as connection, connection.begin():
-        await connection.execute(text("""
+        await connection.execute(
+            text("""
             CREATE FUNCTION reject_artwork() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE check_violation USING MESSAGE = 'injected failure'; END $$
-        """))
-        await connection.execute(text(
-            "CREATE TRIGGER reject_artwork BEFORE INSERT ON artworks "
-            "FOR EACH ROW EXECUTE FUNCTION reject_artwork()"
-        ))
+        """)
+        )
+        await connection.execute(
+            text(
+                "CREATE TRIGGER reject_artwork BEFORE INSERT ON artworks "
+                "FOR EACH ROW EXECUTE FUNCTION reject_artwork()"
+            )
+        )
     owner = await _any_user(fresh_db)
     artists_before = await count_rows(fresh_db, "artists")
 
@@ -64,9 +74,11 @@ async def test_exception_after_artist_insert_rolls_back(
     fresh_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The artist row was flushed (sent to the server) before the artwork step failed."""
+
     async def explode(self: ArtworkRepository, **_: object) -> None:
         flushed = await self.session.scalar(
-            text("SELECT count(*) FROM artists WHERE name = :name"), {"name": ARTIST["name"]})
+            text("SELECT count(*) FROM artists WHERE name = :name"), {"name": ARTIST["name"]}
+        )
         assert flushed == 1  # the artist really was inserted inside the transaction
         raise RuntimeError("artwork step failed")
 
@@ -97,7 +109,9 @@ async def test_invalid_input_is_rejected_before_any_write(
     artists_before = await count_rows(fresh_db, "artists")
     with pytest.raises(ValidationError) as caught:
         await CatalogService(fresh_db).create_artist_with_artwork(
-            owner_id=await _any_user(fresh_db), artist=artist, artwork=artwork  # type: ignore[arg-type]
+            owner_id=await _any_user(fresh_db),
+            artist=artist,
+            artwork=artwork,  # type: ignore[arg-type]
         )
     assert caught.value.field == field
     assert await count_rows(fresh_db, "artists") == artists_before

@@ -20,7 +20,12 @@ def test_urls_are_normalised_to_asyncpg(raw: str) -> None:
     url = normalise_url(raw)
     assert url.drivername == "postgresql+asyncpg"
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "u", "p", "h", 5433, "db")
+        "u",
+        "p",
+        "h",
+        5433,
+        "db",
+    )
 
 
 def test_unix_socket_urls_keep_their_host_parameter() -> None:
@@ -36,7 +41,8 @@ def test_non_postgres_urls_are_rejected(raw: str) -> None:
 
 def test_mask_url_hides_the_password() -> None:
     masked = mask_url("postgresql://analyst:pa%40ss@h/db")
-    assert "pa@ss" not in masked and "pa%40ss" not in masked
+    assert "pa@ss" not in masked
+    assert "pa%40ss" not in masked
     assert masked == "postgresql://analyst:***@h/db"
 
 
@@ -49,13 +55,17 @@ def test_settings_default_to_the_embedded_server() -> None:
 
 
 def test_settings_read_primary_and_replica() -> None:
-    settings = Settings.from_env({
-        "GALLERY_DATABASE_URL": "postgresql://u@primary/db",
-        "GALLERY_READ_DATABASE_URL": "postgresql://u@replica/db",
-        "GALLERY_POOL_SIZE": "4",
-    })
-    assert settings.database_url is not None and settings.database_url.host == "primary"
-    assert settings.read_database_url is not None and settings.read_database_url.host == "replica"
+    settings = Settings.from_env(
+        {
+            "GALLERY_DATABASE_URL": "postgresql://u@primary/db",
+            "GALLERY_READ_DATABASE_URL": "postgresql://u@replica/db",
+            "GALLERY_POOL_SIZE": "4",
+        }
+    )
+    assert settings.database_url is not None
+    assert settings.database_url.host == "primary"
+    assert settings.read_database_url is not None
+    assert settings.read_database_url.host == "replica"
     assert settings.pool.size == 4
 
 

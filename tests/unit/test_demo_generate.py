@@ -39,8 +39,10 @@ def test_different_seed_gives_different_tables(small: dict[str, pa.Table]) -> No
 def test_sizes_match_the_specification(small: dict[str, pa.Table]) -> None:
     assert small["artists"].num_rows == 200
     assert small["artworks"].num_rows == 2_000
-    assert SIZES["medium"].artists == 5_000 and SIZES["medium"].artworks == 100_000
-    assert SIZES["large"].artworks == 1_000_000 and SIZES["large"].sales == 1_000_000
+    assert SIZES["medium"].artists == 5_000
+    assert SIZES["medium"].artworks == 100_000
+    assert SIZES["large"].artworks == 1_000_000
+    assert SIZES["large"].sales == 1_000_000
 
 
 def test_ids_are_unique_and_references_resolve(small: dict[str, pa.Table]) -> None:
@@ -48,15 +50,20 @@ def test_ids_are_unique_and_references_resolve(small: dict[str, pa.Table]) -> No
         ids = small[name]["id"]
         assert pc.count_distinct(ids).as_py() == len(ids), name
     references = [
-        ("artists", "owner_id", "users"), ("artworks", "artist_id", "artists"),
-        ("artworks", "owner_id", "users"), ("exhibitions", "curator_id", "users"),
+        ("artists", "owner_id", "users"),
+        ("artworks", "artist_id", "artists"),
+        ("artworks", "owner_id", "users"),
+        ("exhibitions", "curator_id", "users"),
         ("exhibition_artworks", "exhibition_id", "exhibitions"),
-        ("exhibition_artworks", "artwork_id", "artworks"), ("sales", "artwork_id", "artworks"),
+        ("exhibition_artworks", "artwork_id", "artworks"),
+        ("sales", "artwork_id", "artworks"),
         ("exhibition_visits", "exhibition_id", "exhibitions"),
     ]
     for table, column, target in references:
         assert pc.all(pc.is_in(small[table][column], value_set=small[target]["id"])).as_py(), (
-            table, column)
+            table,
+            column,
+        )
 
 
 def test_business_rules_hold(small: dict[str, pa.Table]) -> None:
@@ -67,13 +74,17 @@ def test_business_rules_hold(small: dict[str, pa.Table]) -> None:
     shows = small["exhibitions"].to_pandas()
     assert (shows["ends_on"] >= shows["starts_on"]).all()
 
-    sales = small["sales"].to_pandas().merge(
-        small["artworks"].to_pandas(), left_on="artwork_id", right_on="id")
+    sales = (
+        small["sales"]
+        .to_pandas()
+        .merge(small["artworks"].to_pandas(), left_on="artwork_id", right_on="id")
+    )
     assert (sales["sold_at"] >= sales["acquired_at"]).all()
     assert (sales["price"] >= 0).all()
     assert sales["sold_at"].max().date() <= DEMO_TODAY
-    sold = set(small["artworks"].filter(pc.equal(small["artworks"]["status"], "sold"))["id"]
-               .to_pylist())
+    sold = set(
+        small["artworks"].filter(pc.equal(small["artworks"]["status"], "sold"))["id"].to_pylist()
+    )
     assert sold <= set(small["sales"]["artwork_id"].to_pylist())
 
     visits = small["exhibition_visits"].to_pandas()

@@ -21,8 +21,14 @@ print(len(engines), len(loops), "asyncpg.connection" in sys.modules)
 def test_import_creates_no_engine_loop_or_directory(tmp_path: Path) -> None:
     target = tmp_path / "never-created"
     env = {**os.environ, "GALLERY_EMBEDDED_DIR": str(target)}
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                            env=env, check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     engines, loops, _ = result.stdout.split()
     assert (engines, loops) == ("0", "0")
     assert not target.exists()

@@ -48,8 +48,16 @@ def test_build_names_the_first_bad_field_and_counts_the_rest() -> None:
 
 def test_reversed_exhibition_dates_name_ends_on() -> None:
     with pytest.raises(ValidationError) as caught:
-        build(ExhibitionCreate, {"title": "T", "venue": "V", "city": "C",
-                                 "starts_on": "2025-05-10", "ends_on": "2025-05-01"})
+        build(
+            ExhibitionCreate,
+            {
+                "title": "T",
+                "venue": "V",
+                "city": "C",
+                "starts_on": "2025-05-10",
+                "ends_on": "2025-05-01",
+            },
+        )
     assert caught.value.field == "ends_on"
     assert "2025-05-10" in str(caught.value)
 
