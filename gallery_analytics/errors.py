@@ -18,6 +18,7 @@ class ValidationError(GalleryAnalyticsError, ValueError):
 
     def __init__(self, field: str, message: str, *, value: object = None) -> None:
         self.field = field
+        self.reason = message
         self.value = value
         super().__init__(f"{field}: {message}")
 

@@ -44,6 +44,10 @@ def build(model: type[ModelT], data: dict[str, Any], *, prefix: str = "") -> Mod
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
+        reason = str(first["msg"])
+        if first["type"] == "value_error":  # our own validators: drop pydantic's prefix
+            cause = first.get("ctx", {}).get("error")
+            reason = getattr(cause, "reason", None) or str(cause)
         location = ".".join(str(part) for part in first["loc"]) or model.__name__
         field = f"{prefix}{location}"
         problems = len(exc.errors())
@@ -52,4 +56,4 @@ def build(model: type[ModelT], data: dict[str, Any], *, prefix: str = "") -> Mod
             if problems > 1
             else ""
         )
-        raise ValidationError(field, f"{first['msg']}{more}", value=first.get("input")) from None
+        raise ValidationError(field, f"{reason}{more}", value=first.get("input")) from None

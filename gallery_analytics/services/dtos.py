@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from gallery_analytics.columns import ColumnSpec
 from gallery_analytics.db.models import ArtworkStatus
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -142,3 +143,76 @@ class ExhibitionCreate(_Input):
         if starts_on is not None and ends_on < starts_on:
             raise ValueError(f"must be on or after starts_on ({starts_on.isoformat()})")
         return ends_on
+
+
+# -- dashboards -----------------------------------------------------------------------------
+
+
+class PanelResult(BaseModel):
+    """One panel of a dashboard load: its rows, or the error that replaced them.
+
+    A panel that fails or runs out of time does not spoil the others: its result
+    carries ``status`` and ``error`` instead of rows. ``wall_seconds`` is the time
+    from asking for a connection to having the rows.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    title: str
+    status: Literal["ok", "error", "timeout"]
+    columns: tuple[ColumnSpec, ...]
+    rows: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+    wall_seconds: float
+    row_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class GalleryOverviewDto(BaseModel):
+    """The gallery overview: every panel's result, keyed by panel name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    panels: dict[str, PanelResult]
+    wall_seconds: float
+    parallel: bool
+
+    def __getitem__(self, name: str) -> PanelResult:
+        return self.panels[name]
+
+    @property
+    def failed(self) -> list[PanelResult]:
+        return [panel for panel in self.panels.values() if not panel.ok]
+
+    def timings(self) -> list[dict[str, Any]]:
+        """Per-panel status, rows and wall time, slowest first (for a table)."""
+        return sorted(
+            (
+                {
+                    "panel": p.name,
+                    "status": p.status,
+                    "rows": p.row_count,
+                    "seconds": p.wall_seconds,
+                    "error": p.error,
+                }
+                for p in self.panels.values()
+            ),
+            key=lambda timing: -float(timing["seconds"]),
+        )
+
+
+class DashboardDto(BaseModel):
+    """One user's dashboard: their artists, artworks and exhibitions open on ``on``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: UserDto
+    on: dt.date
+    artists: list[ArtistDto]
+    artworks: list[ArtworkDto]
+    active_exhibitions: list[ExhibitionDto]
+    wall_seconds: float

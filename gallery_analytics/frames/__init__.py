@@ -1,0 +1,22 @@
+"""Results as pandas DataFrames with real dtypes.
+
+- :func:`to_frame`: DTO lists and dashboard panel results (small, Python objects);
+- :func:`extract_frame`: large raw query results via COPY and Arrow (fast);
+- :func:`fetch_frame`: the same through SQLAlchemy rows (simple, slow, same dtypes).
+"""
+
+from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
+from gallery_analytics.frames.extract import compile_query, extract_frame, fetch_frame
+from gallery_analytics.frames.to_frame import to_frame
+
+__all__ = [
+    "ColumnSpec",
+    "Kind",
+    "compile_query",
+    "extract_frame",
+    "fetch_frame",
+    "frame_from_models",
+    "frame_from_rows",
+    "to_frame",
+]

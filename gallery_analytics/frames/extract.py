@@ -1,0 +1,197 @@
+"""Large raw results into pandas, fast: PostgreSQL COPY -> Apache Arrow -> pandas.
+
+Row-by-row paths (DB-API cursors, ORM rows) spend their time creating a Python object
+per value. Here the server formats the result as CSV with ``COPY (query) TO STDOUT``,
+asyncpg streams it into memory, and pyarrow's multi-threaded CSV reader parses it
+straight into typed columns; the column types come from the query's own result types
+(a prepared statement's attributes), so nothing is guessed from the data. Conversion
+to pandas is column by column with the shared dtype rules of
+:mod:`gallery_analytics.frames.dtypes`.
+
+``fetch_frame`` is the simple path through SQLAlchemy rows, with the same dtype rules:
+fine for small results, and the reference the fast path is tested against.
+
+Queries are a SQLAlchemy ``select()``/``text()`` or a SQL string, with values passed as
+bound parameters. COPY cannot take parameters, so asyncpg inlines them with the
+server's own literal quoting (``quote_literal``), never with Python string formatting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import TextClause
+
+from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.db.database import Database
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.frames.convert import frame_from_rows
+from gallery_analytics.frames.dtypes import (
+    STRING_DTYPE,
+    TIMESTAMP_DTYPE,
+    TIMESTAMPTZ_DTYPE,
+    dtype_for,
+    kind_for_oid,
+)
+
+Query = Executable | str
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]  # compiles SQL only
+_ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.INT: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOL: pa.bool_(),
+    Kind.STRING: pa.large_string(),
+    Kind.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
+    Kind.TIMESTAMP: pa.timestamp("us"),
+    Kind.DATE: pa.date32(),
+}
+_BLOCK_SIZE = 16 << 20  # bytes of CSV per parsing task; large blocks keep both cores busy
+
+
+async def extract_frame(
+    db: Database, query: Query, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run ``query`` on the read database and return all its rows as a DataFrame, fast."""
+    sql, args = compile_query(query, params)
+    chunks: list[bytes] = []
+
+    async def collect(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    async with db.driver_connection() as connection, connection.transaction(readonly=True):
+        statement = await connection.prepare(sql)
+        attributes = statement.get_attributes()
+        await connection.copy_from_query(sql, *args, output=collect, format="csv")
+    names = [attribute.name for attribute in attributes]
+    kinds = [kind_for_oid(attribute.type.oid) for attribute in attributes]
+    # Parsing is CPU-bound (and multi-threaded inside pyarrow): off the event loop.
+    return await asyncio.to_thread(_frame_from_csv, chunks, names, kinds)
+
+
+async def fetch_frame(
+    db: Database, query: Query, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """The same result through SQLAlchemy rows: simple and slow, same dtypes."""
+    statement = text(query) if isinstance(query, str) else query
+    async with db.read_session() as session:
+        result = await session.execute(statement, dict(params or {}))
+        cursor = getattr(result, "cursor", None)  # the DB-API cursor: type OIDs per column
+        description = cursor.description if cursor is not None else []
+        rows = result.all()
+    # Positional names, since a result may repeat a column name (joins).
+    specs = [
+        ColumnSpec(f"c{index}", kind_for_oid(int(column[1])))
+        for index, column in enumerate(description)
+    ]
+    frame = frame_from_rows(
+        [{spec.name: row[index] for index, spec in enumerate(specs)} for row in rows], specs
+    )
+    frame.columns = pd.Index([column[0] for column in description])
+    return frame
+
+
+def compile_query(query: Query, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+    """SQL with ``$n`` placeholders and the positional values asyncpg expects."""
+    if isinstance(query, str):
+        if not query.strip():
+            raise ValidationError("query", "expected SQL text or a select(), got an empty string")
+        statement: Executable = text(query)
+    elif isinstance(query, Executable):
+        statement = query
+    else:
+        raise ValidationError(
+            "query", f"expected SQL text or a SQLAlchemy select(), got {type(query).__name__}"
+        )
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("params", f"expected a dict of values, got {type(params).__name__}")
+    if isinstance(statement, TextClause) and params:
+        unknown = set(params) - set(statement._bindparams)
+        if unknown:
+            raise ValidationError(
+                "params", f"{sorted(unknown)} match no :name placeholder in the query"
+            )
+    compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
+    try:
+        expanded = compiled.construct_expanded_state(dict(params) if params else None)
+    except Exception as exc:  # SQLAlchemy raises InvalidRequestError for a missing value
+        raise ValidationError("params", f"cannot bind the query's parameters: {exc}") from None
+    names = expanded.positiontup or []
+    values = expanded.positional_parameters if names else ()
+    processors = expanded.processors
+    args = [
+        processors[name](value) if name in processors else value
+        for name, value in zip(names, values, strict=True)
+    ]
+    return expanded.statement, args
+
+
+# -- conversion -----------------------------------------------------------------------------
+
+
+def _frame_from_csv(
+    chunks: list[bytes], names: Sequence[str], kinds: Sequence[Kind]
+) -> pd.DataFrame:
+    placeholders = [f"c{index}" for index in range(len(names))]
+    if not chunks:
+        columns = {
+            placeholder: pd.Series([], dtype=dtype_for(kind, has_nulls=False))
+            for placeholder, kind in zip(placeholders, kinds, strict=True)
+        }
+        frame = pd.DataFrame(columns)
+        frame.columns = pd.Index(list(names))
+        return frame
+    data = b"".join(chunks)
+    chunks.clear()
+    table = pa_csv.read_csv(
+        io.BytesIO(data),
+        read_options=pa_csv.ReadOptions(
+            column_names=placeholders, block_size=_BLOCK_SIZE, use_threads=True
+        ),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=Kind.STRING in kinds),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={
+                placeholder: _ARROW_TYPES[kind]
+                for placeholder, kind in zip(placeholders, kinds, strict=True)
+            },
+            null_values=[""],  # COPY CSV writes NULL as an unquoted empty field...
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,  # ...and an empty string as ""
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+    del data
+    columns = {
+        placeholder: _arrow_column(table.column(placeholder), kind)
+        for placeholder, kind in zip(placeholders, kinds, strict=True)
+    }
+    del table
+    frame = pd.DataFrame(columns, copy=False)
+    frame.columns = pd.Index(list(names))
+    return frame
+
+
+def _arrow_column(column: pa.ChunkedArray, kind: Kind) -> Any:
+    has_nulls = column.null_count > 0
+    if kind is Kind.STRING:
+        return column.to_pandas(types_mapper={pa.large_string(): STRING_DTYPE}.get)
+    if kind is Kind.INT and has_nulls:
+        return column.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    if kind is Kind.BOOL and has_nulls:
+        return column.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    if kind is Kind.DATE:
+        return column.to_pandas(date_as_object=False).astype(TIMESTAMP_DTYPE)
+    series = column.to_pandas()
+    if kind is Kind.TIMESTAMPTZ:
+        return series.astype(TIMESTAMPTZ_DTYPE)
+    return series

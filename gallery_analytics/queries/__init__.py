@@ -1,0 +1,1 @@
+"""Read-only analytic queries for dashboard panels (SQL does the aggregation)."""

@@ -1,0 +1,360 @@
+"""The gallery-overview panels: one aggregate SQL query each.
+
+Each panel is a :class:`Panel`: a name, a title, the columns it returns and a function
+from :class:`OverviewFilters` to a SQLAlchemy statement. All aggregation happens in
+PostgreSQL (GROUP BY, date_trunc, window functions); Python only receives the handful
+of summary rows a chart needs. Filter values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    distinct,
+    exists,
+    extract,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.db.models import (
+    Artist,
+    Artwork,
+    ArtworkStatus,
+    Exhibition,
+    ExhibitionArtwork,
+    ExhibitionVisit,
+    Sale,
+)
+from gallery_analytics.services.filters import OverviewFilters
+
+PanelQuery = Select[*tuple[Any, ...]]
+STATUSES = tuple(status.value for status in ArtworkStatus)
+OTHER_MEDIUM = "Other"
+UNKNOWN = "Unknown"
+TOP_MEDIUMS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One dashboard panel: what it is called, what it returns, how it is queried."""
+
+    name: str
+    title: str
+    columns: tuple[ColumnSpec, ...]
+    build: Callable[[OverviewFilters], PanelQuery]
+
+
+# -- shared conditions ----------------------------------------------------------------------
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _in_range(
+    column: InstrumentedAttribute[dt.datetime] | InstrumentedAttribute[dt.datetime | None],
+    filters: OverviewFilters,
+) -> list[ColumnElement[bool]]:
+    """Timestamp within [start 00:00, end + 1 day 00:00) UTC: whole days, index-friendly."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.start is not None:
+        conditions.append(column >= _day_start(filters.start))
+    if filters.end is not None:
+        conditions.append(column < _day_start(filters.end + dt.timedelta(days=1)))
+    return conditions
+
+
+def _artwork_conditions(filters: OverviewFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.mediums:
+        conditions.append(Artwork.medium.in_(filters.mediums))
+    if filters.status is not None:
+        conditions.append(Artwork.status == filters.status)
+    if filters.user_id is not None:
+        conditions.append(Artwork.owner_id == filters.user_id)
+    return conditions
+
+
+def _filters_artworks(filters: OverviewFilters) -> bool:
+    return bool(filters.mediums) or filters.status is not None or filters.user_id is not None
+
+
+def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
+    conditions = [Sale.currency == filters.currency, *_in_range(Sale.sold_at, filters)]
+    if _filters_artworks(filters):
+        conditions.append(
+            exists().where(Artwork.id == Sale.artwork_id, *_artwork_conditions(filters))
+        )
+    return conditions
+
+
+# -- panels ---------------------------------------------------------------------------------
+
+
+def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
+    month = func.date_trunc("month", Sale.sold_at).label("month")
+    return (
+        select(
+            month,
+            func.count().label("sales"),
+            cast(func.sum(Sale.price), Float).label("revenue"),
+            cast(func.avg(Sale.price), Float).label("average_price"),
+        )
+        .where(*_sales(filters))
+        .group_by(month)
+        .order_by(month)
+    )
+
+
+def top_artists(filters: OverviewFilters) -> PanelQuery:
+    revenue = func.sum(Sale.price)
+    return (
+        select(
+            func.rank().over(order_by=revenue.desc()).label("rank"),
+            Artist.id.label("artist_id"),
+            Artist.name.label("artist"),
+            Artist.nationality,
+            func.count().label("sales"),
+            cast(revenue, Float).label("revenue"),
+            cast(revenue / func.nullif(func.sum(revenue).over(), 0), Float).label("share"),
+        )
+        .join(Artwork, Artwork.id == Sale.artwork_id)
+        .join(Artist, Artist.id == Artwork.artist_id)
+        .where(Sale.currency == filters.currency, *_in_range(Sale.sold_at, filters))
+        .where(*_artwork_conditions(filters))
+        .group_by(Artist.id, Artist.name, Artist.nationality)
+        .order_by(revenue.desc(), Artist.name)
+        .limit(filters.top_n)
+    )
+
+
+def artworks_by_medium_and_status(filters: OverviewFilters) -> PanelQuery:
+    """Counts per medium and status; mediums beyond the top 12 are folded into "Other"."""
+    medium = func.coalesce(Artwork.medium, UNKNOWN)
+    counts = (
+        select(
+            medium.label("medium"),
+            cast(Artwork.status, String).label("status"),
+            func.count().label("artworks"),
+            func.coalesce(func.sum(Artwork.list_price), 0).label("list_value"),
+        )
+        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
+        .group_by(medium, Artwork.status)
+        .cte("counts")
+    )
+    ranked = (
+        select(
+            counts.c.medium,
+            func.row_number()
+            .over(order_by=(func.sum(counts.c.artworks).desc(), counts.c.medium))
+            .label("position"),
+        )
+        .group_by(counts.c.medium)
+        .cte("ranked")
+    )
+    bucket = case(
+        (ranked.c.position <= TOP_MEDIUMS, counts.c.medium), else_=literal(OTHER_MEDIUM)
+    ).label("medium")
+    return (
+        select(
+            bucket,
+            counts.c.status,
+            cast(func.sum(counts.c.artworks), Integer).label("artworks"),
+            cast(func.sum(counts.c.list_value), Float).label("list_value"),
+        )
+        .join_from(counts, ranked, ranked.c.medium == counts.c.medium)
+        .group_by(bucket, counts.c.status)
+        .order_by(func.min(ranked.c.position), counts.c.status)
+    )
+
+
+def acquisitions_per_year(filters: OverviewFilters) -> PanelQuery:
+    year = cast(extract("year", Artwork.acquired_at), Integer).label("year")
+    return (
+        select(
+            year,
+            func.count().label("artworks"),
+            cast(func.coalesce(func.sum(Artwork.list_price), 0), Float).label("list_value"),
+        )
+        .where(Artwork.acquired_at.is_not(None))
+        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
+        .group_by(year)
+        .order_by(year)
+    )
+
+
+def exhibition_attendance(filters: OverviewFilters) -> PanelQuery:
+    week = cast(func.date_trunc("week", ExhibitionVisit.day), Date).label("week")
+    statement = select(
+        week,
+        cast(func.sum(ExhibitionVisit.visitors), Integer).label("visitors"),
+        func.count(distinct(ExhibitionVisit.exhibition_id)).label("exhibitions_open"),
+    )
+    if filters.start is not None:
+        statement = statement.where(ExhibitionVisit.day >= filters.start)
+    if filters.end is not None:
+        statement = statement.where(ExhibitionVisit.day <= filters.end)
+    if filters.user_id is not None:
+        statement = statement.where(
+            exists().where(
+                Exhibition.id == ExhibitionVisit.exhibition_id,
+                Exhibition.curator_id == filters.user_id,
+            )
+        )
+    if filters.mediums or filters.status is not None:
+        # The user filter means "curated by" here (above), not "owned by".
+        shown = _artwork_conditions(filters.model_copy(update={"user_id": None}))
+        statement = statement.where(
+            select(ExhibitionArtwork.exhibition_id)
+            .join(Artwork, Artwork.id == ExhibitionArtwork.artwork_id)
+            .where(ExhibitionArtwork.exhibition_id == ExhibitionVisit.exhibition_id, *shown)
+            .exists()
+        )
+    return statement.group_by(week).order_by(week)
+
+
+def artists_by_nationality_and_gender(filters: OverviewFilters) -> PanelQuery:
+    nationality = func.coalesce(Artist.nationality, UNKNOWN).label("nationality")
+    gender = func.coalesce(Artist.gender, UNKNOWN.lower()).label("gender")
+    statement = select(nationality, gender, func.count().label("artists"))
+    if filters.user_id is not None:
+        statement = statement.where(Artist.owner_id == filters.user_id)
+    if filters.mediums or filters.status is not None or filters.start or filters.end:
+        work_filters = filters.model_copy(update={"user_id": None})
+        statement = statement.where(
+            exists().where(
+                Artwork.artist_id == Artist.id,
+                *_artwork_conditions(work_filters),
+                *_in_range(Artwork.acquired_at, work_filters),
+            )
+        )
+    return statement.group_by(nationality, gender).order_by(
+        func.count().desc(), nationality, gender
+    )
+
+
+def key_figures(filters: OverviewFilters) -> PanelQuery:
+    """One row of headline numbers (the KPI tiles)."""
+    artworks = (
+        select(func.count())
+        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
+        .scalar_subquery()
+    )
+    revenue = select(func.coalesce(func.sum(Sale.price), 0)).where(*_sales(filters))
+    today = func.current_date()
+    period_start = filters.start if filters.start is not None else today
+    period_end = filters.end if filters.end is not None else today
+    shows = select(func.count()).where(
+        Exhibition.starts_on <= period_end, Exhibition.ends_on >= period_start
+    )
+    visits = select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0))
+    if filters.start is not None:
+        visits = visits.where(ExhibitionVisit.day >= filters.start)
+    if filters.end is not None:
+        visits = visits.where(ExhibitionVisit.day <= filters.end)
+    if filters.user_id is not None:
+        shows = shows.where(Exhibition.curator_id == filters.user_id)
+        visits = visits.where(
+            ExhibitionVisit.exhibition_id.in_(
+                select(Exhibition.id).where(Exhibition.curator_id == filters.user_id)
+            )
+        )
+    return select(
+        artworks.label("artworks"),
+        cast(revenue.scalar_subquery(), Float).label("revenue"),
+        shows.scalar_subquery().label("active_exhibitions"),
+        cast(visits.scalar_subquery(), Integer).label("visitors"),
+    )
+
+
+def _columns(*specs: tuple[str, Kind]) -> tuple[ColumnSpec, ...]:
+    return tuple(
+        ColumnSpec(name, kind, STATUSES if kind is Kind.CATEGORY else ()) for name, kind in specs
+    )
+
+
+OVERVIEW_PANELS: tuple[Panel, ...] = (
+    Panel(
+        "monthly_revenue",
+        "Monthly sales revenue",
+        _columns(
+            ("month", Kind.TIMESTAMPTZ),
+            ("sales", Kind.INT),
+            ("revenue", Kind.FLOAT),
+            ("average_price", Kind.FLOAT),
+        ),
+        monthly_revenue,
+    ),
+    Panel(
+        "top_artists",
+        "Top artists by revenue",
+        _columns(
+            ("rank", Kind.INT),
+            ("artist_id", Kind.STRING),
+            ("artist", Kind.STRING),
+            ("nationality", Kind.STRING),
+            ("sales", Kind.INT),
+            ("revenue", Kind.FLOAT),
+            ("share", Kind.FLOAT),
+        ),
+        top_artists,
+    ),
+    Panel(
+        "artworks_by_medium_status",
+        "Artworks by medium and status",
+        _columns(
+            ("medium", Kind.STRING),
+            ("status", Kind.CATEGORY),
+            ("artworks", Kind.INT),
+            ("list_value", Kind.FLOAT),
+        ),
+        artworks_by_medium_and_status,
+    ),
+    Panel(
+        "acquisitions_per_year",
+        "Acquisitions per year",
+        _columns(("year", Kind.INT), ("artworks", Kind.INT), ("list_value", Kind.FLOAT)),
+        acquisitions_per_year,
+    ),
+    Panel(
+        "exhibition_attendance",
+        "Exhibition attendance per week",
+        _columns(("week", Kind.DATE), ("visitors", Kind.INT), ("exhibitions_open", Kind.INT)),
+        exhibition_attendance,
+    ),
+    Panel(
+        "artists_by_nationality_gender",
+        "Artists by nationality and gender",
+        _columns(("nationality", Kind.STRING), ("gender", Kind.STRING), ("artists", Kind.INT)),
+        artists_by_nationality_and_gender,
+    ),
+    Panel(
+        "key_figures",
+        "Key figures",
+        _columns(
+            ("artworks", Kind.INT),
+            ("revenue", Kind.FLOAT),
+            ("active_exhibitions", Kind.INT),
+            ("visitors", Kind.INT),
+        ),
+        key_figures,
+    ),
+)
+
+PANELS_BY_NAME = {panel.name: panel for panel in OVERVIEW_PANELS}

@@ -1,0 +1,220 @@
+"""Dashboards: several independent queries at once, each in its own session.
+
+The service is given the :class:`Database`, never a session: every panel asks for its
+own read session, and so gets its own pooled connection. (One ``AsyncSession`` shared
+by gathered tasks fails with "This session is provisioning a new connection;
+concurrent operations are not permitted" and is left broken; this design makes that
+mistake impossible to make by accident.)
+
+A panel that fails or exceeds its time budget becomes a :class:`PanelResult` carrying
+the error; the others still arrive. Cancelling a load cancels every panel query: the
+client stops waiting, asyncpg asks the server to cancel the statement, and the
+connection goes back to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import text
+
+from gallery_analytics.concurrency import gather_all
+from gallery_analytics.db.database import Database
+from gallery_analytics.errors import GalleryAnalyticsError, QueryTimeoutError, ValidationError
+from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
+from gallery_analytics.services.catalog import CatalogService
+from gallery_analytics.services.dtos import DashboardDto, GalleryOverviewDto, PanelResult
+from gallery_analytics.services.filters import OverviewFilters
+from gallery_analytics.validation import parse_id
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_MEDIUMS = text(
+    "SELECT m.medium FROM unnest(CAST(:mediums AS text[])) WITH ORDINALITY AS m(medium, n) "
+    "WHERE NOT EXISTS (SELECT 1 FROM artworks a WHERE a.medium = m.medium) ORDER BY m.n"
+)
+_USER_EXISTS = text("SELECT EXISTS (SELECT 1 FROM users WHERE id = CAST(:user_id AS uuid))")
+_SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :milliseconds, true)")
+
+
+class DashboardService:
+    def __init__(self, db: Database, *, panel_timeout_seconds: float | None = None) -> None:
+        self.db = db
+        self.panel_timeout_seconds = _check_budget(
+            panel_timeout_seconds
+            if panel_timeout_seconds is not None
+            else db.settings.statement_timeout_seconds,
+            field="panel_timeout_seconds",
+        )
+
+    # -- gallery overview -----------------------------------------------------------------
+
+    async def get_gallery_overview(
+        self,
+        filters: OverviewFilters | Mapping[str, Any] | None = None,
+        *,
+        panels: Sequence[Panel | str] | None = None,
+        parallel: bool = True,
+        timeouts: Mapping[str, float] | None = None,
+    ) -> GalleryOverviewDto:
+        """Run every overview panel (or ``panels``) for ``filters``, concurrently by default.
+
+        ``parallel=False`` runs the same panels one after another, for comparison.
+        ``timeouts`` overrides the time budget of individual panels, by name.
+        """
+        checked = await self.check_filters(filters)
+        chosen = _resolve_panels(panels)
+        budgets = {
+            panel.name: _check_budget(
+                (timeouts or {}).get(panel.name, self.panel_timeout_seconds),
+                field=f"timeouts.{panel.name}",
+            )
+            for panel in chosen
+        }
+        started = time.perf_counter()
+        if parallel:
+            results = await gather_all(
+                *(self._run_panel(panel, checked, budgets[panel.name]) for panel in chosen)
+            )
+        else:
+            results = [await self._run_panel(p, checked, budgets[p.name]) for p in chosen]
+        return GalleryOverviewDto(
+            panels={result.name: result for result in results},
+            wall_seconds=time.perf_counter() - started,
+            parallel=parallel,
+        )
+
+    async def check_filters(
+        self, filters: OverviewFilters | Mapping[str, Any] | None
+    ) -> OverviewFilters:
+        """Validate filters, including what only the database knows (mediums, user)."""
+        checked = OverviewFilters.parse(filters)
+        if not checked.mediums and checked.user_id is None:
+            return checked
+        async with self.db.read_session() as session:
+            if checked.mediums:
+                unknown = list(
+                    await session.scalars(_UNKNOWN_MEDIUMS, {"mediums": list(checked.mediums)})
+                )
+                if unknown:
+                    raise ValidationError(
+                        "mediums",
+                        f"unknown medium {unknown[0]!r}; no artwork has it "
+                        "(DashboardService.list_mediums() lists the known ones)",
+                        value=unknown[0],
+                    )
+            if checked.user_id is not None and not await session.scalar(
+                _USER_EXISTS, {"user_id": checked.user_id}
+            ):
+                raise ValidationError(
+                    "user_id", f"no user has id {checked.user_id!r}", value=checked.user_id
+                )
+        return checked
+
+    async def list_mediums(self) -> list[str]:
+        """Known mediums, most common first (for filter pickers)."""
+        statement = text(
+            "SELECT medium FROM artworks WHERE medium IS NOT NULL "
+            "GROUP BY medium ORDER BY count(*) DESC, medium"
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(statement)).all())
+
+    async def _run_panel(
+        self, panel: Panel, filters: OverviewFilters, budget_seconds: float
+    ) -> PanelResult:
+        started = time.perf_counter()
+
+        def failed(status: Literal["error", "timeout"], message: str) -> PanelResult:
+            return PanelResult(
+                name=panel.name,
+                title=panel.title,
+                status=status,
+                columns=panel.columns,
+                error=message,
+                wall_seconds=time.perf_counter() - started,
+            )
+
+        try:
+            async with asyncio.timeout(budget_seconds), self.db.read_session() as session:
+                # The server enforces the budget too, in case the client is stuck.
+                milliseconds = str(int(budget_seconds * 1000) + 1000)
+                await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
+                result = await session.execute(panel.build(filters))
+                rows = tuple(dict(row) for row in result.mappings())
+        except TimeoutError:
+            return failed("timeout", f"took longer than its {budget_seconds:g} s budget")
+        except QueryTimeoutError:
+            return failed("timeout", f"was stopped by the server after {budget_seconds:g} s")
+        except GalleryAnalyticsError as exc:
+            return failed("error", str(exc))
+        except Exception as exc:  # a panel's bug must not take the dashboard down
+            logger.exception("panel %s failed", panel.name)
+            return failed("error", f"{type(exc).__name__}: {exc}")
+        return PanelResult(
+            name=panel.name,
+            title=panel.title,
+            status="ok",
+            columns=panel.columns,
+            rows=rows,
+            row_count=len(rows),
+            wall_seconds=time.perf_counter() - started,
+        )
+
+    # -- user dashboard -------------------------------------------------------------------
+
+    async def get_user_dashboard(
+        self, user_id: str, *, on: dt.date | None = None, limit: int | None = None
+    ) -> DashboardDto:
+        """A user's artists, artworks and exhibitions open on ``on`` (default today),
+        fetched in parallel, each in its own session."""
+        user_id = parse_id(user_id, field="user_id")
+        day = dt.date.today() if on is None else on
+        catalog = CatalogService(self.db)
+        started = time.perf_counter()
+        user, artists, artworks, shows = await gather_all(
+            catalog.get_user(user_id),
+            catalog.list_artists(user_id=user_id, limit=limit),
+            catalog.list_artworks(user_id=user_id, limit=limit),
+            catalog.find_active_exhibitions(on=day, user_id=user_id),
+        )
+        return DashboardDto(
+            user=user,
+            on=day,
+            artists=artists,
+            artworks=artworks,
+            active_exhibitions=shows,
+            wall_seconds=time.perf_counter() - started,
+        )
+
+
+def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
+    if panels is None:
+        return list(OVERVIEW_PANELS)
+    if isinstance(panels, str) or not panels:
+        raise ValidationError("panels", "expected a non-empty list of panels or panel names")
+    chosen: list[Panel] = []
+    for panel in panels:
+        if isinstance(panel, Panel):
+            chosen.append(panel)
+        elif isinstance(panel, str) and panel in PANELS_BY_NAME:
+            chosen.append(PANELS_BY_NAME[panel])
+        else:
+            raise ValidationError(
+                "panels", f"unknown panel {panel!r}; expected one of {', '.join(PANELS_BY_NAME)}"
+            )
+    names = [panel.name for panel in chosen]
+    if len(set(names)) != len(names):
+        raise ValidationError("panels", "each panel may appear only once")
+    return chosen
+
+
+def _check_budget(value: object, *, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
+        raise ValidationError(field, "expected a number of seconds from 0 to 86400", value=value)
+    return float(value)

@@ -1,0 +1,91 @@
+"""Filters of the gallery overview, validated before any query runs.
+
+Checks that need no database (types, ranges, enum values) happen when the object is
+built; checks that do (does this medium exist? this user?) happen in the service,
+in one query, before the panels start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from gallery_analytics.db.models import ArtworkStatus
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.validation import build, parse_id
+
+MediumName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class OverviewFilters(BaseModel):
+    """What the overview panels are restricted to; every field is optional.
+
+    - ``start``/``end`` (inclusive dates): sales by ``sold_at``, artworks by
+      ``acquired_at``, attendance by visit day;
+    - ``mediums``/``status``: the artworks counted, sold or exhibited;
+    - ``user_id``: artworks the user owns, artists they manage, exhibitions they curate;
+    - ``currency``: revenue panels sum sales in this currency only (no conversion).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    mediums: tuple[MediumName, ...] = Field(default=(), max_length=100)
+    status: ArtworkStatus | None = None
+    user_id: str | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    top_n: int = Field(default=10, ge=1, le=100)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _plain_date(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            raise ValueError("expected a date such as 2025-06-01, not a datetime")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _end_not_before_start(cls, end: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start")
+        if end is not None and start is not None and end < start:
+            raise ValueError(f"must be on or after start ({start.isoformat()})")
+        return end
+
+    @field_validator("mediums", mode="before")
+    @classmethod
+    def _one_medium_is_a_list(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("mediums")
+    @classmethod
+    def _unique_mediums(cls, mediums: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(mediums))
+
+    @field_validator("user_id")
+    @classmethod
+    def _valid_user_id(cls, user_id: str | None) -> str | None:
+        return None if user_id is None else parse_id(user_id, field="user_id")
+
+    @classmethod
+    def parse(cls, value: OverviewFilters | Mapping[str, Any] | None) -> OverviewFilters:
+        """Accept filters, a dict of their fields, or None (no filters)."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                "filters", f"expected OverviewFilters or a dict, got {type(value).__name__}"
+            )
+        return build(cls, dict(value))
