@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -213,7 +214,13 @@ async def _translated() -> AsyncIterator[None]:
         yield
     except GalleryAnalyticsError:
         raise
-    except (sa_exc.DBAPIError, sa_exc.TimeoutError, ConnectionError) as exc:
+    except (
+        sa_exc.DBAPIError,
+        sa_exc.TimeoutError,
+        asyncpg.PostgresError,  # raw driver connections (COPY) raise these directly
+        asyncpg.InterfaceError,
+        ConnectionError,
+    ) as exc:
         translated = translate_error(exc)
         if translated is None:
             raise

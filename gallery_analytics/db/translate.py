@@ -65,8 +65,8 @@ def translate_error(exc: BaseException) -> GalleryAnalyticsError | None:
         return ConstraintViolationError(f"{subject} {words}{detail}", constraint=constraint)
     if isinstance(cause, asyncpg.exceptions.UndefinedTableError):
         return DatabaseError(
-            "the gallery schema is missing in this database; create it with "
-            "`gallery-analytics db init`"
+            f"the database rejected the statement: {_describe(cause)}; if the gallery "
+            "tables are missing, create them with `gallery-analytics db init`"
         )
     if isinstance(
         cause,
@@ -83,7 +83,7 @@ def translate_error(exc: BaseException) -> GalleryAnalyticsError | None:
         ),
     ):
         return DatabaseUnavailableError(f"the database is unavailable: {_describe(cause)}")
-    if isinstance(exc, sa_exc.DBAPIError):
+    if isinstance(exc, sa_exc.DBAPIError) or isinstance(cause, asyncpg.PostgresError):
         return DatabaseError(f"the database rejected the statement: {_describe(cause)}")
     if isinstance(exc, OSError):
         return DatabaseUnavailableError(f"the database cannot be reached: {exc.strerror or exc}")

@@ -83,10 +83,10 @@ async def fetch_frame(
 ) -> pd.DataFrame:
     """The same result through SQLAlchemy rows: simple and slow, same dtypes."""
     statement = text(query) if isinstance(query, str) else query
-    async with db.read_session() as session:
-        result = await session.execute(statement, dict(params or {}))
-        cursor = getattr(result, "cursor", None)  # the DB-API cursor: type OIDs per column
-        description = cursor.description if cursor is not None else []
+    async with db.connection() as connection, connection.begin():
+        result = await connection.execute(statement, dict(params or {}))
+        # The DB-API cursor's description carries each column's type OID.
+        description = result.context.cursor.description or []
         rows = result.all()
     # Positional names, since a result may repeat a column name (joins).
     specs = [

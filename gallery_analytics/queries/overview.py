@@ -253,17 +253,24 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
     """One row of headline numbers (the KPI tiles)."""
     artworks = (
         select(func.count())
+        .select_from(Artwork)
         .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
         .scalar_subquery()
     )
-    revenue = select(func.coalesce(func.sum(Sale.price), 0)).where(*_sales(filters))
+    revenue = (
+        select(func.coalesce(func.sum(Sale.price), 0)).select_from(Sale).where(*_sales(filters))
+    )
     today = func.current_date()
     period_start = filters.start if filters.start is not None else today
     period_end = filters.end if filters.end is not None else today
-    shows = select(func.count()).where(
-        Exhibition.starts_on <= period_end, Exhibition.ends_on >= period_start
+    shows = (
+        select(func.count())
+        .select_from(Exhibition)
+        .where(Exhibition.starts_on <= period_end, Exhibition.ends_on >= period_start)
     )
-    visits = select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0))
+    visits = select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0)).select_from(
+        ExhibitionVisit
+    )
     if filters.start is not None:
         visits = visits.where(ExhibitionVisit.day >= filters.start)
     if filters.end is not None:
