@@ -1,0 +1,400 @@
+"""Chart builders: themed figures whose traces carry exactly the input data.
+
+Frames are built by hand with the dtypes the analytics queries produce (pyarrow strings,
+Categorical status, tz-aware months, naive dates), so no database is needed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+import plotly.io as pio  # type: ignore[import-untyped]
+import pytest
+
+from gallery_analytics import charts
+
+STRING = pd.StringDtype("pyarrow")
+STATUSES = ["available", "reserved", "sold", "on_loan"]
+
+
+def strings(*values: str | None) -> pd.Series:
+    return pd.Series(list(values), dtype=STRING)
+
+
+def dates(*values: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values))).astype("datetime64[us]")
+
+
+def revenue_frame() -> pd.DataFrame:
+    months = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"], utc=True))
+    return pd.DataFrame(
+        {
+            "month": months.astype("datetime64[us, UTC]"),
+            "sales": np.array([3, 0, 2], dtype="int64"),
+            "revenue": np.array([1500.0, 0.0, 820.5]),
+            "average_price": np.array([500.0, np.nan, 410.25]),
+        }
+    )
+
+
+def top_artists_frame() -> pd.DataFrame:
+    # Deliberately out of rank order, with a repeated name and a missing nationality.
+    return pd.DataFrame(
+        {
+            "rank": np.array([2, 1, 3], dtype="int64"),
+            "artist_id": strings("b", "a", "c"),
+            "artist": strings("Anonymous", "Berthe Morisot", "Anonymous"),
+            "nationality": strings(None, "FR", "NL"),
+            "sales": np.array([4, 6, 1], dtype="int64"),
+            "revenue": np.array([300.0, 600.0, 100.0]),
+            "share": np.array([0.3, 0.6, 0.1]),
+        }
+    )
+
+
+def treemap_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "medium": strings("Oil", "Oil", "Bronze", "Other", "Other"),
+            "status": pd.Categorical(
+                ["available", "sold", "on_loan", "reserved", "sold"], categories=STATUSES
+            ),
+            "artworks": np.array([4, 3, 2, 1, 5], dtype="int64"),
+            "list_value": np.array([4000.0, 0.0, 1200.0, 50.0, 0.0]),
+        }
+    )
+
+
+def acquisitions_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "year": np.array([1820, 1821, 1899, 1990, 2025], dtype="int64"),
+            "artworks": np.array([1, 2, 1, 7, 3], dtype="int64"),
+            "list_value": np.array([10.0, 20.0, 5.0, 70.0, 30.0]),
+        }
+    )
+
+
+def attendance_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "week": dates("2024-01-01", "2024-01-08", "2024-01-22"),
+            "visitors": np.array([120, 80, 200], dtype="int64"),
+            "exhibitions_open": np.array([1, 1, 2], dtype="int64"),
+        }
+    )
+
+
+def nationality_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "nationality": strings("FR", "FR", "DE", "NL", "NL"),
+            "gender": strings("female", "male", "female", "male", "non-binary"),
+            "artists": np.array([2, 3, 4, 10, 1], dtype="int64"),
+        }
+    )
+
+
+def timeline_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": strings("e2", "e1", "e3"),
+            "title": strings("Spring Show", "Spring Show", "Bronzes"),
+            "venue": strings("Hall B", "Hall A", None),
+            "city": strings("Paris", "Berlin", "Paris"),
+            "starts_on": dates("2024-03-01", "2023-03-01", "2024-06-15"),
+            "ends_on": dates("2024-03-31", "2023-04-30", "2024-06-15"),
+        }
+    )
+
+
+def axis_title(fig: go.Figure, axis: str) -> str:
+    return str(fig.layout[axis].title.text)
+
+
+def assert_themed(fig: go.Figure, title: str) -> None:
+    assert isinstance(fig, go.Figure)
+    assert fig.layout.template == pio.templates[charts.TEMPLATE_NAME]
+    assert list(fig.layout.template.layout.colorway) == list(charts.PALETTE)
+    assert fig.layout.title.text == title
+
+
+def assert_no_data(fig: go.Figure, title: str) -> None:
+    assert_themed(fig, title)
+    assert len(fig.data) == 0
+    assert [a.text for a in fig.layout.annotations] == [charts.NO_DATA_MESSAGE]
+    assert fig.layout.xaxis.visible is False
+    assert fig.layout.yaxis.visible is False
+
+
+# --- theme ---------------------------------------------------------------------------------
+
+
+def test_template_is_registered_with_okabe_ito_colorway() -> None:
+    template = pio.templates["gallery"]
+    assert list(template.layout.colorway) == list(charts.PALETTE)
+    assert charts.PALETTE[:3] == ("#E69F00", "#56B4E9", "#009E73")
+    assert set(charts.STATUS_COLOURS) == set(STATUSES)
+    assert set(charts.STATUS_COLOURS.values()) <= set(charts.PALETTE)
+
+
+def test_importing_does_not_change_the_default_template() -> None:
+    probe = (
+        "import plotly.io as pio\n"
+        "before = pio.templates.default\n"
+        "import gallery_analytics.charts\n"
+        "print(before == pio.templates.default, 'gallery' in pio.templates)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["True", "True"]
+
+
+def test_apply_theme_sets_template_in_place() -> None:
+    fig = go.Figure(go.Bar(x=[1], y=[2]))
+    assert charts.apply_theme(fig) is fig
+    assert fig.layout.template == pio.templates["gallery"]
+
+
+def test_no_data_figure_has_centred_message_and_hidden_axes() -> None:
+    fig = charts.no_data_figure("Sales", message="Nothing here")
+    assert_themed(fig, "Sales")
+    assert len(fig.data) == 0
+    (note,) = fig.layout.annotations
+    assert (note.text, note.x, note.y, note.xref, note.yref) == (
+        "Nothing here",
+        0.5,
+        0.5,
+        "paper",
+        "paper",
+    )
+    assert note.showarrow is False
+    assert fig.layout.xaxis.visible is False
+    assert fig.layout.yaxis.visible is False
+    assert charts.no_data_figure("Sales").layout.annotations[0].text == charts.NO_DATA_MESSAGE
+
+
+# --- charts with data ----------------------------------------------------------------------
+
+
+def test_revenue_by_month() -> None:
+    frame = revenue_frame()
+    before = frame.copy()
+    fig = charts.revenue_by_month(frame, currency="USD")
+    assert_themed(fig, "Revenue by month")
+    pd.testing.assert_frame_equal(frame, before)  # input untouched
+    (bars,) = fig.data
+    assert bars.type == "bar"
+    assert list(pd.to_datetime(bars.x)) == list(
+        pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
+    )
+    np.testing.assert_array_equal(bars.y, frame["revenue"].to_numpy())
+    np.testing.assert_array_equal(np.asarray(bars.customdata)[:, 0], [3, 0, 2])
+    assert "customdata[0]" in bars.hovertemplate  # sales count in the hover
+    assert axis_title(fig, "yaxis") == "Revenue (USD)"
+    assert axis_title(fig, "xaxis") == "Month"
+    assert axis_title(charts.revenue_by_month(frame), "yaxis") == "Revenue (EUR)"
+
+
+def test_revenue_by_month_sorts_months() -> None:
+    frame = revenue_frame().iloc[::-1]
+    fig = charts.revenue_by_month(frame)
+    np.testing.assert_array_equal(fig.data[0].y, [1500.0, 0.0, 820.5])
+
+
+def test_top_artists_best_first_and_separate_bars_for_same_name() -> None:
+    fig = charts.top_artists(top_artists_frame())
+    assert_themed(fig, "Top artists by revenue")
+    (bars,) = fig.data
+    assert bars.orientation == "h"
+    assert list(bars.y) == ["a", "b", "c"]  # rank order, keyed by artist_id
+    np.testing.assert_array_equal(bars.x, [600.0, 300.0, 100.0])
+    assert fig.layout.yaxis.autorange == "reversed"  # first category drawn at the top
+    assert list(fig.layout.yaxis.categoryarray) == ["a", "b", "c"]
+    assert list(fig.layout.yaxis.ticktext) == ["Berthe Morisot", "Anonymous", "Anonymous"]
+    assert list(bars.text) == ["60.0%", "30.0%", "10.0%"]
+    assert [row[1] for row in bars.customdata] == ["FR", "unknown", "NL"]
+    assert axis_title(fig, "xaxis") == "Revenue (EUR)"
+
+
+def test_medium_status_treemap() -> None:
+    frame = treemap_frame()
+    fig = charts.medium_status_treemap(frame)
+    assert_themed(fig, "Artworks by medium and status (count)")
+    (tree,) = fig.data
+    assert tree.type == "treemap"
+    assert tree.branchvalues == "total"
+    ids, parents, values = list(tree.ids), list(tree.parents), list(tree.values)
+    labels, colours = list(tree.labels), list(tree.marker.colors)
+    total = int(frame["artworks"].sum())
+    leaves = [i for i, node in enumerate(ids) if node not in parents]
+    assert sum(values[i] for i in leaves) == total
+    assert values[parents.index("")] == total  # the single root carries the total
+    # Each medium tile is the sum of its status tiles.
+    for i, node in enumerate(ids):
+        children = [values[j] for j, parent in enumerate(parents) if parent == node]
+        if children:
+            assert values[i] == sum(children)
+    medium_totals = {labels[i]: values[i] for i, p in enumerate(parents) if p == ids[0]}
+    assert medium_totals == {"Oil": 7, "Bronze": 2, "Other": 6}
+    for i in leaves:
+        assert colours[i] == charts.STATUS_COLOURS[labels[i]]
+    assert {labels[i] for i in leaves} == set(STATUSES)
+
+
+def test_medium_status_treemap_aggregates_duplicates_and_skips_zero_rows() -> None:
+    frame = pd.concat([treemap_frame(), treemap_frame().iloc[:1]], ignore_index=True)
+    frame.loc[2, "artworks"] = 0  # Bronze/on_loan disappears
+    fig = charts.medium_status_treemap(frame)
+    (tree,) = fig.data
+    label_of = dict(zip(tree.ids, tree.labels, strict=True))
+    has_children = set(tree.parents)
+    leaves = {
+        (label_of[parent], label): value
+        for node, parent, label, value in zip(
+            tree.ids, tree.parents, tree.labels, tree.values, strict=True
+        )
+        if node not in has_children
+    }
+    assert leaves == {
+        ("Oil", "available"): 8,
+        ("Oil", "sold"): 3,
+        ("Other", "reserved"): 1,
+        ("Other", "sold"): 5,
+    }
+
+
+def test_acquisitions_per_year_across_two_centuries() -> None:
+    frame = acquisitions_frame()
+    fig = charts.acquisitions_per_year(frame)
+    assert_themed(fig, "Acquisitions per year")
+    (bars,) = fig.data
+    np.testing.assert_array_equal(bars.x, frame["year"].to_numpy())
+    np.testing.assert_array_equal(bars.y, frame["artworks"].to_numpy())
+    assert bars.width == pytest.approx(0.8)  # not widened to the smallest gap between years
+    assert fig.layout.xaxis.type == "linear"  # gaps between years stay proportional
+    assert fig.layout.xaxis.tickformat == "d"  # "1820", not "1.82k"
+    low, high = fig.layout.xaxis.range
+    assert low < 1820 < 2025 < high
+    assert axis_title(fig, "xaxis") == "Year acquired"
+    assert axis_title(fig, "yaxis") == "Artworks (count)"
+
+
+def test_attendance_over_time() -> None:
+    frame = attendance_frame()
+    fig = charts.attendance_over_time(frame)
+    assert_themed(fig, "Exhibition attendance")
+    (line,) = fig.data
+    assert line.type == "scatter"
+    assert list(pd.to_datetime(line.x)) == list(frame["week"])
+    np.testing.assert_array_equal(line.y, [120, 80, 200])
+    np.testing.assert_array_equal(line.customdata, [1, 1, 2])
+    assert axis_title(fig, "yaxis") == "Visitors per week"
+    assert "Week" in axis_title(fig, "xaxis")
+
+
+def test_artists_by_nationality_gender_stacked_and_ordered_by_total() -> None:
+    fig = charts.artists_by_nationality_gender(nationality_frame())
+    assert_themed(fig, "Artists by nationality and gender")
+    assert fig.layout.barmode == "stack"
+    order = ["NL", "FR", "DE"]  # totals 11, 5, 4
+    assert list(fig.layout.yaxis.categoryarray) == order
+    assert fig.layout.yaxis.autorange == "reversed"
+    by_gender = {bar.name: dict(zip(bar.y, bar.x, strict=True)) for bar in fig.data}
+    assert set(by_gender) == {"female", "male", "non-binary"}
+    assert all(bar.orientation == "h" for bar in fig.data)
+    assert by_gender["female"] == {"NL": 0, "FR": 2, "DE": 4}
+    assert by_gender["male"] == {"NL": 10, "FR": 3, "DE": 0}
+    assert by_gender["non-binary"] == {"NL": 1, "FR": 0, "DE": 0}
+    assert axis_title(fig, "xaxis") == "Artists (count)"
+    assert axis_title(fig, "yaxis") == "Nationality"
+
+
+def test_exhibition_timeline_end_is_last_day_plus_one() -> None:
+    frame = timeline_frame()
+    fig = charts.exhibition_timeline(frame)
+    assert_themed(fig, "Exhibition timeline")
+    assert {bar.name for bar in fig.data} == {"Berlin", "Paris"}
+    assert len({bar.marker.color for bar in fig.data}) == 2
+    expected = frame.set_index("id")
+    seen = []
+    for bar in fig.data:
+        starts = pd.to_datetime(list(bar.base))
+        ends = starts + pd.to_timedelta(np.asarray(bar.x, dtype="float64"), unit="ms")
+        for exhibition, start, end in zip(bar.y, starts, ends, strict=True):
+            seen.append(exhibition)
+            assert expected.loc[exhibition, "city"] == bar.name
+            assert start == expected.loc[exhibition, "starts_on"]
+            assert end == expected.loc[exhibition, "ends_on"] + pd.Timedelta(days=1)
+    assert sorted(seen) == ["e1", "e2", "e3"]
+    assert fig.layout.xaxis.type == "date"
+    assert list(fig.layout.yaxis.categoryarray) == ["e1", "e2", "e3"]  # by start date
+    assert list(fig.layout.yaxis.ticktext) == ["Spring Show", "Spring Show", "Bronzes"]
+    assert axis_title(fig, "xaxis") == "Date"
+
+
+def test_missing_column_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="revenue"):
+        charts.revenue_by_month(revenue_frame().drop(columns=["revenue"]))
+
+
+# --- no data -------------------------------------------------------------------------------
+
+ChartFn = Callable[[pd.DataFrame], go.Figure]
+
+CASES: list[tuple[ChartFn, Callable[[], pd.DataFrame], str, str]] = [
+    (charts.revenue_by_month, revenue_frame, "revenue", "Revenue by month"),
+    (charts.top_artists, top_artists_frame, "revenue", "Top artists by revenue"),
+    (
+        charts.medium_status_treemap,
+        treemap_frame,
+        "artworks",
+        "Artworks by medium and status (count)",
+    ),
+    (charts.acquisitions_per_year, acquisitions_frame, "artworks", "Acquisitions per year"),
+    (charts.attendance_over_time, attendance_frame, "visitors", "Exhibition attendance"),
+    (
+        charts.artists_by_nationality_gender,
+        nationality_frame,
+        "artists",
+        "Artists by nationality and gender",
+    ),
+    (charts.exhibition_timeline, timeline_frame, "starts_on", "Exhibition timeline"),
+]
+CASE_IDS = [case[0].__name__ for case in CASES]
+
+
+@pytest.mark.parametrize(("chart", "make_frame", "value", "title"), CASES, ids=CASE_IDS)
+def test_empty_frame_gives_no_data_figure(
+    chart: ChartFn, make_frame: Callable[[], pd.DataFrame], value: str, title: str
+) -> None:
+    empty = make_frame().iloc[:0]
+    assert len(empty.columns) > 0
+    assert_no_data(chart(empty), title)
+
+
+@pytest.mark.parametrize(("chart", "make_frame", "value", "title"), CASES, ids=CASE_IDS)
+def test_all_null_values_give_no_data_figure(
+    chart: ChartFn, make_frame: Callable[[], pd.DataFrame], value: str, title: str
+) -> None:
+    frame = make_frame()
+    column = frame[value]
+    if pd.api.types.is_datetime64_any_dtype(column):
+        frame[value] = pd.Series(pd.NaT, index=frame.index, dtype=column.dtype)
+    elif pd.api.types.is_integer_dtype(column):
+        frame[value] = pd.array([pd.NA] * len(frame), dtype="Int64")  # int64 cannot hold NA
+    else:
+        frame[value] = np.nan
+    assert frame[value].isna().all()
+    assert_no_data(chart(frame), title)
+
+
+def test_treemap_with_only_zero_counts_is_no_data() -> None:
+    frame = treemap_frame().assign(artworks=0)
+    assert_no_data(charts.medium_status_treemap(frame), "Artworks by medium and status (count)")
