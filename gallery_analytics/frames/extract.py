@@ -99,7 +99,7 @@ async def fetch_frame(
     async with db.connection() as connection, connection.begin():
         result = await connection.execute(statement, dict(params or {}))
         # The DB-API cursor's description carries each column's type OID.
-        description = result.context.cursor.description or []
+        description: Sequence[Sequence[Any]] = result.context.cursor.description or []
         rows = result.all()
     # Positional names, since a result may repeat a column name (joins).
     specs = [

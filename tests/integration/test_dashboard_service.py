@@ -208,7 +208,7 @@ async def test_user_filter_restricts_every_panel(
     seeded_db: Database, raw: dict[str, pd.DataFrame]
 ) -> None:
     user_id = raw["artworks"]["owner_id"].value_counts().index[0]
-    result, checked = await _overview(seeded_db, {"user_id": user_id})
+    result, _checked = await _overview(seeded_db, {"user_id": user_id})
     owned = raw["artworks"][raw["artworks"]["owner_id"] == user_id]
     assert to_frame(result["artworks_by_medium_status"])["artworks"].sum() == len(owned)
     managed = raw["artists"][raw["artists"]["owner_id"] == user_id]
@@ -280,7 +280,8 @@ async def test_a_failing_panel_does_not_spoil_the_others(seeded_db: Database) ->
     )
     assert result["broken"].status == "error"
     assert "division by zero" in (result["broken"].error or "")
-    assert result["monthly_revenue"].ok and result["top_artists"].ok
+    assert result["monthly_revenue"].ok
+    assert result["top_artists"].ok
     assert to_frame(result["broken"]).empty  # a failed panel still gives a typed frame
     assert seeded_db.pool_status()["checked_out"] == 0
 
@@ -295,7 +296,8 @@ async def test_a_slow_panel_times_out_alone(seeded_db: Database) -> None:
     assert asyncio.get_running_loop().time() - started < 5
     assert result["slow"].status == "timeout"
     assert "0.5 s budget" in (result["slow"].error or "")
-    assert result["monthly_revenue"].ok and result["key_figures"].ok
+    assert result["monthly_revenue"].ok
+    assert result["key_figures"].ok
     await _assert_nothing_running(seeded_db)
 
 
@@ -405,6 +407,6 @@ async def test_user_dashboard_errors(seeded_db: Database) -> None:
     service = DashboardService(seeded_db)
     with pytest.raises(NotFoundError):
         await service.get_user_dashboard("00000000-0000-4000-8000-000000000000")
-    with pytest.raises(ValidationError, match="^user_id: "):
+    with pytest.raises(ValidationError, match=r"^user_id: "):
         await service.get_user_dashboard("42")
     assert seeded_db.pool_status()["checked_out"] == 0

@@ -36,7 +36,9 @@ QUERIES = {
             (3, '\N', 0, TRUE, FALSE, DATE '1900-01-01', 12345678901.23, 0, 'NULL', 'x')
         ) AS t(id, text_value, amount, flag, maybe_flag, day, special, big, unicode, empty_or_null)
     """,
-    "duplicate column names": "SELECT a.id, b.id FROM artworks a JOIN artists b ON b.id = a.artist_id",
+    "duplicate column names": (
+        "SELECT a.id, b.id FROM artworks a JOIN artists b ON b.id = a.artist_id"
+    ),
 }
 
 
