@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck format pytest bench-seed db-stop clean
+.PHONY: demo test lint typecheck format pytest bench bench-seed bench-dashboard bench-extract db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -35,8 +35,22 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: bench-seed bench-dashboard bench-extract
+
 bench-seed: $(STAMP)
 	$(BIN)/python benchmarks/seed_large.py
+
+bench-dashboard: $(STAMP)
+	$(BIN)/python benchmarks/dashboard.py
+
+bench-extract: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/extract.py
 
 db-stop: $(STAMP)
 	$(BIN)/gallery-analytics db stop
