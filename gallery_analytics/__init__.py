@@ -7,14 +7,16 @@ Importing the package creates no engine, pool, connection or event loop; call
 from gallery_analytics.db.connect import connect
 from gallery_analytics.db.database import Database
 from gallery_analytics.errors import GalleryAnalyticsError, NotFoundError, ValidationError
-from gallery_analytics.services import CatalogService
+from gallery_analytics.services import CatalogService, DashboardService, OverviewFilters
 from gallery_analytics.sync import run_sync
 
 __all__ = [
     "CatalogService",
+    "DashboardService",
     "Database",
     "GalleryAnalyticsError",
     "NotFoundError",
+    "OverviewFilters",
     "ValidationError",
     "connect",
     "run_sync",
