@@ -330,7 +330,9 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
         )
     )
     first, last = int(years.min()), int(years.max())
-    pad = 0.5 + (last - first) * 0.02
+    # A few years of context around short spans, and whole-year ticks so a single year
+    # is not labelled "2024" five times at fractional positions.
+    pad = max(1.5, 0.5 + (last - first) * 0.02)
     fig.update_layout(
         title={"text": title},
         bargap=0.1,
@@ -338,6 +340,7 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
             "title": {"text": "Year acquired"},
             "type": "linear",
             "tickformat": "d",
+            "dtick": 1 if last - first <= 12 else None,
             "range": [first - pad, last + pad],
         },
         yaxis={"title": {"text": "Artworks (count)"}, "rangemode": "tozero"},

@@ -12,7 +12,10 @@ import asyncio
 import datetime as dt
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from gallery_analytics.config import Settings, mask_url
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect
@@ -26,7 +29,21 @@ from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ValidationError,
 )
+from gallery_analytics.notebooks import (
+    execute_notebook,
+    notebook_paths,
+    prepare_notebook_database,
+)
+from gallery_analytics.reports import (
+    PARAMETERS,
+    ReportExecutionError,
+    check_parameters,
+    execute_report,
+    parse_parameter_pairs,
+)
 from gallery_analytics.services.summary import SummaryService
+
+DEFAULT_REPORT = Path("reports") / "gallery-report.html"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +69,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"reference date, YYYY-MM-DD (default: {DEMO_TODAY})",
     )
 
+    report = commands.add_parser(
+        "report", help="execute the report notebook and export a self-contained HTML report"
+    )
+    report.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"report parameter: {', '.join(PARAMETERS)} (repeatable)",
+    )
+    report.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="HTML file to write")
+    report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    notebooks = commands.add_parser(
+        "notebooks",
+        help="re-execute the notebooks in place against the seeded demo database "
+        "(keeps their committed outputs current)",
+    )
+    notebooks.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+
     demo = commands.add_parser(
-        "demo", help="the main job: start the embedded database, seed it, print the summary"
+        "demo",
+        help="the main job: start the embedded database, seed it, print a summary and "
+        "write the HTML report",
     )
     demo.add_argument("--size", choices=sorted(SIZES), default="small")
     demo.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
+    demo.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="HTML file to write")
     return parser
 
 
@@ -66,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "db": _db,
         "seed": _seed,
         "summary": _summary,
+        "report": _report,
+        "notebooks": _notebooks,
         "demo": _demo,
     }
     try:
@@ -76,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ReportExecutionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except GalleryAnalyticsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -140,16 +185,51 @@ async def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _report(args: argparse.Namespace) -> int:
+    raw = parse_parameter_pairs(args.param)
+    db = await connect()
+    try:
+        parameters = await check_parameters(db, raw)  # before any cell runs
+    finally:
+        await db.dispose()
+    report = await asyncio.to_thread(
+        execute_report, parameters, args.out, progress=not args.no_progress
+    )
+    print(f"report: {report.html_path}")
+    print(f"executed notebook: {report.notebook_path}")
+    return 0
+
+
+async def _notebooks(args: argparse.Namespace) -> int:
+    paths = notebook_paths(args.names)
+    settings = Settings.from_env()
+    server = settings.database_url or make_url(
+        await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
+    )
+    database_url = await prepare_notebook_database(server)
+    print(f"notebook database: {mask_url(database_url)} (small demo data, seed {DEFAULT_SEED})")
+    for path in paths:
+        print(f"executing {path.name} ...", flush=True)
+        await asyncio.to_thread(execute_notebook, path, database_url=database_url)
+    print(f"{len(paths)} notebook(s) updated")
+    return 0
+
+
 async def _demo(args: argparse.Namespace) -> int:
     db = await connect(create_schema_if_missing=True)
     try:
         print(f"database: {_describe(db)}")
-        report = await seed_demo(db, size=args.size, seed=args.seed, progress=sys.stderr.isatty())
-        print(report.summary())
+        seeded = await seed_demo(db, size=args.size, seed=args.seed, progress=sys.stderr.isatty())
+        print(seeded.summary())
         summary = await SummaryService(db).get_summary(on=DEMO_TODAY)
+        print(summary.render())
+        parameters = await check_parameters(db, {})
     finally:
         await db.dispose()
-    print(summary.render())
+    report = await asyncio.to_thread(
+        execute_report, parameters, args.out, progress=sys.stderr.isatty()
+    )
+    print(f"report: {report.html_path}")
     return 0
 
 

@@ -1,9 +1,23 @@
-"""A thin synchronous facade for code that cannot ``await`` (plain scripts, the CLI).
+"""A thin synchronous facade for code that cannot ``await``.
 
-The library itself is async. ``run_sync`` runs one coroutine to completion on a fresh
-event loop. Under a running loop (a Jupyter cell) it refuses with a clear message
-instead of calling ``asyncio.run`` there, which would fail; in a notebook, ``await``
-the coroutine directly.
+The library is async. Plain scripts and synchronous callbacks (an ipywidgets
+``observe`` handler, say) call ``run_sync(coroutine)``:
+
+- with no event loop running in this thread, it is ``asyncio.run``: a fresh loop,
+  closed afterwards;
+- under a running loop (a Jupyter kernel), ``asyncio.run`` would fail, so the running
+  loop is made re-entrant with **nest-asyncio2** and the coroutine runs to completion
+  on it.
+
+Why nest-asyncio2 and not nest_asyncio: the original ``nest_asyncio`` is archived and
+unmaintained; ipykernel 7 itself depends on the maintained fork ``nest-asyncio2``, so in
+a kernel it is already installed and is the patch ipykernel expects.
+
+Limits, by design of the patch: it re-enters the loop, so the outer task is suspended
+while the inner coroutine runs (other tasks still progress); it patches only the pure
+asyncio loop (not uvloop: under uvloop ``run_sync`` raises); and in a notebook, plain
+``await`` is always better: use ``run_sync`` only where a synchronous signature is
+imposed on you.
 """
 
 from __future__ import annotations
@@ -19,18 +33,23 @@ T = TypeVar("T")
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` and return its result, from code with no running event loop."""
+    """Run ``coroutine`` to completion and return its result, from synchronous code."""
     candidate: object = coroutine  # checked via a copy so `coroutine` keeps its type
     if not inspect.iscoroutine(candidate):
         raise ValidationError(
             "coroutine", f"expected a coroutine object, got {type(coroutine).__name__}"
         )
     try:
-        asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    coroutine.close()  # never awaited on purpose: close it so no warning is emitted
-    raise EventLoopMismatchError(
-        "run_sync was called while an event loop is running (a notebook cell or async "
-        "code): use `await` on the coroutine instead"
-    )
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        coroutine.close()  # never awaited on purpose: close it so no warning is emitted
+        raise EventLoopMismatchError(
+            f"run_sync cannot re-enter a running {type(loop).__name__} (only asyncio's own "
+            "loop can be patched); use `await` instead"
+        )
+    import nest_asyncio2  # imported here: only code under a running loop needs the patch
+
+    nest_asyncio2.apply(loop)
+    return loop.run_until_complete(coroutine)

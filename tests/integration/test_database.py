@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from gallery_analytics import Database, connect, run_sync
 from gallery_analytics.db.admin import create_database, drop_database
-from gallery_analytics.errors import ConfigurationError, EventLoopMismatchError
+from gallery_analytics.errors import ConfigurationError, EventLoopMismatchError, ValidationError
 from tests.conftest import unique_database_name
 
 
@@ -40,9 +42,46 @@ def test_run_sync_runs_a_coroutine_from_plain_code(seeded_db: Database) -> None:
     assert run_sync(_count_users(db)) == 40
 
 
-async def test_run_sync_refuses_under_a_running_loop(seeded_db: Database) -> None:
-    with pytest.raises(EventLoopMismatchError, match="use `await`"):
-        run_sync(_count_users(seeded_db))
+RUN_SYNC_UNDER_A_LOOP = """
+import asyncio, sys
+from sqlalchemy import text
+from gallery_analytics import Database, run_sync
+
+db = Database(sys.argv[1])
+
+async def count() -> int:
+    async with db.read_session() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM users")))
+
+def synchronous_callback() -> int:  # e.g. a widget handler: it cannot await
+    return run_sync(count())
+
+async def main() -> None:
+    print(synchronous_callback(), await count())
+    await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+def test_run_sync_works_under_a_running_loop(seeded_db: Database) -> None:
+    """In a subprocess: the patch is applied to the running loop, which must not leak
+    into the test session's own loop."""
+    url = seeded_db.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_SYNC_UNDER_A_LOOP, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["40", "40"]
+
+
+def test_run_sync_rejects_what_is_not_a_coroutine() -> None:
+    with pytest.raises(ValidationError, match="^coroutine: "):
+        run_sync(_count_users)  # type: ignore[arg-type]
 
 
 def test_sessions_outside_an_event_loop_raise_a_clear_error(seeded_db: Database) -> None:

@@ -1,0 +1,98 @@
+"""Run the analyst notebooks against a known database, and keep their outputs current.
+
+Notebooks are committed with their outputs (nbval compares a fresh run against them),
+so they must run against a database that always holds the same rows: the small demo
+dataset with the fixed demo seed, in its own database (``gallery_notebooks``) so it
+never disturbs an analyst's own data. ``gallery-analytics notebooks`` re-executes every
+notebook in place against it; the tests do the same through nbval.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from sqlalchemy.engine import URL
+
+from gallery_analytics.db.admin import ensure_database
+from gallery_analytics.db.database import Database
+from gallery_analytics.db.schema import create_schema
+from gallery_analytics.demo.generate import DEFAULT_SEED
+from gallery_analytics.demo.load import seed_demo
+from gallery_analytics.errors import ConfigurationError, ValidationError
+
+NOTEBOOK_DATABASE = "gallery_notebooks"
+NOTEBOOK_SIZE = "small"
+EXECUTION_TIMEOUT_SECONDS = 600
+
+
+def notebooks_dir() -> Path:
+    """The project's notebooks folder (a source checkout has it next to the package)."""
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"the notebooks folder {folder} does not exist; notebooks and reports need a "
+            "source checkout of gallery-analytics (pip install -e .)"
+        )
+    return folder
+
+
+def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
+    """Numbered notebooks in order, or the ones named (with or without .ipynb)."""
+    folder = notebooks_dir()
+    available = sorted(folder.glob("[0-9][0-9]-*.ipynb"))
+    wanted = [name.removesuffix(".ipynb") for name in names]
+    if not wanted:
+        return available
+    by_stem = {path.stem: path for path in available}
+    unknown = [name for name in wanted if name not in by_stem]
+    if unknown:
+        raise ValidationError(
+            "notebook", f"unknown notebook {unknown[0]!r}; expected one of {', '.join(by_stem)}"
+        )
+    return [by_stem[name] for name in wanted]
+
+
+async def prepare_notebook_database(server_url: URL) -> URL:
+    """Create (if needed) and reseed the notebooks' database; return its URL."""
+    await ensure_database(server_url, NOTEBOOK_DATABASE)
+    url = server_url.set(database=NOTEBOOK_DATABASE)
+    db = Database(url)
+    try:
+        await create_schema(db)
+        await seed_demo(db, size=NOTEBOOK_SIZE, seed=DEFAULT_SEED, progress=False)
+    finally:
+        await db.dispose()
+    return url
+
+
+def execute_notebook(path: Path, *, database_url: URL) -> None:
+    """Execute ``path`` top to bottom on a fresh kernel and save it with its outputs.
+
+    The kernel gets ``GALLERY_DATABASE_URL`` for ``database_url``; nothing else about
+    the environment changes.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    environment: Mapping[str, str] = {
+        **os.environ,
+        "GALLERY_DATABASE_URL": database_url.render_as_string(hide_password=False),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    client = NotebookClient(
+        notebook,
+        timeout=EXECUTION_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute(env=dict(environment))
+    _drop_volatile_metadata(notebook)
+    nbformat.write(notebook, path)
+
+
+def _drop_volatile_metadata(notebook: nbformat.NotebookNode) -> None:
+    """Execution timestamps change on every run; keep diffs to real output changes."""
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)

@@ -1,0 +1,182 @@
+"""The HTML report: the report notebook executed with papermill, exported offline.
+
+Parameters are checked against the database *before* any cell runs, so a typo gives
+one clear sentence instead of a half-executed notebook. Execution keeps the executed
+``.ipynb`` next to the HTML (for inspection and for nbval); the HTML hides the code and
+embeds plotly.js once, so every chart renders with no network.
+
+nbconvert knows nothing of plotly's notebook MIME type and would drop the charts; a
+small preprocessor renders each figure to an HTML div first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import plotly.io as pio  # type: ignore[import-untyped]
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+
+from gallery_analytics.db.database import Database
+from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
+from gallery_analytics.notebooks import notebooks_dir
+from gallery_analytics.services.dashboard import DashboardService
+
+REPORT_NOTEBOOK = "04-report.ipynb"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PARAMETERS = ("start", "end", "user_id", "medium")
+DEFAULT_START = dt.date(2024, 1, 1)
+DEFAULT_END = dt.date(2024, 12, 31)
+
+
+class ReportExecutionError(GalleryAnalyticsError):
+    """A report cell failed; the executed notebook is kept at ``executed_path``."""
+
+    def __init__(self, message: str, *, executed_path: Path) -> None:
+        self.executed_path = executed_path
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportParameters:
+    start: dt.date = DEFAULT_START
+    end: dt.date = DEFAULT_END
+    user_id: str | None = None
+    medium: str | None = None
+
+    def for_papermill(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "user_id": self.user_id,
+            "medium": self.medium,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    html_path: Path
+    notebook_path: Path
+    parameters: ReportParameters
+
+
+def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    """``["start=2024-01-01", ...]`` to a dict; unknown names and bad syntax are errors."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        name = name.strip()
+        if not separator or not name:
+            raise ValidationError("param", f"expected key=value, got {pair!r}", value=pair)
+        if name not in PARAMETERS:
+            raise ValidationError(
+                name, f"unknown report parameter; expected one of {', '.join(PARAMETERS)}"
+            )
+        if name in values:
+            raise ValidationError(name, "given more than once")
+        values[name] = value.strip()
+    return values
+
+
+async def check_parameters(db: Database, raw: Mapping[str, str | None]) -> ReportParameters:
+    """Validate report parameters, including the user and medium against the database."""
+    start = _date(raw.get("start"), "start", DEFAULT_START)
+    end = _date(raw.get("end"), "end", DEFAULT_END)
+    medium = raw.get("medium") or None
+    filters = await DashboardService(db).check_filters(
+        {
+            "start": start,
+            "end": end,
+            "user_id": raw.get("user_id") or None,
+            "mediums": [medium] if medium else [],
+        }
+    )
+    return ReportParameters(start=start, end=end, user_id=filters.user_id, medium=medium)
+
+
+def execute_report(
+    parameters: ReportParameters, html_path: Path, *, progress: bool = True
+) -> Report:
+    """Run the report notebook and export it (blocking: call via ``asyncio.to_thread``)."""
+    if html_path.suffix.lower() != ".html":
+        raise ValidationError("out", f"expected a path ending in .html, got {str(html_path)!r}")
+    html_path = html_path.resolve()
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    notebook_path = html_path.with_suffix(".ipynb")
+    source = notebooks_dir() / REPORT_NOTEBOOK
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(notebook_path),
+            parameters=parameters.for_papermill(),
+            cwd=str(source.parent),
+            progress_bar=progress,
+            kernel_name="python3",
+        )
+    except papermill.PapermillExecutionError as exc:
+        raise ReportExecutionError(
+            f"report cell {exc.exec_count or exc.cell_index} failed with {exc.ename}: "
+            f"{exc.evalue}. The executed notebook is kept at {notebook_path}",
+            executed_path=notebook_path,
+        ) from None
+    export_html(notebook_path, html_path)
+    return Report(html_path=html_path, notebook_path=notebook_path, parameters=parameters)
+
+
+def export_html(notebook_path: Path, html_path: Path) -> None:
+    """Self-contained HTML of an executed notebook: no code, charts with plotly.js inline."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    exporter = HTMLExporter(
+        template_name="gallery_report",
+        extra_template_basedirs=[str(Path(__file__).parent / "report_template")],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.register_preprocessor(_ReportOutputs(), enabled=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    html_path.write_text(body, encoding="utf-8")
+
+
+class _ReportOutputs(Preprocessor):
+    """Render plotly figures to HTML divs (plotly.js embedded once) and drop stderr noise."""
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        self._figures = 0
+        result: tuple[Any, Any] = super().preprocess(nb, resources)
+        return result
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                continue
+            data = output.get("data", {})
+            if PLOTLY_MIME in data:
+                self._figures += 1
+                data["text/html"] = pio.to_html(
+                    data.pop(PLOTLY_MIME),
+                    include_plotlyjs=self._figures == 1,  # once, inline: works offline
+                    full_html=False,
+                    div_id=f"chart-{self._figures}",  # stable ids: reports diff cleanly
+                    validate=False,
+                )
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
+        return cell, resources
+
+
+def _date(value: str | None, field: str, default: dt.date) -> dt.date:
+    if value is None or value == "":
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, f"expected a date as YYYY-MM-DD, got {value!r}") from None
