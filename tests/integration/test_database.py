@@ -80,7 +80,7 @@ def test_run_sync_works_under_a_running_loop(seeded_db: Database) -> None:
 
 
 def test_run_sync_rejects_what_is_not_a_coroutine() -> None:
-    with pytest.raises(ValidationError, match="^coroutine: "):
+    with pytest.raises(ValidationError, match=r"^coroutine: "):
         run_sync(_count_users)  # type: ignore[arg-type]
 
 
