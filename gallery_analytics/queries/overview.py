@@ -114,7 +114,8 @@ def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
             month,
             func.count().label("sales"),
             cast(func.sum(Sale.price), Float).label("revenue"),
-            cast(func.avg(Sale.price), Float).label("average_price"),
+            # Float division for reproducibility (see top_artists).
+            (cast(func.sum(Sale.price), Float) / func.count()).label("average_price"),
         )
         .where(*_sales(filters))
         .group_by(month)
@@ -132,7 +133,12 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
             Artist.nationality,
             func.count().label("sales"),
             cast(revenue, Float).label("revenue"),
-            cast(revenue / func.nullif(func.sum(revenue).over(), 0), Float).label("share"),
+            # Divided as floats: numeric division picks its result scale from the
+            # operands' internal form, which parallel aggregation can vary in the last
+            # digit; float division of exact-converted sums is reproducible.
+            (cast(revenue, Float) / func.nullif(cast(func.sum(revenue).over(), Float), 0)).label(
+                "share"
+            ),
         )
         .join(Artwork, Artwork.id == Sale.artwork_id)
         .join(Artist, Artist.id == Artwork.artist_id)
