@@ -6,12 +6,27 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck format pytest bench bench-seed bench-dashboard bench-extract db-stop clean
+.PHONY: demo test browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
+
+# The report's browser test needs Debian's Chromium (no browser can be downloaded).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: chromium is missing and cannot be installed here; browser tests will skip"; \
+	  fi; }
+
+# Re-execute every notebook in place against the seeded demo database (after changing
+# code that notebooks show), so their committed outputs keep up with the code.
+notebooks: $(STAMP)
+	$(BIN)/gallery-analytics notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

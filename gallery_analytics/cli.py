@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"report parameter: {', '.join(PARAMETERS)} (repeatable)",
     )
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="HTML file to write")
+    report.add_argument(
+        "--notebook",
+        type=Path,
+        default=None,
+        help="report notebook to execute (default: notebooks/04-report.ipynb)",
+    )
     report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     notebooks = commands.add_parser(
@@ -193,7 +199,11 @@ async def _report(args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     report = await asyncio.to_thread(
-        execute_report, parameters, args.out, progress=not args.no_progress
+        execute_report,
+        parameters,
+        args.out,
+        notebook=args.notebook,
+        progress=not args.no_progress,
     )
     print(f"report: {report.html_path}")
     print(f"executed notebook: {report.notebook_path}")

@@ -101,15 +101,24 @@ async def check_parameters(db: Database, raw: Mapping[str, str | None]) -> Repor
 
 
 def execute_report(
-    parameters: ReportParameters, html_path: Path, *, progress: bool = True
+    parameters: ReportParameters,
+    html_path: Path,
+    *,
+    notebook: Path | None = None,
+    progress: bool = True,
 ) -> Report:
-    """Run the report notebook and export it (blocking: call via ``asyncio.to_thread``)."""
+    """Run the report notebook (``notebook``, default 04-report) and export it.
+
+    Blocking (a kernel runs every cell): async callers use ``asyncio.to_thread``.
+    """
     if html_path.suffix.lower() != ".html":
         raise ValidationError("out", f"expected a path ending in .html, got {str(html_path)!r}")
+    source = (notebook or notebooks_dir() / REPORT_NOTEBOOK).resolve()
+    if not source.is_file() or source.suffix != ".ipynb":
+        raise ValidationError("notebook", f"expected an existing .ipynb file, got {str(source)!r}")
     html_path = html_path.resolve()
     html_path.parent.mkdir(parents=True, exist_ok=True)
     notebook_path = html_path.with_suffix(".ipynb")
-    source = notebooks_dir() / REPORT_NOTEBOOK
     try:
         papermill.execute_notebook(
             str(source),

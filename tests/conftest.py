@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -99,3 +101,43 @@ async def empty_db(server_url: URL) -> AsyncIterator[Database]:
     finally:
         await db.dispose()
         await drop_database(server_url, name)
+
+
+def run_cli(
+    *args: str, database_url: URL | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``gallery-analytics`` as a user would, against ``database_url`` if given."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    if database_url is not None:
+        environment["GALLERY_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gallery_analytics.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_report(
+    seeded_db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One report of the small demo data (first half of 2024, photography), made once."""
+    out = tmp_path_factory.mktemp("report") / "photography.html"
+    result = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--param",
+        "start=2024-01-01",
+        "--param",
+        "end=2024-06-30",
+        "--param",
+        "medium=Photography",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result

@@ -1,0 +1,152 @@
+"""`gallery-analytics report`: parameters checked first, papermill run, offline HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gallery_analytics.db.database import Database
+from gallery_analytics.notebooks import notebooks_dir
+from tests.conftest import run_cli
+
+
+def test_report_is_written_with_its_executed_notebook(
+    demo_report: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    html_path, result = demo_report
+    assert f"report: {html_path}" in result.stdout
+    assert "Executing" in result.stderr  # papermill's progress bar
+    executed = html_path.with_suffix(".ipynb")
+    assert executed.is_file()
+    notebook = nbformat.read(executed, as_version=4)
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert 'medium = "Photography"' in injected[0].source
+    assert 'start = "2024-01-01"' in injected[0].source
+
+
+def test_report_html_is_self_contained_with_code_hidden(
+    demo_report: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    html = demo_report[0].read_text(encoding="utf-8")
+    assert re.findall(r'id="(chart-\d+)"', html) == [f"chart-{n}" for n in range(1, 7)]
+    assert not re.findall(r"<script[^>]+src=", html), "nothing may load from the network"
+    assert html.count("Plotly.newPlot(") == 6
+    assert len(re.findall(r"plotly\.js v\d", html)) == 1  # the library, inlined once
+    assert "get_gallery_overview" not in html  # no code cells
+    assert "Period:</strong> 2024-01-01 to 2024-06-30, medium Photography" in html
+
+
+def test_executed_report_passes_nbval(
+    demo_report: tuple[Path, subprocess.CompletedProcess[str]],
+    seeded_db: Database,
+    tmp_path: Path,
+) -> None:
+    """Re-running the executed report reproduces its outputs (nbval)."""
+    executed = demo_report[0].with_suffix(".ipynb")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    url = seeded_db.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(notebooks_dir() / "sanitize.cfg"),
+            str(executed),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+        env={**_environment_without_gallery(), "GALLERY_DATABASE_URL": url},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\b1[0-9] passed\b", result.stdout)
+
+
+def _environment_without_gallery() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (["colour=red"], "colour: unknown report parameter"),
+        (["start"], "param: expected key=value"),
+        (["start=2024-13-01"], "start: expected a date as YYYY-MM-DD"),
+        (["start=2024-06-01", "end=2024-01-01"], "end: must be on or after start"),
+        (["medium=Moon rock"], "mediums: unknown medium 'Moon rock'"),
+        (["user_id=nobody"], "user_id: expected a UUID"),
+        (["user_id=00000000-0000-4000-8000-000000000000"], "user_id: no user has id"),
+        (["start=2024-01-01", "start=2024-02-01"], "start: given more than once"),
+    ],
+)
+def test_bad_parameters_fail_before_any_cell_runs(
+    seeded_db: Database, tmp_path: Path, params: list[str], message: str
+) -> None:
+    out = tmp_path / "report.html"
+    arguments = [part for param in params for part in ("--param", param)]
+    result = run_cli("report", "--out", str(out), *arguments, database_url=seeded_db.url)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {message}")
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+    assert not out.with_suffix(".ipynb").exists()  # nothing was executed
+    assert not out.exists()
+
+
+def test_a_failing_cell_names_it_and_keeps_the_executed_notebook(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    notebook = nbformat.read(notebooks_dir() / "04-report.ipynb", as_version=4)
+    notebook.cells.insert(
+        4, nbformat.v4.new_code_cell('raise RuntimeError("the revenue looks wrong")')
+    )
+    broken = tmp_path / "broken-report.ipynb"
+    nbformat.write(notebook, broken)
+    out = tmp_path / "out" / "report.html"
+
+    result = run_cli(
+        "report",
+        "--notebook",
+        str(broken),
+        "--out",
+        str(out),
+        "--no-progress",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert re.match(
+        r"error: report cell \d+ failed with RuntimeError: the revenue looks wrong", error
+    )
+    assert str(out.with_suffix(".ipynb")) in error
+    kept = json.loads(out.with_suffix(".ipynb").read_text(encoding="utf-8"))
+    assert any(
+        o.get("ename") == "RuntimeError" for c in kept["cells"] for o in c.get("outputs", [])
+    )
+    assert not out.exists()
+
+
+def test_out_must_be_html(seeded_db: Database, tmp_path: Path) -> None:
+    result = run_cli("report", "--out", str(tmp_path / "report.pdf"), database_url=seeded_db.url)
+    assert result.returncode == 2
+    assert "out: expected a path ending in .html" in result.stderr
