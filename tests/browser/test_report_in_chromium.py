@@ -47,7 +47,8 @@ def test_every_chart_renders_without_console_errors(
             page.wait_for_function(
                 """() => {
                     const charts = [...document.querySelectorAll('.plotly-graph-div')];
-                    return charts.length === 6 && charts.every(c => c.querySelector('svg.main-svg'));
+                    const drawn = charts.filter(c => c.querySelector('svg.main-svg'));
+                    return charts.length === 6 && drawn.length === 6;
                 }""",
                 timeout=60_000,
             )
