@@ -23,21 +23,16 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
+from common import scratch_database, server_url
 from sqlalchemy import func, literal, select, text
-from sqlalchemy.engine import URL
 
 from gallery_analytics.config import Settings
-from gallery_analytics.db.admin import create_database, database_exists
-from gallery_analytics.db.connect import embedded_url
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.schema import create_schema
-from gallery_analytics.demo.load import resolve_size, seed_demo
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.filters import OverviewFilters
 
 LATENCY_SECONDS = 0.2
-SCRATCH_DATABASE = "gallery_bench_dashboard_{size}"
 
 
 def latency_bound(panel: Panel, seconds: float) -> Panel:
@@ -105,23 +100,6 @@ async def scenario(
     print(f"  sum of single panels / parallel     {sum(singles.values()) / parallel:5.2f}x")
 
 
-async def scratch_database(server: URL, size: str, settings: Settings) -> Database:
-    """The scratch database seeded with ``size``, seeding it only when needed."""
-    expected = resolve_size(size).artworks
-    name = SCRATCH_DATABASE.format(size=size)
-    if not await database_exists(server, name):
-        await create_database(server, name)
-    db = Database(server.set(database=name), settings=settings)
-    await create_schema(db)
-    async with db.read_session() as session:
-        artworks = await session.scalar(text("SELECT count(*) FROM artworks"))
-    if artworks != expected:
-        print(f"seeding {size} demo data into {name} (once)...")
-        report_ = await seed_demo(db, size=size, progress=False)
-        print(report_.summary())
-    return db
-
-
 async def set_parallel_query(db: Database, workers: int) -> None:
     """Set PostgreSQL's own intra-query parallelism for new connections to ``db``."""
     async with db.connection(write=True) as connection:
@@ -137,7 +115,7 @@ async def set_parallel_query(db: Database, workers: int) -> None:
 
 async def main(repeat: int, size: str, skip_large: bool) -> None:
     settings = Settings.from_env()
-    server = settings.database_url or await embedded_url(settings)
+    server = await server_url(settings)
     small = await scratch_database(server, "small", settings)
     try:
         six = [latency_bound(panel, LATENCY_SECONDS) for panel in OVERVIEW_PANELS[:6]]
@@ -146,6 +124,7 @@ async def main(repeat: int, size: str, skip_large: bool) -> None:
             six,
             repeat,
             f"(a) latency-bound, small data: each panel waits {LATENCY_SECONDS}s",
+            target=1.2,
         )
     finally:
         await small.dispose()

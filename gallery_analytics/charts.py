@@ -9,7 +9,9 @@ not change ``plotly.io.templates.default``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 import numpy as np
@@ -86,14 +88,34 @@ GALLERY_TEMPLATE: Final = _build_template()
 pio.templates[TEMPLATE_NAME] = GALLERY_TEMPLATE
 
 
+_THEMED: contextvars.ContextVar[bool] = contextvars.ContextVar("gallery_themed", default=True)
+
+
 def apply_theme(fig: go.Figure) -> go.Figure:
     """Set the gallery template on ``fig`` (in place) and return it, for chaining.
 
     Uses the module's template object rather than the registered name, so figures stay
-    consistent even if someone re-registers "gallery" later.
+    consistent even if someone re-registers "gallery" later. Inside :func:`unthemed`
+    this does nothing.
     """
-    fig.update_layout(template=GALLERY_TEMPLATE)
+    if _THEMED.get():
+        fig.update_layout(template=GALLERY_TEMPLATE)
     return fig
+
+
+@contextlib.contextmanager
+def unthemed() -> Iterator[None]:
+    """Build figures without the template, for targets that already carry it.
+
+    Validating and copying the template is most of the cost of building a figure
+    (about 25 ms each here); a FigureWidget that is themed once and then updated in
+    place (the interactive dashboard) does not need it again on every refresh.
+    """
+    token = _THEMED.set(False)
+    try:
+        yield
+    finally:
+        _THEMED.reset(token)
 
 
 def no_data_figure(title: str, message: str = NO_DATA_MESSAGE) -> go.Figure:

@@ -85,6 +85,7 @@ def execute_notebook(path: Path, *, database_url: URL) -> None:
         notebook,
         timeout=EXECUTION_TIMEOUT_SECONDS,
         kernel_name="python3",
+        store_widget_state=False,  # model ids are random: state would churn every run
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute(env=dict(environment))
@@ -93,6 +94,8 @@ def execute_notebook(path: Path, *, database_url: URL) -> None:
 
 
 def _drop_volatile_metadata(notebook: nbformat.NotebookNode) -> None:
-    """Execution timestamps change on every run; keep diffs to real output changes."""
+    """Execution timestamps and widget state change on every run (random model ids, and
+    plotly's FigureWidget state embeds plotly.js); keep diffs to real output changes."""
+    notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)

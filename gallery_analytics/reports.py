@@ -48,7 +48,7 @@ class ReportParameters:
     start: dt.date = DEFAULT_START
     end: dt.date = DEFAULT_END
     user_id: str | None = None
-    medium: str | None = None
+    medium: str | None = None  # one medium, or several separated by commas
 
     def for_papermill(self) -> dict[str, Any]:
         return {
@@ -88,16 +88,13 @@ async def check_parameters(db: Database, raw: Mapping[str, str | None]) -> Repor
     """Validate report parameters, including the user and medium against the database."""
     start = _date(raw.get("start"), "start", DEFAULT_START)
     end = _date(raw.get("end"), "end", DEFAULT_END)
-    medium = raw.get("medium") or None
+    mediums = [m.strip() for m in (raw.get("medium") or "").split(",") if m.strip()]
     filters = await DashboardService(db).check_filters(
-        {
-            "start": start,
-            "end": end,
-            "user_id": raw.get("user_id") or None,
-            "mediums": [medium] if medium else [],
-        }
+        {"start": start, "end": end, "user_id": raw.get("user_id") or None, "mediums": mediums}
     )
-    return ReportParameters(start=start, end=end, user_id=filters.user_id, medium=medium)
+    return ReportParameters(
+        start=start, end=end, user_id=filters.user_id, medium=",".join(filters.mediums) or None
+    )
 
 
 def execute_report(

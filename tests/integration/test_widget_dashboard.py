@@ -1,0 +1,164 @@
+"""GalleryDashboard driven from Python (no browser): figures follow the filters, rapid
+changes collapse into one refresh, a newer refresh cancels the older, failures stay local."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import nbformat
+import pytest
+from sqlalchemy import String, cast, func, literal, select
+
+from gallery_analytics.db.database import Database
+from gallery_analytics.frames import to_frame
+from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
+from gallery_analytics.services.dashboard import DashboardService
+from gallery_analytics.widgets import GalleryDashboard
+from tests.integration.test_dashboard_service import _assert_nothing_running, _running_queries
+
+YEAR_2024 = {"start": "2024-01-01", "end": "2024-12-31"}
+
+
+async def _dashboard(db: Database, **kwargs: object) -> GalleryDashboard:
+    return await GalleryDashboard.create(db, filters=YEAR_2024, **kwargs)  # type: ignore[arg-type]
+
+
+def _kpi(dashboard: GalleryDashboard, name: str) -> str:
+    return dashboard.kpis[name].value.split(f"data-kpi='{name}'")[1].split(">")[1].split("<")[0]
+
+
+async def test_first_view_matches_the_service(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db)
+    expected = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024)
+    revenue = to_frame(expected["monthly_revenue"])
+    assert list(dashboard.figures["monthly_revenue"].data[0].y) == revenue["revenue"].tolist()
+    figures = to_frame(expected["key_figures"]).iloc[0]
+    assert _kpi(dashboard, "artworks") == f"{figures['artworks']:,.0f}"
+    assert _kpi(dashboard, "visitors") == f"{figures['visitors']:,.0f}"
+    assert "Updated" in dashboard.status_line.value
+    assert repr(dashboard) == "GalleryDashboard(7 panels)"
+    assert dashboard.figures["monthly_revenue"].layout.template.layout.colorway[0] == "#E69F00"
+
+
+async def test_filter_changes_update_the_figures_in_place(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    figure = dashboard.figures["top_artists"]
+    dashboard.mediums.value = ("Photography", "Print")
+    dashboard.status.value = "sold"
+    await dashboard.wait_idle()
+
+    filters = {**YEAR_2024, "mediums": ["Photography", "Print"], "status": "sold"}
+    expected = await DashboardService(seeded_db).get_gallery_overview(filters)
+    assert dashboard.figures["top_artists"] is figure  # same widget, new data
+    top = to_frame(expected["top_artists"])
+    assert list(figure.data[0].x) == top["revenue"].tolist()
+    revenue = to_frame(expected["monthly_revenue"])
+    assert list(dashboard.figures["monthly_revenue"].data[0].y) == revenue["revenue"].tolist()
+    by_medium = to_frame(expected["artworks_by_medium_status"])
+    treemap = dashboard.figures["artworks_by_medium_status"].data[0]
+    roots = [v for v, parent in zip(treemap.values, treemap.parents, strict=True) if not parent]
+    assert roots == [by_medium["artworks"].sum()]  # the "All artworks" tile
+    assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
+
+
+async def test_ten_rapid_changes_give_exactly_one_refresh(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.25)
+    completed = dashboard.stats.completed
+    statuses = ["sold", "", "on_loan", "available", "reserved"] * 2
+    for status in statuses:
+        dashboard.status.value = status
+        await asyncio.sleep(0.02)  # faster than the debounce: an analyst clicking through
+    await dashboard.wait_idle()
+    assert dashboard.stats.completed == completed + 1
+    assert dashboard.stats.scheduled == 1 + len(statuses)
+    expected = await DashboardService(seeded_db).get_gallery_overview(
+        {**YEAR_2024, "status": "reserved"}
+    )
+    assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
+    assert seeded_db.pool_status()["checked_out"] == 0
+
+
+def _slow(panel: Panel, seconds: float) -> Panel:
+    def build(filters: object) -> object:
+        inner = panel.build(filters).subquery()  # type: ignore[arg-type]
+        wait = select(cast(func.pg_sleep(seconds), String).label("waited")).cte("wait")
+        return select(*inner.c).select_from(inner).join(wait, literal(True))
+
+    return Panel(panel.name, panel.title, panel.columns, build)  # type: ignore[arg-type]
+
+
+async def test_a_newer_refresh_cancels_the_one_in_flight(seeded_db: Database) -> None:
+    panels = [_slow(p, 1.0) if p.name == "exhibition_attendance" else p for p in OVERVIEW_PANELS]
+    dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
+    completed = dashboard.stats.completed
+
+    dashboard.status.value = "sold"
+    for _ in range(100):  # until the slow query is running on the server
+        if await _running_queries(seeded_db):
+            break
+        await asyncio.sleep(0.02)
+    assert "Loading" in dashboard.status_line.value
+    dashboard.status.value = "available"  # supersedes the refresh in flight
+    await dashboard.wait_idle()
+
+    assert dashboard.stats.cancelled == 1
+    assert dashboard.stats.completed == completed + 1
+    expected = await DashboardService(seeded_db).get_gallery_overview(
+        {**YEAR_2024, "status": "available"}
+    )
+    assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
+    await _assert_nothing_running(seeded_db)
+
+
+async def test_a_failing_panel_shows_its_error_while_the_others_update(
+    seeded_db: Database,
+) -> None:
+    broken = Panel(
+        "monthly_revenue",
+        "Monthly sales revenue",
+        PANELS_BY_NAME["monthly_revenue"].columns,
+        lambda _: select((literal(1) / literal(0)).label("month")),
+    )
+    panels = [broken if p.name == "monthly_revenue" else p for p in OVERVIEW_PANELS]
+    dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
+    dashboard.status.value = "sold"
+    await dashboard.wait_idle()
+
+    failed = dashboard.figures["monthly_revenue"]
+    assert failed.data == ()
+    assert "division by zero" in failed.layout.annotations[0].text
+    assert "1 panel(s) failed: monthly_revenue" in dashboard.status_line.value
+    top = await DashboardService(seeded_db).get_gallery_overview({**YEAR_2024, "status": "sold"})
+    assert list(dashboard.figures["top_artists"].data[0].x) == (
+        to_frame(top["top_artists"])["revenue"].tolist()
+    )
+
+
+async def test_inconsistent_filters_are_reported_not_queried(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    completed = dashboard.stats.completed
+    dashboard.start.value = dt.date(2025, 1, 1)  # after the end date
+    await dashboard.wait_idle()
+    assert dashboard.stats.completed == completed
+    assert "end: must be on or after start (2025-01-01)" in dashboard.status_line.value
+
+
+async def test_export_report_uses_the_current_filters(
+    seeded_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(  # the report's kernel reads the database URL like any session
+        "GALLERY_DATABASE_URL", seeded_db.url.render_as_string(hide_password=False)
+    )
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01, report_dir=tmp_path)
+    dashboard.mediums.value = ("Photography", "Print")
+    await dashboard.wait_idle()
+    path = await dashboard.export_report()
+    assert path is not None
+    assert path.parent == tmp_path
+    assert path.read_text(encoding="utf-8").count("Plotly.newPlot(") == 6
+    executed = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.tags)
+    assert 'medium = "Photography,Print"' in injected.source
+    assert f"Report written: {path}" in str(dashboard.messages.outputs)
