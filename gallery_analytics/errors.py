@@ -48,6 +48,10 @@ class DatabaseUnavailableError(DatabaseError):
     """The server could not be reached or dropped the connection."""
 
 
+class PoolExhaustedError(DatabaseUnavailableError):
+    """No pooled connection became free within the pool timeout."""
+
+
 class ReadOnlyError(DatabaseError):
     """A write was attempted inside a read-only session."""
 

@@ -33,7 +33,11 @@ from sqlalchemy.ext.asyncio import (
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.translate import translate_error
-from gallery_analytics.errors import EventLoopMismatchError, GalleryAnalyticsError
+from gallery_analytics.errors import (
+    EventLoopMismatchError,
+    GalleryAnalyticsError,
+    PoolExhaustedError,
+)
 
 APPLICATION_NAME = "gallery-analytics"
 
@@ -93,7 +97,7 @@ class Database:
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A read-only transaction on the read engine; any write attempt raises ReadOnlyError."""
         engines = self._engines()
-        async with _translated(), engines.read_sessions() as session:
+        async with self._translated(), engines.read_sessions() as session:
             yield session
 
     @asynccontextmanager
@@ -103,7 +107,7 @@ class Database:
         Cancellation counts as failure: a cancelled unit of work leaves nothing behind.
         """
         engines = self._engines()
-        async with _translated(), engines.write_sessions() as session, session.begin():
+        async with self._translated(), engines.write_sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -111,7 +115,7 @@ class Database:
         """A Core connection (no ORM) for bulk work; the caller manages its transaction."""
         engines = self._engines()
         engine = engines.write if write else engines.read
-        async with _translated(), engine.connect() as connection:
+        async with self._translated(), engine.connect() as connection:
             yield connection
 
     @asynccontextmanager
@@ -206,22 +210,28 @@ class Database:
             },
         )
 
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """Re-raise database errors as project errors, chained to the original."""
-    try:
-        yield
-    except GalleryAnalyticsError:
-        raise
-    except (
-        sa_exc.DBAPIError,
-        sa_exc.TimeoutError,
-        asyncpg.PostgresError,  # raw driver connections (COPY) raise these directly
-        asyncpg.InterfaceError,
-        ConnectionError,
-    ) as exc:
-        translated = translate_error(exc)
-        if translated is None:
+    @asynccontextmanager
+    async def _translated(self) -> AsyncIterator[None]:
+        """Re-raise database errors as project errors, chained to the original."""
+        try:
+            yield
+        except GalleryAnalyticsError:
             raise
-        raise translated from exc
+        except sa_exc.TimeoutError as exc:
+            pool = self.settings.pool
+            raise PoolExhaustedError(
+                f"no database connection became free within {pool.timeout_seconds:g} s "
+                f"(pool of {pool.size} connections, max overflow {pool.max_overflow}): too "
+                "many concurrent queries for the pool; raise GALLERY_POOL_SIZE or "
+                "GALLERY_POOL_TIMEOUT_SECONDS, or run fewer loads at once"
+            ) from exc
+        except (
+            sa_exc.DBAPIError,
+            asyncpg.PostgresError,  # raw driver connections (COPY) raise these directly
+            asyncpg.InterfaceError,
+            ConnectionError,
+        ) as exc:
+            translated = translate_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
