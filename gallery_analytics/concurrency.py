@@ -8,7 +8,8 @@ closed and their connections back in the pool before the error reaches the calle
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from gallery_analytics.errors import GalleryAnalyticsError
@@ -38,3 +39,29 @@ def _first(group: BaseExceptionGroup[Any], kind: type[BaseException]) -> BaseExc
         elif isinstance(error, kind):
             return error
     return None
+
+
+@contextlib.asynccontextmanager
+async def responsive_to_interrupts(period_seconds: float = 0.1) -> AsyncIterator[None]:
+    """Keep the event loop waking up while long queries are awaited.
+
+    In a Jupyter kernel, "interrupt" is a SIGINT that the OS may deliver to one of the
+    kernel's helper threads; Python then runs the handler (KeyboardInterrupt, which
+    ipykernel turns into cancelling the cell) only when the main thread next executes
+    bytecode. An event loop idle in ``select()`` while the server works would not wake
+    until the queries finish (measured here: an interrupt answered after 18 s instead
+    of 0.1 s). A tick every ``period_seconds`` bounds that delay; it costs nothing
+    measurable.
+    """
+
+    async def tick() -> None:
+        while True:  # noqa: ASYNC110 - waking up periodically is the point
+            await asyncio.sleep(period_seconds)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker

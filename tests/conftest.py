@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL, make_url
@@ -141,3 +142,19 @@ def demo_report(
     )
     assert result.returncode == 0, result.stderr
     return out, result
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault-injection table (tests/integration/test_faults.py), if it ran."""
+    from tests.fault_table import FAULT_TABLE
+
+    if not FAULT_TABLE:
+        return
+    widths = [
+        max(len(row[i]) for row in [("scenario", "expected", "observed"), *FAULT_TABLE])
+        for i in range(3)
+    ]
+    terminalreporter.section("faults: scenario / expected / observed")
+    for row in [("scenario", "expected", "observed"), *FAULT_TABLE]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        terminalreporter.write_line("  ".join(cells))

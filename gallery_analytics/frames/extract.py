@@ -42,6 +42,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import TextClause
 
 from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.concurrency import responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_rows
@@ -82,7 +83,11 @@ async def extract_frame(
     async def collect(chunk: bytes) -> None:
         received.extend(chunk)
 
-    async with db.driver_connection() as connection, connection.transaction(readonly=True):
+    async with (
+        responsive_to_interrupts(),
+        db.driver_connection() as connection,
+        connection.transaction(readonly=True),
+    ):
         attributes = (await connection.prepare(sql)).get_attributes()
         await connection.copy_from_query(sql, *args, output=collect, format="text")
     names = [attribute.name for attribute in attributes]

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
-from gallery_analytics.concurrency import gather_all
+from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.errors import GalleryAnalyticsError, QueryTimeoutError, ValidationError
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
@@ -77,12 +77,13 @@ class DashboardService:
             for panel in chosen
         }
         started = time.perf_counter()
-        if parallel:
-            results = await gather_all(
-                *(self._run_panel(panel, checked, budgets[panel.name]) for panel in chosen)
-            )
-        else:
-            results = [await self._run_panel(p, checked, budgets[p.name]) for p in chosen]
+        async with responsive_to_interrupts():  # a kernel interrupt cancels promptly
+            if parallel:
+                results = await gather_all(
+                    *(self._run_panel(panel, checked, budgets[panel.name]) for panel in chosen)
+                )
+            else:
+                results = [await self._run_panel(p, checked, budgets[p.name]) for p in chosen]
         return GalleryOverviewDto(
             panels={result.name: result for result in results},
             wall_seconds=time.perf_counter() - started,
@@ -177,12 +178,13 @@ class DashboardService:
         day = dt.date.today() if on is None else on
         catalog = CatalogService(self.db)
         started = time.perf_counter()
-        user, artists, artworks, shows = await gather_all(
-            catalog.get_user(user_id),
-            catalog.list_artists(user_id=user_id, limit=limit),
-            catalog.list_artworks(user_id=user_id, limit=limit),
-            catalog.find_active_exhibitions(on=day, user_id=user_id),
-        )
+        async with responsive_to_interrupts():
+            user, artists, artworks, shows = await gather_all(
+                catalog.get_user(user_id),
+                catalog.list_artists(user_id=user_id, limit=limit),
+                catalog.list_artworks(user_id=user_id, limit=limit),
+                catalog.find_active_exhibitions(on=day, user_id=user_id),
+            )
         return DashboardDto(
             user=user,
             on=day,
