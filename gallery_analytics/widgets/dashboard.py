@@ -15,6 +15,7 @@ import asyncio
 import copy
 import datetime as dt
 import html
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
 from gallery_analytics.services.filters import OverviewFilters
+
+logger = logging.getLogger(__name__)
 
 CHARTED_PANELS: dict[str, Callable[..., go.Figure]] = {
     "monthly_revenue": charts.revenue_by_month,
@@ -247,7 +250,12 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             return
         if generation != self._generation:
             return  # a newer refresh was asked for: never let this older result win
-        self._apply(overview, filters)
+        try:
+            self._apply(overview, filters)
+        except Exception as error:  # a task's exception would otherwise vanish unseen
+            logger.exception("could not draw the dashboard")
+            self.status_line.value = _status_html(f"Could not draw the charts: {error}", "error")
+            return
         elapsed = time.perf_counter() - started
         self.current = overview
         self.stats.completed += 1

@@ -111,10 +111,20 @@ def test_changing_a_filter_in_the_page_updates_the_charts(
                 }}""",
                 timeout=30_000,
             )
-            page.wait_for_function(
-                f"() => JSON.stringify(({FIRST_CHART_Y})()) !== JSON.stringify({revenue_before})",
-                timeout=30_000,
-            )
+            try:
+                page.wait_for_function(
+                    f"() => JSON.stringify(({FIRST_CHART_Y})()) !== "
+                    f"JSON.stringify({revenue_before})",
+                    timeout=60_000,
+                )
+            except Exception:
+                page.screenshot(path=str(tmp_path / "stuck.png"), full_page=True)
+                status = page.inner_text(".gallery-status-line")
+                pytest.fail(
+                    f"the chart did not change; status line: {status!r}; "
+                    f"kpis {kpis_before} -> {page.eval_on_selector_all('.gallery-kpi-value', KPIS)}"
+                    f"; screenshot {tmp_path / 'stuck.png'}; problems {problems}"
+                )
             kpis_after = page.eval_on_selector_all(".gallery-kpi-value", KPIS)
             revenue_after = page.evaluate(FIRST_CHART_Y)
             page.screenshot(path=str(tmp_path / "after.png"), full_page=True)
