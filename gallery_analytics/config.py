@@ -61,7 +61,7 @@ def default_embedded_dir() -> Path:
     """
     configured = os.environ.get(EMBEDDED_DIR_ENV)
     if configured:
-        return Path(configured).expanduser().resolve()
+        return Path(configured).expanduser()
     project_root = Path(__file__).resolve().parent.parent
     if (project_root / "pyproject.toml").is_file():
         return project_root / ".gallery"
@@ -85,7 +85,9 @@ class Settings:
 
     database_url: URL | None = None
     read_database_url: URL | None = None
-    embedded_dir: Path = field(default_factory=default_embedded_dir)
+    # None means default_embedded_dir(), resolved when the server is used (it touches
+    # the filesystem, so not while building settings inside async code).
+    embedded_dir: Path | None = None
     statement_timeout_seconds: float = 30.0
     pool: PoolSettings = field(default_factory=PoolSettings)
 
@@ -111,9 +113,7 @@ class Settings:
             read_database_url=(
                 normalise_url(replica, setting=READ_DATABASE_URL_ENV) if replica else None
             ),
-            embedded_dir=(
-                Path(embedded).expanduser().resolve() if embedded else default_embedded_dir()
-            ),
+            embedded_dir=Path(embedded).expanduser() if embedded else None,
             statement_timeout_seconds=timeout,
             pool=pool,
         )

@@ -9,6 +9,7 @@ TEMPLATE``, a file-level copy), so no test sees another's rows. Set
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blockbuster import blockbuster_ctx
 from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics.db.admin import create_database, drop_database
@@ -28,6 +30,29 @@ from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
 
 _names = itertools.count()
+
+
+# Blocking calls inside third-party code that we accept, each one small and one-off:
+# (function, file, calling function).
+ALLOWED_BLOCKING_CALLS = [
+    # asyncpg looks for ~/.pgpass when a URL has no password: one stat per new connection.
+    ("os.stat", "asyncpg/connect_utils.py", "_read_password_file"),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls_in_the_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Async tests run under blockbuster: a blocking call (file or socket I/O, sleep...)
+    made on the event loop's thread fails the test. Never-awaited coroutines already fail
+    it: RuntimeWarnings are errors (pyproject's filterwarnings)."""
+    function = getattr(request, "function", None)
+    if function is None or not inspect.iscoroutinefunction(function):
+        yield
+        return
+    with blockbuster_ctx() as blockbuster:
+        for function, module, caller in ALLOWED_BLOCKING_CALLS:
+            blockbuster.functions[function].can_block_in(module, caller)
+        yield
 
 
 def unique_database_name(prefix: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -34,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gallery_analytics.config import default_embedded_dir
 from gallery_analytics.errors import EmbeddedServerError
 
 logger = logging.getLogger(__name__)
@@ -126,10 +128,22 @@ class ServerStatus:
 class EmbeddedPostgres:
     """Manage one PostgreSQL data directory: initialise, start, stop, report status."""
 
-    def __init__(self, base_dir: Path, *, binaries: PostgresBinaries | None = None) -> None:
-        self.base_dir = base_dir.resolve()
-        self.data_dir = self.base_dir / "pgdata"
+    def __init__(
+        self, base_dir: Path | None = None, *, binaries: PostgresBinaries | None = None
+    ) -> None:
+        # Nothing touches the filesystem here: constructing one inside async code is
+        # safe; every method below blocks and runs in a worker thread from async code.
+        self._base_dir = base_dir
         self._binaries = binaries
+
+    @functools.cached_property
+    def base_dir(self) -> Path:
+        """The directory holding ``pgdata`` (default: the project's ``.gallery``)."""
+        return (self._base_dir or default_embedded_dir()).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "pgdata"
 
     @property
     def binaries(self) -> PostgresBinaries:

@@ -29,7 +29,10 @@ async def _our_connections(observer: Database, database: str) -> int:
         )
 
 
-async def test_fifty_concurrent_overviews_on_a_pool_of_ten(seeded_db: Database) -> None:
+async def test_fifty_concurrent_overviews_on_a_pool_of_ten(fresh_db: Database) -> None:
+    """On a private database, so only this test's connections are counted (the observer,
+    ``fresh_db``, only ever holds one, its own, which the count excludes)."""
+    seeded_db = fresh_db
     db = Database(seeded_db.url, settings=Settings(pool=PoolSettings(size=10, max_overflow=0)))
     service = DashboardService(db)
     peak = 0
