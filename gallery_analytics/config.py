@@ -34,7 +34,7 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
     else:
         try:
             url = make_url(raw.strip())
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
             raise ConfigurationError(
                 f"{setting} is not a database URL; "
                 "expected postgresql://user:password@host:port/dbname"

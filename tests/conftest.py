@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blockbuster import blockbuster_ctx
+from blockbuster import BlockBuster, blockbuster_ctx
 from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics.db.admin import create_database, drop_database
@@ -41,18 +41,20 @@ ALLOWED_BLOCKING_CALLS = [
 
 
 @pytest.fixture(autouse=True)
-def no_blocking_calls_in_the_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_blocking_calls_in_the_event_loop(
+    request: pytest.FixtureRequest,
+) -> Iterator[BlockBuster | None]:
     """Async tests run under blockbuster: a blocking call (file or socket I/O, sleep...)
     made on the event loop's thread fails the test. Never-awaited coroutines already fail
     it: RuntimeWarnings are errors (pyproject's filterwarnings)."""
     function = getattr(request, "function", None)
     if function is None or not inspect.iscoroutinefunction(function):
-        yield
+        yield None
         return
     with blockbuster_ctx() as blockbuster:
-        for function, module, caller in ALLOWED_BLOCKING_CALLS:
-            blockbuster.functions[function].can_block_in(module, caller)
-        yield
+        for name, module, caller in ALLOWED_BLOCKING_CALLS:
+            blockbuster.functions[name].can_block_in(module, caller)
+        yield blockbuster
 
 
 def unique_database_name(prefix: str) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.errors import (
+    DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
     PoolExhaustedError,
@@ -192,6 +193,29 @@ class Database:
     def _create_engine(self, url: URL) -> AsyncEngine:
         pool = self.settings.pool
         timeout_ms = int(self.settings.statement_timeout_seconds * 1000)
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        where = _describe_server(url)
+
+        async def connect_driver() -> Any:
+            # Our own connect step, so that "nothing listens there" (an OSError, which
+            # SQLAlchemy passes through untranslated) becomes one clear project error.
+            try:
+                return await asyncpg.connect(
+                    dsn,
+                    timeout=10,
+                    server_settings={
+                        "application_name": APPLICATION_NAME,
+                        "statement_timeout": str(timeout_ms),
+                        "TimeZone": "UTC",
+                    },
+                )
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"the database at {where} cannot be reached "
+                    f"({exc.strerror or type(exc).__name__}); is the server running? "
+                    "(`gallery-analytics db start` starts the embedded one)"
+                ) from exc
+
         return create_async_engine(
             url,
             echo=self._echo,
@@ -200,14 +224,7 @@ class Database:
             pool_timeout=pool.timeout_seconds,
             pool_recycle=pool.recycle_seconds,
             pool_pre_ping=pool.pre_ping,
-            connect_args={
-                "timeout": 10,
-                "server_settings": {
-                    "application_name": APPLICATION_NAME,
-                    "statement_timeout": str(timeout_ms),
-                    "TimeZone": "UTC",
-                },
-            },
+            async_creator=connect_driver,
         )
 
     @asynccontextmanager
@@ -235,3 +252,10 @@ class Database:
             if translated is None:
                 raise
             raise translated from exc
+
+
+def _describe_server(url: URL) -> str:
+    """Host (or socket directory) and database, never credentials."""
+    host = url.host or str(url.query.get("host", "")) or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"{host}{port}/{url.database or ''}"

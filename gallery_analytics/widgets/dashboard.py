@@ -25,6 +25,7 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
+from plotly.graph_objects import FigureWidget
 
 from gallery_analytics import charts
 from gallery_analytics.db.database import Database
@@ -39,6 +40,13 @@ from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
 from gallery_analytics.services.filters import OverviewFilters
 
 logger = logging.getLogger(__name__)
+
+# plotly imports FigureWidget (and anywidget) lazily, and anywidget reads plotly's 4 MB
+# JavaScript bundle from disk when the first FigureWidget is made. Do both now, at
+# import time, rather than as blocking file reads inside the event loop.
+for _bundle in (getattr(FigureWidget, "_esm", None), getattr(FigureWidget, "_css", None)):
+    if _bundle is not None:
+        str(_bundle)  # anywidget's FileContents caches the text after the first read
 
 CHARTED_PANELS: dict[str, Callable[..., go.Figure]] = {
     "monthly_revenue": charts.revenue_by_month,
@@ -139,9 +147,9 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         self.status_line = widgets.HTML().add_class("gallery-status-line")
         self.messages = widgets.Output()
         # Themed once here; refreshes then build figures unthemed and update in place.
-        self.figures: dict[str, go.FigureWidget] = {
+        self.figures: dict[str, FigureWidget] = {
             panel.name: charts.apply_theme(
-                go.FigureWidget(layout={"height": FIGURE_HEIGHT, "title": {"text": panel.title}})
+                FigureWidget(layout={"height": FIGURE_HEIGHT, "title": {"text": panel.title}})
             )
             for panel in self.panels
             if panel.name != KPI_PANEL
@@ -248,10 +256,16 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         except GalleryAnalyticsError as error:
             self.status_line.value = _status_html(f"Could not refresh: {error}", "error")
             return
-        if generation != self._generation:
-            return  # a newer refresh was asked for: never let this older result win
         try:
-            self._apply(overview, filters)
+            # Building figures is CPU work (plotly validation): in a worker thread, so
+            # the loop keeps serving other events; the widgets are updated back here.
+            figures = await asyncio.to_thread(self._build_figures, overview, filters)
+            if generation != self._generation:
+                return  # a newer refresh was asked for: never let this older result win
+            self._apply(overview, figures)
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            raise
         except Exception as error:  # a task's exception would otherwise vanish unseen
             logger.exception("could not draw the dashboard")
             self.status_line.value = _status_html(f"Could not draw the charts: {error}", "error")
@@ -264,14 +278,21 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         self.stats.last_finished_at = dt.datetime.now()
         self.status_line.value = _status_html(_describe(overview, elapsed), "ok")
 
-    def _apply(self, overview: GalleryOverviewDto, filters: OverviewFilters) -> None:
+    def _build_figures(
+        self, overview: GalleryOverviewDto, filters: OverviewFilters
+    ) -> dict[str, go.Figure]:
+        return {
+            name: self._figure_for(overview.panels[name], filters)
+            for name in self.figures
+            if name in overview.panels
+        }
+
+    def _apply(self, overview: GalleryOverviewDto, figures: Mapping[str, go.Figure]) -> None:
         kpi = overview.panels.get(KPI_PANEL)
         if kpi is not None:
             self._show_kpis(kpi)
-        for name, figure in self.figures.items():
-            result = overview.panels.get(name)
-            if result is not None:
-                _replace_figure(figure, self._figure_for(result, filters))
+        for name, fresh in figures.items():
+            _replace_figure(self.figures[name], fresh)
 
     def _figure_for(self, result: PanelResult, filters: OverviewFilters) -> go.Figure:
         with charts.unthemed():
@@ -340,7 +361,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         return report.html_path
 
 
-def _replace_figure(target: go.FigureWidget, fresh: go.Figure) -> None:
+def _replace_figure(target: FigureWidget, fresh: go.Figure) -> None:
     """Update a FigureWidget in place to show ``fresh`` (one message, no re-creation).
 
     Traces of the same kind are updated property by property; the layout is replaced

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from blockbuster import BlockBuster
 from sqlalchemy import String, cast, func, literal, select
 
 from gallery_analytics.db.database import Database
@@ -146,7 +147,10 @@ async def test_inconsistent_filters_are_reported_not_queried(seeded_db: Database
 
 
 async def test_export_report_uses_the_current_filters(
-    seeded_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seeded_db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_blocking_calls_in_the_event_loop: BlockBuster,
 ) -> None:
     monkeypatch.setenv(  # the report's kernel reads the database URL like any session
         "GALLERY_DATABASE_URL", seeded_db.url.render_as_string(hide_password=False)
@@ -154,11 +158,18 @@ async def test_export_report_uses_the_current_filters(
     dashboard = await _dashboard(seeded_db, debounce_seconds=0.01, report_dir=tmp_path)
     dashboard.mediums.value = ("Photography", "Print")
     await dashboard.wait_idle()
-    path = await dashboard.export_report()
+    # papermill (through nbclient) runs an event loop of its own inside the worker
+    # thread the export uses; blockbuster would judge that loop's file access too.
+    no_blocking_calls_in_the_event_loop.deactivate()
+    try:
+        path = await dashboard.export_report()
+    finally:
+        no_blocking_calls_in_the_event_loop.activate()
     assert path is not None
     assert path.parent == tmp_path
-    assert path.read_text(encoding="utf-8").count("Plotly.newPlot(") == 6
-    executed = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+    html = await asyncio.to_thread(path.read_text, encoding="utf-8")  # no blocking I/O here
+    assert html.count("Plotly.newPlot(") == 6
+    executed = await asyncio.to_thread(nbformat.read, path.with_suffix(".ipynb"), as_version=4)
     injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.tags)
     assert 'medium = "Photography,Print"' in injected.source
     assert f"Report written: {path}" in str(dashboard.messages.outputs)
