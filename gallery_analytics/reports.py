@@ -84,11 +84,20 @@ def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
     return values
 
 
-async def check_parameters(db: Database, raw: Mapping[str, str | None]) -> ReportParameters:
+async def check_parameters(
+    db: Database, raw: Mapping[str, str | dt.date | None]
+) -> ReportParameters:
     """Validate report parameters, including the user and medium against the database."""
+    if not isinstance(raw, Mapping):
+        raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
     start = _date(raw.get("start"), "start", DEFAULT_START)
     end = _date(raw.get("end"), "end", DEFAULT_END)
-    mediums = [m.strip() for m in (raw.get("medium") or "").split(",") if m.strip()]
+    medium = raw.get("medium")
+    if medium is not None and not isinstance(medium, str):
+        raise ValidationError(
+            "medium", "expected a medium name, or several separated by commas", value=medium
+        )
+    mediums = [m.strip() for m in (medium or "").split(",") if m.strip()]
     filters = await DashboardService(db).check_filters(
         {"start": start, "end": end, "user_id": raw.get("user_id") or None, "mediums": mediums}
     )
@@ -179,9 +188,13 @@ class _ReportOutputs(Preprocessor):
         return cell, resources
 
 
-def _date(value: str | None, field: str, default: dt.date) -> dt.date:
+def _date(value: object, field: str, default: dt.date) -> dt.date:
     if value is None or value == "":
         return default
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(field, f"expected a date as YYYY-MM-DD, got {type(value).__name__}")
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

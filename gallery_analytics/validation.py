@@ -7,9 +7,10 @@ saying what was expected, so bad input never reaches the driver.
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
+from pydantic import AfterValidator, StringConstraints
 
 from gallery_analytics.errors import ValidationError
 
@@ -30,12 +31,38 @@ def parse_id(value: object, *, field: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        shown = text if len(text) <= 60 else text[:57] + "..."
+        shown = repr(text)  # repr first, then cut: escapes would otherwise lengthen it
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise ValidationError(
             field,
-            f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown!r}",
+            f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown}",
             value=value,
         ) from None
+
+
+def storable_text(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character, nothing that is not valid UTF-8."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\x00)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text (it holds undecodable bytes)") from None
+    return value
+
+
+def non_blank_text(value: str) -> str:
+    """Stripped (of every Unicode whitespace, as ``str.strip``), non-empty, storable."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return storable_text(stripped)
+
+
+# Required text: stripped, non-blank, storable; 300 characters for names and titles,
+# 40 for short labels.
+NonBlankText = Annotated[str, StringConstraints(max_length=300), AfterValidator(non_blank_text)]
+ShortText = Annotated[str, StringConstraints(max_length=40), AfterValidator(non_blank_text)]
 
 
 def build(model: type[ModelT], data: dict[str, Any], *, prefix: str = "") -> ModelT:

@@ -53,6 +53,7 @@ from gallery_analytics.frames.dtypes import (
     dtype_for,
     kind_for_oid,
 )
+from gallery_analytics.validation import storable_text
 
 Query = Executable | str
 
@@ -132,6 +133,13 @@ def compile_query(query: Query, params: Mapping[str, Any] | None) -> tuple[str, 
         )
     if params is not None and not isinstance(params, Mapping):
         raise ValidationError("params", f"expected a dict of values, got {type(params).__name__}")
+    for name, value in (params or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str):
+                try:
+                    storable_text(item)
+                except ValueError as exc:
+                    raise ValidationError(f"params.{name}", str(exc)) from None
     if isinstance(statement, TextClause) and params:
         unknown = set(params) - set(statement._bindparams)
         if unknown:

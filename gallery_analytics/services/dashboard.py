@@ -69,6 +69,10 @@ class DashboardService:
         """
         checked = await self.check_filters(filters)
         chosen = _resolve_panels(panels)
+        if timeouts is not None and not isinstance(timeouts, Mapping):
+            raise ValidationError(
+                "timeouts", "expected a dict of panel name to seconds, e.g. {'top_artists': 5}"
+            )
         budgets = {
             panel.name: _check_budget(
                 (timeouts or {}).get(panel.name, self.panel_timeout_seconds),
@@ -198,7 +202,7 @@ class DashboardService:
 def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
     if panels is None:
         return list(OVERVIEW_PANELS)
-    if isinstance(panels, str) or not panels:
+    if isinstance(panels, str) or not isinstance(panels, Sequence) or not panels:
         raise ValidationError("panels", "expected a non-empty list of panels or panel names")
     chosen: list[Panel] = []
     for panel in panels:

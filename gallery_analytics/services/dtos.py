@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,8 +23,9 @@ from pydantic import (
 
 from gallery_analytics.columns import ColumnSpec
 from gallery_analytics.db.models import ArtworkStatus
+from gallery_analytics.validation import NonBlankText, ShortText, storable_text
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+NonBlank = NonBlankText
 Year = Annotated[int, Field(ge=1000, le=2100)]
 Centimetres = Annotated[Decimal, Field(gt=0, le=100_000, max_digits=10, decimal_places=2)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
@@ -86,7 +88,9 @@ class _Input(BaseModel):
 
 class UserCreate(_Input):
     email: Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+        str,
+        StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"),
+        AfterValidator(storable_text),
     ]
     display_name: NonBlank
 
@@ -94,9 +98,7 @@ class UserCreate(_Input):
 class ArtistCreate(_Input):
     name: NonBlank
     nationality: NonBlank | None = None
-    gender: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None
-    ) = None
+    gender: ShortText | None = None
     birth_year: Year | None = None
     death_year: Year | None = None
 

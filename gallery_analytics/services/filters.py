@@ -22,9 +22,9 @@ from pydantic import (
 
 from gallery_analytics.db.models import ArtworkStatus
 from gallery_analytics.errors import ValidationError
-from gallery_analytics.validation import build, parse_id
+from gallery_analytics.validation import NonBlankText, build, parse_id
 
-MediumName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+MediumName = NonBlankText
 
 
 class OverviewFilters(BaseModel):
