@@ -29,6 +29,7 @@ from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ValidationError,
 )
+from gallery_analytics.imports import ImportValidationError, import_collection
 from gallery_analytics.notebooks import (
     execute_notebook,
     notebook_paths,
@@ -88,6 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    importer = commands.add_parser(
+        "import", help="import a collection from artists and artworks CSV files"
+    )
+    importer.add_argument("--artists", type=Path, required=True, help="artists CSV")
+    importer.add_argument("--artworks", type=Path, required=True, help="artworks CSV")
+    importer.add_argument(
+        "--owner",
+        default="collections@gallery.example",
+        help="email of the user who owns the imported rows (created if missing)",
+    )
+    importer.add_argument(
+        "--source",
+        default="import",
+        help="name of the collection; (source, source id) identifies rows",
+    )
+    importer.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FILE.COLUMN=SOURCE",
+        help="read our column from another source column, e.g. artworks.year=Date",
+    )
+    importer.add_argument("--dry-run", action="store_true", help="validate, report, write nothing")
+    importer.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid rows; write the others to --rejects",
+    )
+    importer.add_argument("--rejects", type=Path, default=None, help="CSV file for rejected rows")
+    importer.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     notebooks = commands.add_parser(
         "notebooks",
         help="re-execute the notebooks in place against the seeded demo database "
@@ -114,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": _summary,
         "report": _report,
         "notebooks": _notebooks,
+        "import": _import,
         "demo": _demo,
     }
     try:
@@ -122,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValidationError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ReportExecutionError as exc:
@@ -207,6 +243,27 @@ async def _report(args: argparse.Namespace) -> int:
     )
     print(f"report: {report.html_path}")
     print(f"executed notebook: {report.notebook_path}")
+    return 0
+
+
+async def _import(args: argparse.Namespace) -> int:
+    db = await connect(create_schema_if_missing=True)
+    try:
+        report = await import_collection(
+            db,
+            artists_csv=args.artists,
+            artworks_csv=args.artworks,
+            owner_email=args.owner,
+            source=args.source,
+            column_map=args.map,
+            dry_run=args.dry_run,
+            skip_invalid=args.skip_invalid,
+            rejects_path=args.rejects,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    finally:
+        await db.dispose()
+    print(report.summary())
     return 0
 
 

@@ -91,6 +91,11 @@ class Artist(Base):
     gender: Mapped[str | None] = mapped_column(String(40))
     birth_year: Mapped[int | None] = mapped_column(Integer)
     death_year: Mapped[int | None] = mapped_column(Integer)
+    place_of_birth: Mapped[str | None] = mapped_column(String(300))
+    # Imported rows remember where they came from: (source, source_id) is unique, which
+    # makes re-importing the same file an update, not a duplicate.
+    source: Mapped[str | None] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(200))
 
     owner: Mapped[User] = relationship(lazy="raise")
 
@@ -102,6 +107,7 @@ class Artist(Base):
         ),
         Index(None, "owner_id"),
         Index(None, "nationality", "gender"),
+        Index("uq_artists_source_source_id", "source", "source_id", unique=True),
     )
 
 
@@ -128,6 +134,12 @@ class Artwork(Base):
     )
     list_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     acquired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    depth_cm: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    year_text: Mapped[str | None] = mapped_column(Text)  # the date as the source wrote it
+    accession_number: Mapped[str | None] = mapped_column(String(100))
+    credit_line: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(String(200))
 
     artist: Mapped[Artist] = relationship(lazy="raise")
 
@@ -140,6 +152,7 @@ class Artwork(Base):
         Index(None, "owner_id"),
         Index(None, "medium", "status"),
         Index(None, "acquired_at"),
+        Index("uq_artworks_source_source_id", "source", "source_id", unique=True),
     )
 
 
