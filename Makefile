@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load db-stop clean
+.PHONY: demo test browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -56,13 +56,16 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-bench: bench-seed bench-dashboard bench-extract bench-widget bench-load
+bench: bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import
 
 bench-seed: $(STAMP)
 	$(BIN)/python benchmarks/seed_large.py
 
 bench-dashboard: $(STAMP)
 	$(BIN)/python benchmarks/dashboard.py
+
+bench-import: $(STAMP)
+	$(BIN)/python benchmarks/import_collection.py
 
 bench-load: $(STAMP)
 	$(BIN)/python benchmarks/load.py

@@ -180,6 +180,20 @@ async def test_every_problem_is_reported_and_nothing_is_written(
     assert await table_checksums(empty_db) == before
 
 
+async def test_problems_are_listed_up_to_a_limit_then_counted(
+    empty_db: Database, tmp_path: Path
+) -> None:
+    artists = await _write(tmp_path / "a.csv", ["id", "name"], [[f"A{i}", ""] for i in range(25)])
+    with pytest.raises(ImportValidationError) as caught:
+        await _import(empty_db, artists_csv=artists)
+    # 25 nameless artists, and the sample's 6 artworks then match no artist.
+    assert len(caught.value.problems) == 31
+    message = str(caught.value)
+    assert message.startswith("31 problem(s) in the import files; nothing was written:")
+    assert message.count("a value is required") == 20  # the first 20, then a count
+    assert message.endswith("... and 11 more problem(s)")
+
+
 async def test_skip_invalid_imports_the_rest_and_writes_rejects(
     empty_db: Database, tmp_path: Path
 ) -> None:
