@@ -32,15 +32,14 @@ async def _our_connections(observer: Database, database: str) -> int:
 async def test_fifty_concurrent_overviews_on_a_pool_of_ten(fresh_db: Database) -> None:
     """On a private database, so only this test's connections are counted (the observer,
     ``fresh_db``, only ever holds one, its own, which the count excludes)."""
-    seeded_db = fresh_db
-    db = Database(seeded_db.url, settings=Settings(pool=PoolSettings(size=10, max_overflow=0)))
+    db = Database(fresh_db.url, settings=Settings(pool=PoolSettings(size=10, max_overflow=0)))
     service = DashboardService(db)
     peak = 0
 
     async def watch() -> None:
         nonlocal peak
         while True:
-            peak = max(peak, await _our_connections(seeded_db, str(db.url.database)))
+            peak = max(peak, await _our_connections(fresh_db, str(db.url.database)))
             await asyncio.sleep(0.01)
 
     watcher = asyncio.create_task(watch())
@@ -63,7 +62,7 @@ async def test_fifty_concurrent_overviews_on_a_pool_of_ten(fresh_db: Database) -
         print(f"50 overviews (350 panel queries) in {elapsed:.2f} s; peak connections {peak}")
     finally:
         await db.dispose()
-    assert await _our_connections(seeded_db, str(db.url.database)) == 0
+    assert await _our_connections(fresh_db, str(db.url.database)) == 0
 
 
 async def test_an_exhausted_pool_fails_fast_naming_its_settings(seeded_db: Database) -> None:
