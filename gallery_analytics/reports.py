@@ -30,7 +30,7 @@ from gallery_analytics.services.dashboard import DashboardService
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-PARAMETERS = ("start", "end", "user_id", "medium")
+PARAMETERS = ("start", "end", "user_id", "medium", "status")
 DEFAULT_START = dt.date(2024, 1, 1)
 DEFAULT_END = dt.date(2024, 12, 31)
 
@@ -49,6 +49,7 @@ class ReportParameters:
     end: dt.date = DEFAULT_END
     user_id: str | None = None
     medium: str | None = None  # one medium, or several separated by commas
+    status: str | None = None  # an artwork status: available, reserved, sold, on_loan
 
     def for_papermill(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class ReportParameters:
             "end": self.end.isoformat(),
             "user_id": self.user_id,
             "medium": self.medium,
+            "status": self.status,
         }
 
 
@@ -99,10 +101,20 @@ async def check_parameters(
         )
     mediums = [m.strip() for m in (medium or "").split(",") if m.strip()]
     filters = await DashboardService(db).check_filters(
-        {"start": start, "end": end, "user_id": raw.get("user_id") or None, "mediums": mediums}
+        {
+            "start": start,
+            "end": end,
+            "user_id": raw.get("user_id") or None,
+            "mediums": mediums,
+            "status": raw.get("status") or None,
+        }
     )
     return ReportParameters(
-        start=start, end=end, user_id=filters.user_id, medium=",".join(filters.mediums) or None
+        start=start,
+        end=end,
+        user_id=filters.user_id,
+        medium=",".join(filters.mediums) or None,
+        status=filters.status.value if filters.status else None,
     )
 
 

@@ -28,7 +28,6 @@ _KIND_BY_OID: dict[int, Kind] = {
     700: Kind.FLOAT,
     701: Kind.FLOAT,
     1700: Kind.FLOAT,
-    790: Kind.FLOAT,
     1082: Kind.DATE,
     1114: Kind.TIMESTAMP,
     1184: Kind.TIMESTAMPTZ,

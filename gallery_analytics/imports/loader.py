@@ -131,10 +131,9 @@ def _parse_both(
         if not path.is_file():
             raise ValidationError(name, f"no such file: {path}")
     artists = parse_file(artists_csv, "artists", mapping["artists"])
-    unreadable = any(problem.line <= 1 or not problem.column for problem in artists.problems)
-    # If the artists file could not be read at all, don't bury that under one
-    # "matches no artist" per artwork.
-    known = None if unreadable else {row["id"] for row in artists.rows}
+    # Only artists that will be imported count: an artwork of a rejected (or unreadable)
+    # artist is itself rejected, never silently dropped by the merge's join.
+    known = {row["id"] for row in artists.rows}
     artworks = parse_file(artworks_csv, "artworks", mapping["artworks"], known_artists=known)
     return artists, artworks
 

@@ -149,10 +149,16 @@ def parse_file(
     if missing:
         parsed.problems.append(Problem(path.name, 1, missing[0], "required column is missing"))
         return parsed
+    first_line: dict[str, int] = {}
     for line, source_row in records:
         row = {renamed[k]: (v or "").strip() for k, v in source_row.items() if k in renamed}
         row = {k: v for k, v in row.items() if k in COLUMNS[kind]}
         problems = _check(row, kind, known_artists)
+        identifier = row.get("id", "")
+        if identifier and identifier in first_line:
+            problems.append(("id", f"duplicates the id of line {first_line[identifier]}"))
+        elif identifier:
+            first_line[identifier] = line
         if problems:
             for column, reason in problems:
                 parsed.problems.append(Problem(path.name, line, column, reason))
@@ -203,7 +209,8 @@ def _check(row: dict[str, str], kind: str, known_artists: set[str] | None) -> li
                 except InvalidOperation:
                     problems.append((column, f"expected a number of millimetres, got {value!r}"))
                     continue
-                if not size.is_finite() or size <= 0 or size > 100_000_000:
+                # At least 0.05 mm: stored in cm with two decimals, smaller would be 0.
+                if not size.is_finite() or size < Decimal("0.05") or size > 100_000_000:
                     problems.append(
                         (column, f"expected a positive size in millimetres, got {value!r}")
                     )

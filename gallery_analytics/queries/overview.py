@@ -223,16 +223,28 @@ def exhibition_attendance(filters: OverviewFilters) -> PanelQuery:
                 Exhibition.curator_id == filters.user_id,
             )
         )
-    if filters.mediums or filters.status is not None:
-        # The user filter means "curated by" here (above), not "owned by".
-        shown = _artwork_conditions(filters.model_copy(update={"user_id": None}))
-        statement = statement.where(
-            select(ExhibitionArtwork.exhibition_id)
-            .join(Artwork, Artwork.id == ExhibitionArtwork.artwork_id)
-            .where(ExhibitionArtwork.exhibition_id == ExhibitionVisit.exhibition_id, *shown)
-            .exists()
-        )
+    shows_matching = _shows_matching_artworks(ExhibitionVisit.exhibition_id, filters)
+    if shows_matching is not None:
+        statement = statement.where(shows_matching)
     return statement.group_by(week).order_by(week)
+
+
+def _shows_matching_artworks(
+    exhibition_id: InstrumentedAttribute[str], filters: OverviewFilters
+) -> ColumnElement[bool] | None:
+    """EXISTS an exhibited artwork of the chosen mediums/status (None: no such filter).
+
+    For exhibitions the user filter means "curated by", handled by the callers.
+    """
+    if not filters.mediums and filters.status is None:
+        return None
+    shown = _artwork_conditions(filters.model_copy(update={"user_id": None}))
+    return (
+        select(ExhibitionArtwork.exhibition_id)
+        .join(Artwork, Artwork.id == ExhibitionArtwork.artwork_id)
+        .where(ExhibitionArtwork.exhibition_id == exhibition_id, *shown)
+        .exists()
+    )
 
 
 def artists_by_nationality_and_gender(filters: OverviewFilters) -> PanelQuery:
@@ -266,14 +278,15 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
     revenue = (
         select(func.coalesce(func.sum(Sale.price), 0)).select_from(Sale).where(*_sales(filters))
     )
-    today = func.current_date()
-    period_start = filters.start if filters.start is not None else today
-    period_end = filters.end if filters.end is not None else today
-    shows = (
-        select(func.count())
-        .select_from(Exhibition)
-        .where(Exhibition.starts_on <= period_end, Exhibition.ends_on >= period_start)
-    )
+    # Exhibitions open at some point in the period; with no dates at all, open today.
+    shows = select(func.count()).select_from(Exhibition)
+    if filters.start is None and filters.end is None:
+        today = func.current_date()
+        shows = shows.where(Exhibition.starts_on <= today, Exhibition.ends_on >= today)
+    if filters.start is not None:
+        shows = shows.where(Exhibition.ends_on >= filters.start)
+    if filters.end is not None:
+        shows = shows.where(Exhibition.starts_on <= filters.end)
     visits = select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0)).select_from(
         ExhibitionVisit
     )
@@ -281,6 +294,11 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
         visits = visits.where(ExhibitionVisit.day >= filters.start)
     if filters.end is not None:
         visits = visits.where(ExhibitionVisit.day <= filters.end)
+    shows_matching = _shows_matching_artworks(Exhibition.id, filters)
+    visits_matching = _shows_matching_artworks(ExhibitionVisit.exhibition_id, filters)
+    if shows_matching is not None and visits_matching is not None:
+        shows = shows.where(shows_matching)
+        visits = visits.where(visits_matching)
     if filters.user_id is not None:
         shows = shows.where(Exhibition.curator_id == filters.user_id)
         visits = visits.where(

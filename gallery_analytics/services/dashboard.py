@@ -73,6 +73,11 @@ class DashboardService:
             raise ValidationError(
                 "timeouts", "expected a dict of panel name to seconds, e.g. {'top_artists': 5}"
             )
+        unknown = sorted(set(timeouts or {}) - {panel.name for panel in chosen})
+        if unknown:
+            raise ValidationError(
+                "timeouts", f"no panel named {unknown[0]!r} in this load", value=unknown[0]
+            )
         budgets = {
             panel.name: _check_budget(
                 (timeouts or {}).get(panel.name, self.panel_timeout_seconds),

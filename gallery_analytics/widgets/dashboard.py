@@ -28,6 +28,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.graph_objects import FigureWidget
 
 from gallery_analytics import charts
+from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import ArtworkStatus
 from gallery_analytics.errors import GalleryAnalyticsError
@@ -186,9 +187,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         checked = await service.check_filters(
             filters or {"start": DEFAULT_START, "end": DEFAULT_END}
         )
-        users, mediums = await asyncio.gather(
-            CatalogService(db).list_users(), service.list_mediums()
-        )
+        users, mediums = await gather_all(CatalogService(db).list_users(), service.list_mediums())
         dashboard = cls(
             service,
             users=[(u.id, f"{u.display_name} <{u.email}>") for u in users],
@@ -347,6 +346,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
                     "end": (filters.end or DEFAULT_END).isoformat(),
                     "user_id": filters.user_id,
                     "medium": ",".join(filters.mediums) or None,
+                    "status": filters.status.value if filters.status else None,
                 },
             )
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -356,6 +356,10 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             report = await asyncio.to_thread(execute_report, parameters, target, progress=False)
         except GalleryAnalyticsError as error:
             self.messages.append_stdout(f"Export failed: {error}\n")
+            return None
+        except Exception as error:  # a task's exception would otherwise vanish unseen
+            logger.exception("report export failed")
+            self.messages.append_stdout(f"Export failed: {type(error).__name__}: {error}\n")
             return None
         self.messages.append_stdout(f"Report written: {report.html_path}\n")
         return report.html_path

@@ -201,7 +201,13 @@ async def test_attendance_panel_matches_pandas(
         overlapping = (pd.to_datetime(exhibitions["starts_on"]) <= pd.Timestamp(checked.end)) & (
             pd.to_datetime(exhibitions["ends_on"]) >= pd.Timestamp(checked.start)
         )
-        assert figures["active_exhibitions"] == overlapping.sum()
+        shown = raw["exhibition_artworks"].merge(
+            raw["artworks"][["id", "medium"]], left_on="artwork_id", right_on="id"
+        )
+        showing = exhibitions["id"].isin(
+            shown[shown["medium"].isin(checked.mediums)]["exhibition_id"]
+        )
+        assert figures["active_exhibitions"] == (overlapping & showing).sum()
 
 
 async def test_user_filter_restricts_every_panel(
@@ -371,6 +377,7 @@ async def test_unknown_medium_message_names_it(seeded_db: Database) -> None:
         ({"panels": ["nope"]}, "panels"),
         ({"panels": []}, "panels"),
         ({"timeouts": {"monthly_revenue": -1}}, "timeouts.monthly_revenue"),
+        ({"timeouts": {"top_artist": 5}}, "timeouts"),  # a typo in a panel name
     ],
 )
 async def test_bad_options_name_the_field(

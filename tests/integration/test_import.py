@@ -180,6 +180,21 @@ async def test_every_problem_is_reported_and_nothing_is_written(
     assert await table_checksums(empty_db) == before
 
 
+async def test_duplicate_ids_and_tiny_sizes_are_problems_not_database_errors(
+    empty_db: Database, tmp_path: Path
+) -> None:
+    artworks = await _write(
+        tmp_path / "w.csv",
+        ARTWORK_HEADER,
+        [["W1", "A1", "One", "200"], ["W1", "A1", "Again", "200"], ["W2", "A1", "Tiny", "0.01"]],
+    )
+    with pytest.raises(ImportValidationError) as caught:
+        await _import(empty_db, artworks_csv=artworks)
+    message = str(caught.value)
+    assert "w.csv, line 3, column id: duplicates the id of line 2" in message
+    assert "w.csv, line 4, column width_mm: expected a positive size" in message
+
+
 async def test_problems_are_listed_up_to_a_limit_then_counted(
     empty_db: Database, tmp_path: Path
 ) -> None:

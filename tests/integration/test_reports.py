@@ -98,6 +98,7 @@ def _environment_without_gallery() -> dict[str, str]:
         (["user_id=nobody"], "user_id: expected a UUID"),
         (["user_id=00000000-0000-4000-8000-000000000000"], "user_id: no user has id"),
         (["start=2024-01-01", "start=2024-02-01"], "start: given more than once"),
+        (["status=stolen"], "status: "),
     ],
 )
 def test_bad_parameters_fail_before_any_cell_runs(

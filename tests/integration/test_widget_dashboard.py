@@ -157,6 +157,7 @@ async def test_export_report_uses_the_current_filters(
     )
     dashboard = await _dashboard(seeded_db, debounce_seconds=0.01, report_dir=tmp_path)
     dashboard.mediums.value = ("Photography", "Print")
+    dashboard.status.value = "sold"
     await dashboard.wait_idle()
     # papermill (through nbclient) runs an event loop of its own inside the worker
     # thread the export uses; blockbuster would judge that loop's file access too.
@@ -172,4 +173,5 @@ async def test_export_report_uses_the_current_filters(
     executed = await asyncio.to_thread(nbformat.read, path.with_suffix(".ipynb"), as_version=4)
     injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.tags)
     assert 'medium = "Photography,Print"' in injected.source
+    assert 'status = "sold"' in injected.source
     assert f"Report written: {path}" in str(dashboard.messages.outputs)

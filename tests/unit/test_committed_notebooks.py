@@ -42,5 +42,5 @@ def test_report_notebook_has_a_papermill_parameters_cell() -> None:
     notebook = nbformat.read(next(p for p in NOTEBOOKS if p.stem == "04-report"), as_version=4)
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    for name in ("start", "end", "user_id", "medium"):
+    for name in ("start", "end", "user_id", "medium", "status"):
         assert f"{name} = " in tagged[0].source
