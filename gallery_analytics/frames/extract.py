@@ -21,6 +21,8 @@ fine for small results, and the reference the fast path is tested against.
 Queries are a SQLAlchemy ``select()``/``text()`` or a SQL string, with values passed as
 bound parameters. COPY cannot take parameters, so asyncpg inlines them with the
 server's own literal quoting (``quote_literal``), never with Python string formatting.
+(asyncpg finds the ``$n`` placeholders by text, so a query with parameters must not
+contain ``$1``-like text inside its own string literals.)
 """
 
 from __future__ import annotations
