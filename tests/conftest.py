@@ -14,7 +14,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,18 @@ async def empty_db(server_url: URL) -> AsyncIterator[Database]:
 
 
 def run_cli(
-    *args: str, database_url: URL | None = None, cwd: Path | None = None, timeout: float = 300
+    *args: str,
+    database_url: URL | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``gallery-analytics`` as a user would, against ``database_url`` if given."""
+    """Run ``gallery-analytics`` as a user would: none of this process's GALLERY_*
+    settings, only ``database_url`` (if given) and ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
     if database_url is not None:
         environment["GALLERY_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "gallery_analytics.cli", *args],
         capture_output=True,

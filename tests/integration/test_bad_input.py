@@ -30,13 +30,12 @@ from sqlalchemy.engine import URL
 
 from gallery_analytics import CatalogService, DashboardService, NotFoundError, ValidationError
 from gallery_analytics.cli import main
-from gallery_analytics.db.admin import create_database, drop_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Exhibition, User
 from gallery_analytics.errors import DatabaseError, GalleryAnalyticsError, ReadOnlyError
 from gallery_analytics.frames import extract_frame
 from gallery_analytics.reports import check_parameters
-from tests.conftest import run_cli, unique_database_name
+from tests.conftest import _clone, run_cli
 from tests.helpers import count_rows, table_checksums
 
 NIL = "00000000-0000-4000-8000-000000000000"  # a well-formed id that no row has
@@ -807,14 +806,8 @@ async def test_check_parameters_rejects_bad_input(
 @pytest.fixture(scope="module")
 async def cli_db(server_url: URL, template_database: str) -> AsyncIterator[Database]:
     """One writable copy of the demo data that every CLI case points at."""
-    name = unique_database_name("gallery_cli")
-    await create_database(server_url, name, template=template_database)
-    db = Database(server_url.set(database=name))
-    try:
+    async for db in _clone(server_url, template_database, "gallery_cli"):
         yield db
-    finally:
-        await db.dispose()
-        await drop_database(server_url, name)
 
 
 def assert_cli_error(returncode: object, stderr: str, field: str) -> None:

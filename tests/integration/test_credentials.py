@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import traceback
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.errors import ConfigurationError, DatabaseUnavailableError
 from gallery_analytics.notebooks import execute_notebook, notebooks_dir
+from tests.conftest import run_cli
 
 ROLE = "analyst"
 DATABASE = "gallery_credentials"
@@ -191,19 +191,15 @@ def _cli(
     *args: str, url: URL | str, secured: SecuredServer, cwd: Path
 ) -> subprocess.CompletedProcess[str]:
     """Run ``gallery-analytics`` as a user would, with only GALLERY_DATABASE_URL set."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
-    environment["GALLERY_DATABASE_URL"] = (
-        url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    )
-    environment["GALLERY_EMBEDDED_DIR"] = str(secured.embedded_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "gallery_analytics.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
+    database_url = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return run_cli(
+        *args,
         cwd=cwd,
         timeout=240,
-        check=False,
+        env={
+            "GALLERY_DATABASE_URL": database_url,
+            "GALLERY_EMBEDDED_DIR": str(secured.embedded_dir),
+        },
     )
 
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gallery_analytics.db.embedded import EmbeddedPostgres, find_postgres_binaries
 from gallery_analytics.errors import EmbeddedServerError
+from tests.conftest import run_cli
 
 
 def _cli(*args: str, embedded_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
-    environment.update(GALLERY_EMBEDDED_DIR=str(embedded_dir), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "gallery_analytics.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=180,
-        check=False,
-    )
+    return run_cli(*args, env={"GALLERY_EMBEDDED_DIR": str(embedded_dir), **env}, timeout=180)
 
 
 def test_db_commands_manage_the_embedded_server(tmp_path: Path) -> None:

@@ -12,32 +12,21 @@ from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from sqlalchemy import String, cast, func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
-from gallery_analytics.columns import ColumnSpec, Kind
 from gallery_analytics.db.admin import create_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.models import User
 from gallery_analytics.db.schema import create_schema
 from gallery_analytics.demo.load import seed_demo
-from gallery_analytics.queries.overview import Panel
 from gallery_analytics.services.dashboard import DashboardService
 from tests.fault_table import FAULT_TABLE
 from tests.helpers import count_rows
-from tests.integration.test_dashboard_service import _running_queries
+from tests.integration.test_dashboard_service import _running_queries, _sleeping_panel
 
 PANELS = ["monthly_revenue", "top_artists", "key_figures"]
-
-
-def _sleeper(name: str, seconds: float) -> Panel:
-    return Panel(
-        name,
-        f"sleeps {seconds}s",
-        (ColumnSpec("slept", Kind.STRING),),
-        lambda _: select(cast(func.pg_sleep(seconds), String).label("slept")),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +87,7 @@ async def test_a_load_in_flight_during_a_restart_fails_clearly(
 ) -> None:
     service = DashboardService(faults_db)
     load = asyncio.create_task(
-        service.get_gallery_overview(panels=[_sleeper("slow", 30), "key_figures"])
+        service.get_gallery_overview(panels=[_sleeping_panel("slow", 30), "key_figures"])
     )
     await _wait_until_running(faults_db, 1)
     await asyncio.to_thread(own_server.stop)  # fast shutdown: backends terminated
@@ -125,7 +114,7 @@ async def test_a_load_in_flight_during_a_restart_fails_clearly(
 async def test_a_killed_backend_fails_one_panel_only(faults_db: Database) -> None:
     service = DashboardService(faults_db)
     load = asyncio.create_task(
-        service.get_gallery_overview(panels=[_sleeper("victim", 30), *PANELS])
+        service.get_gallery_overview(panels=[_sleeping_panel("victim", 30), *PANELS])
     )
     await _wait_until_running(faults_db, 1)
     async with faults_db.connection(write=True) as connection:
