@@ -6,6 +6,7 @@ saying what was expected, so bad input never reaches the driver.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any, TypeVar
 
@@ -38,6 +39,13 @@ def parse_id(value: object, *, field: str) -> str:
             f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown}",
             value=value,
         ) from None
+
+
+def require_date(value: object, *, field: str) -> dt.date:
+    """``value`` if it is a calendar date (a datetime is not one), else a ValidationError."""
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValidationError(field, "expected a date such as 2025-06-01", value=value)
+    return value
 
 
 def storable_text(value: str) -> str:

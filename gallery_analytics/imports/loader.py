@@ -233,10 +233,11 @@ async def _load(
                 owner_email,
                 f"{source} collection",
             )
-            await connection.execute(_STAGE_ARTISTS)
-            await connection.copy_records_to_table(
+            artist_counts = await _stage_and_merge(
+                connection,
+                _STAGE_ARTISTS,
                 "stage_artists",
-                records=[
+                [
                     (
                         r["id"],
                         r["name"],
@@ -248,13 +249,16 @@ async def _load(
                     )
                     for r in artists.rows
                 ],
+                _MERGE_ARTISTS,
+                owner=owner,
+                source=source,
             )
-            merged = await connection.fetch(_MERGE_ARTISTS, owner, source)
             advance(len(artists.rows))
-            await connection.execute(_STAGE_ARTWORKS)
-            await connection.copy_records_to_table(
+            artwork_counts = await _stage_and_merge(
+                connection,
+                _STAGE_ARTWORKS,
                 "stage_artworks",
-                records=[
+                [
                     (
                         r["id"],
                         r["artist_id"],
@@ -271,18 +275,34 @@ async def _load(
                     )
                     for r in artworks.rows
                 ],
+                _MERGE_ARTWORKS,
+                owner=owner,
+                source=source,
             )
-            merged_works = await connection.fetch(_MERGE_ARTWORKS, owner, source)
             advance(len(artworks.rows))
-            counts = (
-                _tally(merged, len(artists.rows)),
-                _tally(merged_works, len(artworks.rows)),
-            )
+            counts = (artist_counts, artwork_counts)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
     return counts
+
+
+async def _stage_and_merge(
+    connection: Any,
+    create_stage: str,
+    stage: str,
+    records: list[tuple[Any, ...]],
+    merge: str,
+    *,
+    owner: str,
+    source: str,
+) -> dict[str, int]:
+    """COPY ``records`` into a fresh staging table, merge it, count what changed."""
+    await connection.execute(create_stage)
+    await connection.copy_records_to_table(stage, records=records)
+    merged = await connection.fetch(merge, owner, source)
+    return _tally(merged, len(records))
 
 
 def _tally(merged: Sequence[Any], total: int) -> dict[str, int]:

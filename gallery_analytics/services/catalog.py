@@ -31,7 +31,7 @@ from gallery_analytics.services.dtos import (
     UserCreate,
     UserDto,
 )
-from gallery_analytics.validation import build, parse_id
+from gallery_analytics.validation import build, parse_id, require_date
 
 ModelT = TypeVar("ModelT", bound=Base)
 InputT = TypeVar("InputT", ArtistCreate, ArtworkCreate, ExhibitionCreate, UserCreate)
@@ -113,8 +113,7 @@ class CatalogService:
         self, *, on: dt.date, user_id: str | None = None
     ) -> list[ExhibitionDto]:
         """Exhibitions open on ``on``, optionally only those curated by ``user_id``."""
-        if isinstance(on, dt.datetime) or not isinstance(on, dt.date):
-            raise ValidationError("on", "expected a date such as 2025-06-01", value=on)
+        require_date(on, field="on")
         curator = None if user_id is None else parse_id(user_id, field="user_id")
         async with self.db.read_session() as session:
             shows = await ExhibitionRepository(session).find_active(on=on, curator_id=curator)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
 from gallery_analytics.errors import ValidationError
+from gallery_analytics.validation import require_date
 
 
 class RevenueLine(BaseModel):
@@ -66,8 +67,7 @@ class SummaryService:
         self.db = db
 
     async def get_summary(self, *, on: dt.date, top: int = 5) -> GallerySummaryDto:
-        if isinstance(on, dt.datetime) or not isinstance(on, dt.date):
-            raise ValidationError("on", "expected a date such as 2025-06-01", value=on)
+        require_date(on, field="on")
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 100:
             raise ValidationError("top", "expected a whole number from 1 to 100", value=top)
         counts, revenue, top_artists, open_shows = await asyncio.gather(
