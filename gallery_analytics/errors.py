@@ -70,3 +70,15 @@ class QueryTimeoutError(DatabaseError):
 
 class EventLoopMismatchError(GalleryAnalyticsError, RuntimeError):
     """A resource bound to one event loop was used from another."""
+
+
+class OutputPathError(ValidationError):
+    """An output path cannot be written: a directory, under a non-directory, or protected."""
+
+    def __init__(self, field: str, message: str, *, path: object) -> None:
+        self.path = path
+        super().__init__(field, message, value=path)
+
+
+class OutputExistsError(OutputPathError, FileExistsError):
+    """An output file already exists and this run did not create it (``--force`` replaces it)."""
