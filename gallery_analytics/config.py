@@ -18,6 +18,7 @@ from gallery_analytics.errors import ConfigurationError
 
 DATABASE_URL_ENV = "GALLERY_DATABASE_URL"
 READ_DATABASE_URL_ENV = "GALLERY_READ_DATABASE_URL"
+ADMIN_DATABASE_URL_ENV = "GALLERY_ADMIN_DATABASE_URL"
 EMBEDDED_DIR_ENV = "GALLERY_EMBEDDED_DIR"
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql"}
@@ -39,6 +40,8 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
                 f"{setting} is not a database URL; "
                 "expected postgresql://user:password@host:port/dbname"
             ) from None
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ConfigurationError(f"{setting} has port {url.port}; expected a port from 1 to 65535")
     backend = url.get_backend_name()
     if backend not in _POSTGRES_SCHEMES:
         raise ConfigurationError(
@@ -47,10 +50,38 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
     return url.set(drivername="postgresql+asyncpg")
 
 
+# Query parameters that carry a credential, whatever their case. libpq reads
+# ``password`` and ``sslpassword``; asyncpg and other drivers accept a few more spellings.
+# ``passfile`` and ``sslkey``/``sslcert`` are paths, fine to show.
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "pass", "passwd", "pwd"})
+_SECRET_QUERY_MARKERS = ("password", "secret", "token")
+MASK = "***"
+
+
+def is_secret_query_key(key: str) -> bool:
+    """Whether a URL query parameter named ``key`` holds a credential."""
+    folded = key.strip().casefold()
+    return folded in _SECRET_QUERY_KEYS or any(marker in folded for marker in _SECRET_QUERY_MARKERS)
+
+
 def mask_url(url: URL | str) -> str:
-    """Render a URL with any password replaced by ``***`` (safe for logs and output)."""
-    parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
+    """Render a URL with every credential replaced by ``***`` (safe for logs and output).
+
+    Masks the userinfo password and any credential query parameter (``?password=``,
+    ``?sslpassword=``, any case). A string that does not parse is not echoed at all:
+    it may hold a password in a shape we cannot see.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL, hidden>"
+    secret_keys = [key for key in parsed.query if is_secret_query_key(key)]
+    if not secret_keys:
+        return parsed.render_as_string(hide_password=True)
+    # Render a URL-safe placeholder, then show it as *** (rendering would encode "*").
+    placeholder = "GALLERYMASKED" + "0" * 8
+    parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, placeholder))
+    return parsed.render_as_string(hide_password=True).replace(placeholder, MASK)
 
 
 def default_embedded_dir() -> Path:
@@ -85,6 +116,8 @@ class Settings:
 
     database_url: URL | None = None
     read_database_url: URL | None = None
+    # The schema owner, for migrations and demo reloads (default: database_url).
+    admin_database_url: URL | None = None
     # None means default_embedded_dir(), resolved when the server is used (it touches
     # the filesystem, so not while building settings inside async code).
     embedded_dir: Path | None = None
@@ -96,11 +129,13 @@ class Settings:
         env = os.environ if environ is None else environ
         primary = env.get(DATABASE_URL_ENV, "").strip()
         replica = env.get(READ_DATABASE_URL_ENV, "").strip()
-        if replica and not primary:
-            raise ConfigurationError(
-                f"{READ_DATABASE_URL_ENV} is set but {DATABASE_URL_ENV} is not; "
-                "writes need a primary database URL"
-            )
+        admin = env.get(ADMIN_DATABASE_URL_ENV, "").strip()
+        for dependent, name in ((replica, READ_DATABASE_URL_ENV), (admin, ADMIN_DATABASE_URL_ENV)):
+            if dependent and not primary:
+                raise ConfigurationError(
+                    f"{name} is set but {DATABASE_URL_ENV} is not; "
+                    "writes need a primary database URL"
+                )
         timeout = _positive_float(env, "GALLERY_STATEMENT_TIMEOUT_SECONDS", 30.0)
         pool = PoolSettings(
             size=_positive_int(env, "GALLERY_POOL_SIZE", 10),
@@ -110,6 +145,9 @@ class Settings:
         embedded = env.get(EMBEDDED_DIR_ENV)
         return cls(
             database_url=normalise_url(primary) if primary else None,
+            admin_database_url=(
+                normalise_url(admin, setting=ADMIN_DATABASE_URL_ENV) if admin else None
+            ),
             read_database_url=(
                 normalise_url(replica, setting=READ_DATABASE_URL_ENV) if replica else None
             ),
