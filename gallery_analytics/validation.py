@@ -48,6 +48,26 @@ def require_date(value: object, *, field: str) -> dt.date:
     return value
 
 
+# Dates a query range may use. Ranges become half-open timestamp bounds
+# ``[start 00:00, end + 1 day 00:00)``, so the last day Python can represent
+# (9999-12-31) cannot end a range: ``end + 1 day`` would overflow. PostgreSQL's date and
+# timestamptz types cover this whole window (4713 BC to 294276 AD).
+EARLIEST_DATE = dt.date(1, 1, 1)
+LATEST_DATE = dt.date.max - dt.timedelta(days=1)
+
+
+def require_date_in_range(value: dt.date, *, field: str) -> dt.date:
+    """``value`` if a query range may start or end on it, else a ValidationError."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValidationError(
+            field,
+            f"expected a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}, "
+            f"got {value.isoformat()}",
+            value=value,
+        )
+    return value
+
+
 def storable_text(value: str) -> str:
     """Text PostgreSQL can store: no NUL character, nothing that is not valid UTF-8."""
     if "\x00" in value:

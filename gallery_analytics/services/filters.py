@@ -22,7 +22,13 @@ from pydantic import (
 
 from gallery_analytics.db.models import ArtworkStatus
 from gallery_analytics.errors import ValidationError
-from gallery_analytics.validation import NonBlankText, build, parse_id
+from gallery_analytics.validation import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    NonBlankText,
+    build,
+    parse_id,
+)
 
 MediumName = NonBlankText
 
@@ -52,6 +58,16 @@ class OverviewFilters(BaseModel):
     def _plain_date(cls, value: Any) -> Any:
         if isinstance(value, dt.datetime):
             raise ValueError("expected a date such as 2025-06-01, not a datetime")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _representable(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise ValueError(
+                f"expected a date from {EARLIEST_DATE.isoformat()} to "
+                f"{LATEST_DATE.isoformat()}, got {value.isoformat()}"
+            )
         return value
 
     @field_validator("end")

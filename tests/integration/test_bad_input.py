@@ -979,6 +979,105 @@ async def test_nul_cannot_reach_the_cli() -> None:
         run_cli("report", "--param", "medium=Print\x00")
 
 
+# -- extreme dates, at every entry point that takes a date ------------------------------------
+
+# The edges of what Python's date can hold, and dates around them. A date is either
+# answered (every panel computed) or refused with a ValidationError naming the field;
+# never an OverflowError from ``end + 1 day`` or a driver error.
+EXTREME_DATES = [
+    dt.date.min,
+    dt.date.min + dt.timedelta(days=1),
+    dt.date(1582, 10, 10),  # a day the Gregorian reform skipped; proleptic in both
+    dt.date(9999, 12, 30),
+    dt.date.max,
+]
+EXTREME_IDS = [d.isoformat() for d in EXTREME_DATES]
+
+
+def _answered_or_refused(outcome: object | BaseException, fields: tuple[str, ...]) -> None:
+    if isinstance(outcome, BaseException):
+        assert_names(outcome, None)
+        assert isinstance(outcome, ValidationError)
+        assert outcome.field in fields, outcome.field
+        assert "9999-12-30" in str(outcome)  # says what would do
+
+
+async def _outcome(call: Callable[[], Awaitable[object]]) -> object | BaseException:
+    try:
+        return await call()
+    except GalleryAnalyticsError as exc:  # anything else fails the test
+        return exc
+
+
+@pytest.mark.parametrize("field", ["start", "end"])
+@pytest.mark.parametrize("day", EXTREME_DATES, ids=EXTREME_IDS)
+async def test_overview_with_extreme_dates_answers_or_names_the_field(
+    seeded_db: Database, field: str, day: dt.date
+) -> None:
+    other = {"start": dt.date.min, "end": dt.date(9999, 12, 30)}
+    filters = {**other, field: day}
+    if filters["end"] < filters["start"]:
+        filters["start"] = filters["end"]
+    service = DashboardService(seeded_db)
+    for call in (
+        lambda: service.get_gallery_overview(filters),
+        lambda: service.get_gallery_overview({field: day}),
+        lambda: service.check_filters({field: day}),
+    ):
+        outcome = await _outcome(call)
+        _answered_or_refused(outcome, ("start", "end"))
+        if not isinstance(outcome, BaseException) and hasattr(outcome, "failed"):
+            assert outcome.failed == [], [p.error for p in outcome.failed]
+    await assert_healthy(seeded_db)
+
+
+@pytest.mark.parametrize("day", EXTREME_DATES, ids=EXTREME_IDS)
+async def test_report_parameters_with_extreme_dates_answer_or_name_the_field(
+    seeded_db: Database, day: dt.date
+) -> None:
+    for raw in (
+        {"start": day.isoformat(), "end": "9999-12-30"},
+        {"start": "0001-01-01", "end": day.isoformat()},
+    ):
+        outcome = await _outcome(lambda raw=raw: check_parameters(seeded_db, raw))
+        _answered_or_refused(outcome, ("start", "end"))
+
+
+@pytest.mark.parametrize("day", EXTREME_DATES, ids=EXTREME_IDS)
+async def test_single_day_entry_points_take_extreme_dates(
+    seeded_db: Database, known: Known, day: dt.date
+) -> None:
+    """``on`` is compared as a date, never shifted: every representable day is answered."""
+    from gallery_analytics.services.summary import SummaryService
+
+    summary = await SummaryService(seeded_db).get_summary(on=day)
+    assert summary.on == day
+    assert isinstance(await CatalogService(seeded_db).find_active_exhibitions(on=day), list)
+    dashboard = await DashboardService(seeded_db).get_user_dashboard(known.user_id, on=day)
+    assert dashboard.on == day
+    await assert_healthy(seeded_db)
+
+
+def test_cli_report_with_the_widest_range_is_one_line(cli_db: Database, tmp_path: Path) -> None:
+    """The reproduction of issue 10 #13: 6 of 7 panels failed with OverflowError."""
+    out = tmp_path / "wide.html"
+    result = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--param",
+        "start=0001-01-01",
+        "--param",
+        "end=9999-12-31",
+        database_url=cli_db.url,
+    )
+    assert_cli_error(result.returncode, result.stderr, "end")
+    assert "9999-12-30" in result.stderr
+    assert not out.exists()
+    assert not out.with_suffix(".ipynb").exists()
+
+
 # -- the database is still fine after all of the above ----------------------------------------
 
 

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
 from gallery_analytics.services.dtos import ArtistCreate, ExhibitionCreate
-from gallery_analytics.validation import build, parse_id
+from gallery_analytics.services.filters import OverviewFilters
+from gallery_analytics.validation import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    build,
+    parse_id,
+    require_date_in_range,
+)
 
 ID = "123e4567-e89b-42d3-a456-426614174000"
 
@@ -64,3 +74,39 @@ def test_reversed_exhibition_dates_name_ends_on() -> None:
 
 def test_names_are_stripped() -> None:
     assert build(ArtistCreate, {"name": "  Ada  "}).name == "Ada"
+
+
+# -- date ranges ------------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=300)
+@given(start=st.one_of(st.none(), st.dates()), end=st.one_of(st.none(), st.dates()))
+@example(start=dt.date(1, 1, 1), end=dt.date(9999, 12, 31))  # issue 10 #13
+@example(start=dt.date.max, end=None)
+def test_overview_date_ranges_are_usable_or_name_the_field(
+    start: dt.date | None, end: dt.date | None
+) -> None:
+    """Any pair of dates gives filters whose bounds (``end + 1 day``) can be computed, or
+    a ValidationError naming the field at fault; never an OverflowError later."""
+    problem: ValidationError | None = None
+    try:
+        filters = OverviewFilters.parse({"start": start, "end": end})
+    except ValidationError as exc:
+        problem = exc
+    if problem is not None:
+        assert problem.field in {"start", "end"}
+        return
+    if filters.end is not None:
+        assert filters.end + dt.timedelta(days=1) > filters.end
+    if filters.start is not None:
+        assert filters.start >= EARLIEST_DATE
+
+
+@pytest.mark.parametrize("day", [dt.date.max])
+@pytest.mark.parametrize("field", ["start", "end"])
+def test_last_representable_day_cannot_bound_a_range(field: str, day: dt.date) -> None:
+    with pytest.raises(ValidationError, match=f"^{field}: expected a date from 0001-01-01"):
+        OverviewFilters.parse({field: day})
+    with pytest.raises(ValidationError, match=f"^{field}: expected a date from 0001-01-01"):
+        require_date_in_range(day, field=field)
+    assert require_date_in_range(LATEST_DATE, field=field) == LATEST_DATE
