@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import html
+import re
 from collections.abc import Iterator, Sequence
 from typing import Final
 
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
+
+from gallery_analytics.errors import ValidationError
 
 __all__ = [
     "NO_DATA_MESSAGE",
@@ -87,6 +91,44 @@ def _build_template() -> go.layout.Template:
 GALLERY_TEMPLATE: Final = _build_template()
 pio.templates[TEMPLATE_NAME] = GALLERY_TEMPLATE
 
+# How every gallery figure is shown (report HTML, notebook outputs, dashboard widgets):
+# no "Share chart" button, which uploads the figure and its data to Plotly's cloud, and
+# no other link off the page.
+PLOTLY_CONFIG: Final[dict[str, object]] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "modeBarButtonsToRemove": ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"],
+}
+
+
+def _configure_renderers() -> None:
+    """Give plotly's notebook renderers (the MIME bundle a kernel outputs, and the HTML
+    ones) the gallery config, so a figure shown in a notebook has no cloud button either."""
+    for name in pio.renderers:
+        renderer = pio.renderers[name]
+        if hasattr(renderer, "config"):
+            renderer.config = {**(renderer.config or {}), **PLOTLY_CONFIG}
+
+
+_configure_renderers()
+
+
+def _currency(currency: object) -> str:
+    """A currency code goes into labels and hover templates: three capital letters only."""
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValidationError("currency", "expected a currency code such as EUR", value=currency)
+    return currency
+
+
+def plain_text(value: object) -> str:
+    """``value`` as text plotly shows literally.
+
+    Plotly reads a small HTML subset in every label, title and hover text (``<b>``,
+    ``<br>``, ``<a href>``...), so free text from the data (artist names, mediums,
+    titles, error messages) is entity-escaped; plotly turns ``&lt;`` back into ``<``.
+    """
+    return html.escape(str(value), quote=False)
+
 
 _THEMED: contextvars.ContextVar[bool] = contextvars.ContextVar("gallery_themed", default=True)
 
@@ -125,12 +167,12 @@ def no_data_figure(title: str, message: str = NO_DATA_MESSAGE) -> go.Figure:
     """
     fig = go.Figure()
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[
             {
-                "text": message,
+                "text": plain_text(message),
                 "xref": "paper",
                 "yref": "paper",
                 "x": 0.5,
@@ -158,8 +200,8 @@ def _floats(series: pd.Series) -> np.ndarray:
 
 
 def _labels(series: pd.Series, missing: str) -> list[str]:
-    """String/categorical column as plain Python strings, nulls replaced by ``missing``."""
-    return [missing if pd.isna(value) else str(value) for value in series.tolist()]
+    """String/categorical column as escaped text (see plain_text), nulls as ``missing``."""
+    return [plain_text(missing if pd.isna(value) else value) for value in series.tolist()]
 
 
 def _bar_height(rows: int) -> int:
@@ -173,6 +215,7 @@ def revenue_by_month(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure
     Columns: ``month`` (datetime64[us, UTC], start of month), ``sales`` (int64), ``revenue``
     and ``average_price`` (float64). Months are shown in UTC since plotly axes have no zone.
     """
+    currency = _currency(currency)
     title = "Revenue by month"
     rows = _usable_rows(frame, "revenue_by_month", values=["month", "revenue"])
     rows = rows.sort_values("month", kind="stable")
@@ -211,6 +254,7 @@ def top_artists(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
     may be NA), ``revenue``, ``share`` (float64, 0..1). Bars are keyed by ``artist_id`` so two
     artists with the same name keep separate bars.
     """
+    currency = _currency(currency)
     title = "Top artists by revenue"
     rows = _usable_rows(frame, "top_artists", values=["artist_id", "revenue"])
     rows = rows.sort_values(["rank", "revenue"], ascending=[True, False], kind="stable")
@@ -269,6 +313,7 @@ def medium_status_treemap(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     ``artworks`` (int64), ``list_value`` (float64). Status tiles use ``STATUS_COLOURS``;
     the root tile "All artworks" carries the total.
     """
+    currency = _currency(currency)
     title = "Artworks by medium and status (count)"
     rows = _usable_rows(frame, "medium_status_treemap", values=["artworks"])
     rows = rows.assign(
@@ -331,6 +376,7 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     fixed to under a year: plotly would otherwise widen bars to the smallest gap between
     years, making sparse centuries unreadable.
     """
+    currency = _currency(currency)
     title = "Acquisitions per year"
     rows = _usable_rows(frame, "acquisitions_per_year", values=["year", "artworks"])
     rows = rows.sort_values("year", kind="stable")
@@ -426,7 +472,7 @@ def artists_by_nationality_gender(frame: pd.DataFrame) -> go.Figure:
     )
     table = table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index]
     genders = table.sum(axis=0).sort_values(ascending=False, kind="stable").index.tolist()
-    nationalities = [str(n) for n in table.index]
+    nationalities = [str(n) for n in table.index]  # escaped by _labels above
     fig = go.Figure()
     for position, gender in enumerate(genders):
         fig.add_trace(

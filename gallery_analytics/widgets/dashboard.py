@@ -149,8 +149,15 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         self.messages = widgets.Output()
         # Themed once here; refreshes then build figures unthemed and update in place.
         self.figures: dict[str, FigureWidget] = {
-            panel.name: charts.apply_theme(
-                FigureWidget(layout={"height": FIGURE_HEIGHT, "title": {"text": panel.title}})
+            panel.name: _configured(
+                charts.apply_theme(
+                    FigureWidget(
+                        layout={
+                            "height": FIGURE_HEIGHT,
+                            "title": {"text": charts.plain_text(panel.title)},
+                        }
+                    )
+                )
             )
             for panel in self.panels
             if panel.name != KPI_PANEL
@@ -320,11 +327,11 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             shown = "-" if value is None else f"{value:,.0f}"
             if not result.ok:
                 shown = "error"
-            tile.value = (
+            tile.value = (  # every interpolated value escaped: tiles are raw HTML
                 f"<div style='padding:6px 12px;border:1px solid #ddd;border-radius:6px'>"
-                f"<div style='font-size:12px;color:#555'>{labels[name]}</div>"
-                f"<div class='gallery-kpi-value' data-kpi='{name}' "
-                f"style='font-size:22px;font-weight:600'>{shown}</div></div>"
+                f"<div style='font-size:12px;color:#555'>{html.escape(labels[name])}</div>"
+                f"<div class='gallery-kpi-value' data-kpi='{html.escape(name)}' "
+                f"style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
             )
 
     # -- export ---------------------------------------------------------------------------
@@ -363,6 +370,12 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             return None
         self.messages.append_stdout(f"Report written: {report.html_path}\n")
         return report.html_path
+
+
+def _configured(figure: FigureWidget) -> FigureWidget:
+    """The gallery's plotly config (no cloud "Share chart" button) on a widget's views."""
+    figure._config = {**(figure._config or {}), **charts.PLOTLY_CONFIG}
+    return figure
 
 
 def _replace_figure(target: FigureWidget, fresh: go.Figure) -> None:

@@ -398,3 +398,81 @@ def test_all_null_values_give_no_data_figure(
 def test_treemap_with_only_zero_counts_is_no_data() -> None:
     frame = treemap_frame().assign(artworks=0)
     assert_no_data(charts.medium_status_treemap(frame), "Artworks by medium and status (count)")
+
+
+# -- free text is shown literally, never as markup; no cloud button ----------------------------
+
+HOSTILE = [
+    "<img src=x onerror=alert(document.domain)>",
+    '<a href="javascript:alert(1)">click</a>',
+    "<b>bold</b> & <br>co",
+    "%{customdata[0]}",
+]
+
+
+def _hostile(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Every free-text column of ``frame`` replaced by ``text`` (status stays an enum)."""
+    changed = frame.copy()
+    for column in changed.columns:
+        if column != "status" and isinstance(changed[column].dtype, pd.StringDtype):
+            changed[column] = pd.Series([text] * len(changed), dtype=STRING, index=changed.index)
+    return changed
+
+
+def _strings(value: object, key: str = "") -> list[tuple[str, str]]:
+    """Every (key, string) in a figure's JSON, except the templates we write ourselves."""
+    if key in {"hovertemplate", "texttemplate", "template"}:
+        return []
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _strings(v, k)]
+    if isinstance(value, list | tuple | np.ndarray):
+        return [pair for item in value for pair in _strings(item, key)]
+    return []
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize(
+    ("build", "frame"),
+    [
+        (charts.top_artists, top_artists_frame),
+        (charts.medium_status_treemap, treemap_frame),
+        (charts.artists_by_nationality_gender, nationality_frame),
+        (charts.exhibition_timeline, timeline_frame),
+    ],
+    ids=["top_artists", "treemap", "nationality_gender", "timeline"],
+)
+def test_free_text_is_escaped_for_plotly(
+    build: Callable[[pd.DataFrame], go.Figure], frame: Callable[[], pd.DataFrame], text: str
+) -> None:
+    fig = build(_hostile(frame(), text))
+    shown = _strings(fig.to_plotly_json())
+    assert any(value == charts.plain_text(text) for _, value in shown), shown
+    for key, value in shown:
+        assert "<" not in value or key in {"id", "ids"}, (key, value)
+    for trace in fig.data:  # our templates only read (escaped) values, never embed them
+        template = getattr(trace, "hovertemplate", None) or ""
+        assert "<" not in text or charts.plain_text(text) not in template
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_no_data_figure_escapes_title_and_message(text: str) -> None:
+    fig = charts.no_data_figure(text, f"Panel failed: {text}")
+    assert fig.layout.title.text == charts.plain_text(text)
+    assert "<" not in fig.layout.annotations[0].text
+
+
+@pytest.mark.parametrize("currency", ["eur", "%{x}", "<b>", "EURO", ""])
+def test_currency_must_be_a_code(currency: str) -> None:
+    with pytest.raises(charts.ValidationError, match=r"^currency: "):
+        charts.revenue_by_month(revenue_frame(), currency=currency)
+
+
+def test_no_renderer_offers_the_cloud_share_button() -> None:
+    html = pio.to_html(charts.revenue_by_month(revenue_frame()), config=charts.PLOTLY_CONFIG)
+    assert '"showSendToCloud": false' in html
+    for name in ("plotly_mimetype", "jupyterlab", "notebook", "notebook_connected"):
+        config = pio.renderers[name].config
+        assert config["showSendToCloud"] is False, name
+        assert "sendChartToCloud" in config["modeBarButtonsToRemove"], name
