@@ -56,6 +56,10 @@ class ReadOnlyError(DatabaseError):
     """A write was attempted inside a read-only session."""
 
 
+class ConcurrentSessionUseError(DatabaseError):
+    """One session was used by two tasks at once; each concurrent task needs its own."""
+
+
 class ConstraintViolationError(DatabaseError):
     """A write broke a constraint (foreign key, check, unique, not null)."""
 
@@ -82,3 +86,24 @@ class OutputPathError(ValidationError):
 
 class OutputExistsError(OutputPathError, FileExistsError):
     """An output file already exists and this run did not create it (``--force`` replaces it)."""
+
+
+class ReportIncompleteError(GalleryAnalyticsError):
+    """Report panels failed, so the report would be missing figures (``--allow-partial``
+    writes it anyway, listing the failures)."""
+
+
+class SchemaOutdatedError(ConfigurationError):
+    """The database's schema revision is not the one this code needs.
+
+    ``ahead`` is False when the database is behind (or has no schema): run
+    ``gallery-analytics db upgrade``; True when a newer gallery-analytics migrated it.
+    """
+
+    def __init__(
+        self, message: str, *, current: str | None, head: str, ahead: bool = False
+    ) -> None:
+        self.current = current
+        self.head = head
+        self.ahead = ahead
+        super().__init__(message)

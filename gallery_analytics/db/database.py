@@ -8,12 +8,20 @@ opened it), so the same ``Database`` works from a notebook kernel, ``asyncio.run
 script, and every test loop, without asyncpg's "attached to a different loop".
 
 Sessions are handed out per unit of work and never shared: concurrent tasks each ask
-for their own, which gives each its own connection from the pool.
+for their own, which gives each its own connection from the pool. A session that two
+tasks use at once (``asyncio.gather`` over one session, the platform notes' pitfall)
+fails fast with :class:`ConcurrentSessionUseError` and still returns its connection
+rolled back (:mod:`gallery_analytics.db.sessions`).
+
+Every connection handed back to the pool is reset (settings, role, advisory locks,
+temporary tables, cursors), so nothing one caller does with ``SET`` or
+``pg_advisory_lock`` reaches the next; every wait on the server has a bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -30,8 +39,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
+from gallery_analytics.db.roles import role_can_write
+from gallery_analytics.db.sessions import GuardedAsyncSession
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.errors import (
     DatabaseUnavailableError,
@@ -40,7 +52,23 @@ from gallery_analytics.errors import (
     PoolExhaustedError,
 )
 
+logger = logging.getLogger(__name__)
+
 APPLICATION_NAME = "gallery-analytics"
+
+# What a connection handed back to the pool must not carry to its next user: session
+# settings (RESET ALL restores the values the connection started with, our
+# statement_timeout included), a switched role, advisory locks, LISTENs, open cursors,
+# temporary tables. asyncpg's own reset, plus roles and temporary tables; not DISCARD
+# ALL, which would also drop asyncpg's prepared statements under it.
+RESET_CONNECTION_SQL = (
+    "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; "
+    "SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;"
+)
+
+# Client-side bound on every statement, beyond the server's statement_timeout: a server
+# that dies or a network that drops mid-statement fails the call instead of hanging it.
+_CLIENT_TIMEOUT_MARGIN_SECONDS = 15.0
 
 
 @dataclass(slots=True)
@@ -49,8 +77,8 @@ class _LoopEngines:
 
     write: AsyncEngine
     read: AsyncEngine
-    write_sessions: async_sessionmaker[AsyncSession]
-    read_sessions: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[GuardedAsyncSession]
+    read_sessions: async_sessionmaker[GuardedAsyncSession]
 
     async def dispose(self) -> None:
         await self.read.dispose()
@@ -69,6 +97,10 @@ class Database:
 
     Use :func:`gallery_analytics.connect` to build one from the environment (or the
     embedded server); construct directly when you already have URLs.
+
+    ``url`` is the application's writer role, ``read_url`` a role that may only read
+    (default: ``url``; a warning is logged when the read role can write), and
+    ``admin_url`` the schema owner used for demo reloads (default: ``url``).
     """
 
     def __init__(
@@ -76,17 +108,19 @@ class Database:
         url: str | URL,
         *,
         read_url: str | URL | None = None,
+        admin_url: str | URL | None = None,
         settings: Settings | None = None,
         echo: bool = False,
     ) -> None:
         self.url = normalise_url(url)
         self.read_url = self.url if read_url is None else normalise_url(read_url)
+        self.admin_url = self.url if admin_url is None else normalise_url(admin_url)
         self.settings = settings or Settings()
         self._echo = echo
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopEngines] = (
             weakref.WeakKeyDictionary()
         )
-        self._disposed = False
+        self._checked_roles: set[str] = set()
 
     def __repr__(self) -> str:
         read = "" if self.read_url == self.url else f", read_url={mask_url(self.read_url)!r}"
@@ -96,10 +130,16 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction on the read engine; any write attempt raises ReadOnlyError."""
+        """A read-only transaction on the read engine; any write attempt raises ReadOnlyError.
+
+        One session per task: concurrent use raises ConcurrentSessionUseError.
+        """
         engines = self._engines()
-        async with self._translated(), engines.read_sessions() as session:
-            yield session
+        async with self._translated(read_only=True), engines.read_sessions() as session:
+            try:
+                yield session
+            finally:
+                await session.settle()
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
@@ -109,14 +149,17 @@ class Database:
         """
         engines = self._engines()
         async with self._translated(), engines.write_sessions() as session, session.begin():
-            yield session
+            try:
+                yield session
+            finally:
+                await session.settle()
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection (no ORM) for bulk work; the caller manages its transaction."""
         engines = self._engines()
         engine = engines.write if write else engines.read
-        async with self._translated(), engine.connect() as connection:
+        async with self._translated(read_only=not write), engine.connect() as connection:
             yield connection
 
     @asynccontextmanager
@@ -124,7 +167,23 @@ class Database:
         """The pooled asyncpg connection itself, for COPY; returned to the pool afterwards."""
         async with self.connection(write=write) as connection:
             raw = await connection.get_raw_connection()
-            yield raw.driver_connection
+            async with _fail_fast_on_connection_loss(raw.driver_connection):
+                yield raw.driver_connection
+
+    @asynccontextmanager
+    async def admin_connection(self) -> AsyncIterator[Any]:
+        """A short-lived asyncpg connection as the schema owner (``admin_url``), not pooled.
+
+        For work the application roles may not do: demo reloads that drop and re-add
+        constraints. Migrations use their own connection (:mod:`gallery_analytics.db.schema`).
+        """
+        async with self._translated():
+            connection = await self._connect_driver(self.admin_url)
+            try:
+                async with _fail_fast_on_connection_loss(connection):
+                    yield connection
+            finally:
+                await connection.close(timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -176,47 +235,101 @@ class Database:
             self._per_loop.pop(loop, None)
 
     def _create_engines(self) -> _LoopEngines:
-        write = self._create_engine(self.url)
         if self.read_url == self.url:
-            # Same server: share the pool; read-only is a per-transaction characteristic
-            # (asyncpg sends BEGIN READ ONLY), so no extra round trip is spent on it.
+            # One role for both: share the pool; read-only then rests on the
+            # transaction flag alone (BEGIN READ ONLY), which is warned about.
+            write = self._create_engine(self.url, purpose="read and write")
             read = write.execution_options(postgresql_readonly=True)
         else:
-            read = self._create_engine(self.read_url).execution_options(postgresql_readonly=True)
+            write = self._create_engine(self.url)
+            read = self._create_engine(self.read_url, purpose="read").execution_options(
+                postgresql_readonly=True
+            )
         return _LoopEngines(
             write=write,
             read=read,
-            write_sessions=async_sessionmaker(write, expire_on_commit=False),
-            read_sessions=async_sessionmaker(read, expire_on_commit=False),
+            write_sessions=async_sessionmaker(
+                write, class_=GuardedAsyncSession, expire_on_commit=False
+            ),
+            read_sessions=async_sessionmaker(
+                read, class_=GuardedAsyncSession, expire_on_commit=False
+            ),
         )
 
-    def _create_engine(self, url: URL) -> AsyncEngine:
-        pool = self.settings.pool
-        timeout_ms = int(self.settings.statement_timeout_seconds * 1000)
+    async def _connect_driver(self, url: URL, *, check_role: str | None = None) -> Any:
+        """An asyncpg connection with the project's session settings and bounded waits.
+
+        Our own connect step, so that "nothing listens there" (an OSError, which
+        SQLAlchemy passes through untranslated) becomes one clear project error.
+        """
+        statement_timeout = self.settings.statement_timeout_seconds
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        where = _describe_server(url)
+        try:
+            connection = await asyncpg.connect(
+                dsn,
+                timeout=10,
+                command_timeout=statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS,
+                server_settings={
+                    "application_name": APPLICATION_NAME,
+                    "statement_timeout": str(int(statement_timeout * 1000)),
+                    "idle_in_transaction_session_timeout": str(
+                        int((statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
+                    ),
+                    "TimeZone": "UTC",
+                    # TCP keepalives (ignored on Unix sockets): a vanished client or
+                    # network is noticed by the server within about a minute.
+                    "tcp_keepalives_idle": "30",
+                    "tcp_keepalives_interval": "10",
+                    "tcp_keepalives_count": "3",
+                },
+            )
+        except OSError as exc:
+            raise DatabaseUnavailableError(
+                f"the database at {_describe_server(url)} cannot be reached "
+                f"({exc.strerror or type(exc).__name__}); is the server running? "
+                "(`gallery-analytics db start` starts the embedded one)"
+            ) from exc
+        except TimeoutError as exc:
+            raise DatabaseUnavailableError(
+                f"the database at {_describe_server(url)} did not answer within 10 s"
+            ) from exc
+        if check_role is not None and check_role not in self._checked_roles:
+            self._checked_roles.add(check_role)
+            try:
+                await self._warn_about_privileges(connection, check_role)
+            except BaseException:
+                await connection.close(timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
+                raise
+        return connection
+
+    async def _warn_about_privileges(self, connection: Any, purpose: str) -> None:
+        """Say once per Database when a connection has more power than its job needs."""
+        why = await role_can_write(connection)
+        if why is None:
+            return
+        role = connection.get_settings().session_authorization or "this role"
+        if "read" in purpose:
+            logger.warning(
+                "reads connect as %s, which can write (%s): read-only then rests on the "
+                "transaction flag alone; set GALLERY_READ_DATABASE_URL to a role with "
+                "SELECT only (README: database roles)",
+                role,
+                why,
+            )
+        if why == "it is a superuser":
+            logger.warning(
+                "the application connects as %s, a superuser; use a role without "
+                "superuser rights (README: database roles)",
+                role,
+            )
+
+    def _create_engine(self, url: URL, *, purpose: str = "write") -> AsyncEngine:
+        pool = self.settings.pool
 
         async def connect_driver() -> Any:
-            # Our own connect step, so that "nothing listens there" (an OSError, which
-            # SQLAlchemy passes through untranslated) becomes one clear project error.
-            try:
-                return await asyncpg.connect(
-                    dsn,
-                    timeout=10,
-                    server_settings={
-                        "application_name": APPLICATION_NAME,
-                        "statement_timeout": str(timeout_ms),
-                        "TimeZone": "UTC",
-                    },
-                )
-            except OSError as exc:
-                raise DatabaseUnavailableError(
-                    f"the database at {where} cannot be reached "
-                    f"({exc.strerror or type(exc).__name__}); is the server running? "
-                    "(`gallery-analytics db start` starts the embedded one)"
-                ) from exc
+            return await self._connect_driver(url, check_role=purpose)
 
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             echo=self._echo,
             pool_size=pool.size,
@@ -225,10 +338,14 @@ class Database:
             pool_recycle=pool.recycle_seconds,
             pool_pre_ping=pool.pre_ping,
             async_creator=connect_driver,
+            # _reset_returned_connection rolls back itself, then clears session state.
+            pool_reset_on_return=None,
         )
+        event.listen(engine.sync_engine.pool, "reset", _reset_returned_connection)
+        return engine
 
     @asynccontextmanager
-    async def _translated(self) -> AsyncIterator[None]:
+    async def _translated(self, *, read_only: bool = False) -> AsyncIterator[None]:
         """Re-raise database errors as project errors, chained to the original."""
         try:
             yield
@@ -248,10 +365,66 @@ class Database:
             asyncpg.InterfaceError,
             ConnectionError,
         ) as exc:
-            translated = translate_error(exc)
+            translated = translate_error(exc, read_only=read_only)
             if translated is None:
                 raise
             raise translated from exc
+
+
+@asynccontextmanager
+async def _fail_fast_on_connection_loss(connection: Any) -> AsyncIterator[None]:
+    """Turn a lost connection into DatabaseUnavailableError, even mid-COPY.
+
+    Why: asyncpg's COPY FROM waits for the socket to accept more data with no timeout,
+    and a connection lost in that wait never wakes it (the CLI hung forever when the
+    server was killed during an import). asyncpg does call termination listeners when
+    the connection is lost, so the task using the connection is cancelled from there,
+    and the cancellation is reported as what it is.
+    """
+    task = asyncio.current_task()
+    state = {"active": True, "lost": False}
+
+    def on_lost(_connection: Any) -> None:
+        if state["active"] and task is not None and not task.done():
+            state["lost"] = True
+            task.cancel()
+
+    connection.add_termination_listener(on_lost)
+    try:
+        yield
+    except BaseException as exc:
+        # The listener runs on a later loop turn: the failure it would explain (a COPY's
+        # "connection was closed", a transaction's exit) may arrive first.
+        if not (state["lost"] or connection.is_closed()):
+            raise
+        if state["lost"] and isinstance(exc, asyncio.CancelledError) and task is not None:
+            task.uncancel()
+        raise DatabaseUnavailableError(
+            "the connection to the database was lost in the middle of an operation (the "
+            "server stopped or the network dropped); nothing of the unfinished "
+            "transaction was kept"
+        ) from exc
+    finally:
+        state["active"] = False
+        connection.remove_termination_listener(on_lost)
+
+
+def _reset_returned_connection(
+    dbapi_connection: Any, _record: Any, reset_state: PoolResetState
+) -> None:
+    """Pool ``reset`` hook: roll back, then clear everything a caller may have changed.
+
+    Runs inside SQLAlchemy's greenlet when a connection is checked in; a failure here
+    makes the pool discard the connection instead of handing it on.
+    """
+    if reset_state.terminate_only or not reset_state.asyncio_safe:
+        return
+    if dbapi_connection.driver_connection.is_closed():
+        return  # a dead connection: the pre-ping on its next checkout replaces it
+    dbapi_connection.rollback()
+    dbapi_connection.run_async(
+        lambda driver: driver.execute(RESET_CONNECTION_SQL, timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
+    )
 
 
 def _describe_server(url: URL) -> str:

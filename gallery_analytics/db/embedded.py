@@ -47,9 +47,11 @@ SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file; nothing listens on TCP
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes including ".s.PGSQL.5432" and NUL
 
-# Tuned for an analytics sandbox: bulk loads and big scans, few connections.
-# synchronous_commit=off can lose the last moments of commits on a crash but never
-# corrupts data; fsync stays on.
+# Tuned for an analytics sandbox: bulk loads and big scans, few connections. Durable:
+# every acknowledged commit is on disk (fsync and synchronous_commit on; an import that
+# said "1 new" survives a kill -9 of the server). Only the demo reload opts out, inside
+# its own transaction (gallery_analytics.demo.load). Passed as -c options at every start,
+# so they also override what older data directories appended to postgresql.conf.
 _SERVER_SETTINGS = {
     "listen_addresses": "''",
     "max_connections": "200",
@@ -57,7 +59,8 @@ _SERVER_SETTINGS = {
     "work_mem": "32MB",
     "maintenance_work_mem": "256MB",
     "max_wal_size": "4GB",
-    "synchronous_commit": "off",
+    "synchronous_commit": "on",
+    "fsync": "on",
     # Lets COPY into a table truncated in the same transaction skip the WAL (bulk seeds).
     "wal_level": "minimal",
     "max_wal_senders": "0",
@@ -167,7 +170,8 @@ class EmbeddedPostgres:
                 return self._url(current.socket_dir)
             self._ensure_initialised()
             socket_dir = self._socket_dir()
-            options = f"-k {socket_dir} -p {PORT}"
+            settings = " ".join(f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items())
+            options = f"-k {socket_dir} -p {PORT} {settings}"
             logger.info("starting embedded PostgreSQL in %s", self.data_dir)
             self._run(
                 [
@@ -261,9 +265,6 @@ class EmbeddedPostgres:
             ],
             what="initialise the embedded PostgreSQL data directory",
         )
-        settings = "\n".join(f"{key} = {value}" for key, value in _SERVER_SETTINGS.items())
-        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.write(f"\n# gallery-analytics embedded server\n{settings}\n")
 
     def _socket_dir(self) -> Path:
         """The data directory if its path is short enough for a socket, else a private /tmp dir."""

@@ -35,8 +35,12 @@ def driver_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def translate_error(exc: BaseException) -> GalleryAnalyticsError | None:
-    """Map a database error to a project error; None when it is not a database error."""
+def translate_error(exc: BaseException, *, read_only: bool = False) -> GalleryAnalyticsError | None:
+    """Map a database error to a project error; None when it is not a database error.
+
+    ``read_only``: the error came from a read session, whose role may only SELECT, so a
+    missing privilege means a write was attempted there.
+    """
     if isinstance(exc, GalleryAnalyticsError):
         return exc
     if isinstance(exc, sa_exc.TimeoutError):
@@ -47,6 +51,16 @@ def translate_error(exc: BaseException) -> GalleryAnalyticsError | None:
     if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):
         return ReadOnlyError(
             "this session is read-only; use Database.write_session() to change data"
+        )
+    if isinstance(cause, asyncpg.exceptions.InsufficientPrivilegeError):
+        if read_only:
+            return ReadOnlyError(
+                "this session is read-only (its database role may only read); use "
+                "Database.write_session() to change data"
+            )
+        return DatabaseError(
+            f"the database role in use lacks a privilege: {_describe(cause)}; schema "
+            "changes run as the owner role (`gallery-analytics db upgrade`)"
         )
     if isinstance(cause, asyncpg.exceptions.QueryCanceledError):
         return QueryTimeoutError(

@@ -100,8 +100,13 @@ async def load_tables(
     total = sum(table.num_rows for table in tables.values())
     bar = tqdm(total=total, unit="rows", unit_scale=True, desc="loading", disable=not progress)
     try:
-        async with db.driver_connection(write=True) as connection, connection.transaction():
+        # As the schema owner: the reload drops and re-adds constraints and indexes,
+        # which the application's writer role may not do.
+        async with db.admin_connection() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK_KEY)
+            # Demo data is regenerated from its seed at will, so this one transaction
+            # skips waiting for its WAL flush; imports and creates stay fully durable.
+            await connection.execute("SET LOCAL synchronous_commit = off")
             constraints = await _foreign_keys(connection)
             indexes = await _secondary_indexes(connection)
             for table, name, _ in constraints:

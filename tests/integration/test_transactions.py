@@ -45,18 +45,15 @@ async def test_create_artist_with_artwork_commits_both(fresh_db: Database) -> No
 
 async def test_failed_artwork_insert_leaves_no_artist(fresh_db: Database) -> None:
     """A real failure injected in the database: a trigger rejects the artwork insert."""
-    async with fresh_db.connection(write=True) as connection, connection.begin():
-        await connection.execute(
-            text("""
+    # A trigger is DDL: the schema owner creates it, not the application's writer role.
+    async with fresh_db.admin_connection() as connection:
+        await connection.execute("""
             CREATE FUNCTION reject_artwork() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE check_violation USING MESSAGE = 'injected failure'; END $$
         """)
-        )
         await connection.execute(
-            text(
-                "CREATE TRIGGER reject_artwork BEFORE INSERT ON artworks "
-                "FOR EACH ROW EXECUTE FUNCTION reject_artwork()"
-            )
+            "CREATE TRIGGER reject_artwork BEFORE INSERT ON artworks "
+            "FOR EACH ROW EXECUTE FUNCTION reject_artwork()"
         )
     owner = await _any_user(fresh_db)
     artists_before = await count_rows(fresh_db, "artists")

@@ -1,0 +1,206 @@
+"""Least-privilege database roles: who may read, who may write, who owns the schema.
+
+Why roles and not only ``BEGIN READ ONLY``: a read-only transaction is a flag the
+caller can flip (``SET TRANSACTION READ WRITE``, or ``COMMIT`` and start again), and a
+superuser can write files on the server (``COPY ... TO '/path'``). Read-only has to be a
+property of *who is connected*, so the workbench uses three roles, none a superuser:
+
+- ``gallery_owner`` owns the database and its tables; migrations and demo reloads
+  (which drop and re-add constraints) run as this role, never the application.
+- ``gallery_writer`` may read and change rows (``SELECT, INSERT, UPDATE, DELETE,
+  TRUNCATE``) and create temporary staging tables for imports; no DDL on real tables.
+- ``gallery_reader`` may only ``SELECT``: no temporary tables, no large objects, no
+  sequences, and ``default_transaction_read_only`` on as a second fence.
+
+The embedded server creates and grants them itself (:func:`provision_database`); for a
+server you run, ``README.md`` lists the same statements for a DBA to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.engine import URL
+
+from gallery_analytics.db.admin import driver_dsn, quote_identifier
+
+
+@dataclass(frozen=True, slots=True)
+class RoleNames:
+    """The three application roles (one cluster may hold several galleries' databases)."""
+
+    owner: str = "gallery_owner"
+    writer: str = "gallery_writer"
+    reader: str = "gallery_reader"
+
+
+APP_ROLES = RoleNames()
+
+
+@dataclass(frozen=True, slots=True)
+class RoleUrls:
+    """URLs of one database, one per role (password-less: the embedded server trusts its
+    private socket, and a role cannot become another role from SQL without membership)."""
+
+    owner: URL
+    writer: URL
+    reader: URL
+
+
+def role_urls(server_url: URL, database: str, roles: RoleNames = APP_ROLES) -> RoleUrls:
+    """The owner, writer and reader URLs of ``database`` on the embedded server."""
+    base = server_url.set(database=database, password=None)
+    return RoleUrls(
+        owner=base.set(username=roles.owner),
+        writer=base.set(username=roles.writer),
+        reader=base.set(username=roles.reader),
+    )
+
+
+# Large-object functions that create server-side objects; every role may call them by
+# default, which would let a SELECT-only role store data.
+_LARGE_OBJECT_CREATORS = (
+    "lo_create(oid)",
+    "lo_creat(integer)",
+    "lo_from_bytea(oid, bytea)",
+    "lo_import(text)",
+    "lo_import(text, oid)",
+)
+
+
+async def provision_database(
+    superuser_url: URL, database: str, roles: RoleNames = APP_ROLES
+) -> None:
+    """Create the roles if missing and give ``database`` to them (idempotent).
+
+    Run as a superuser on a database the workbench created. Tables that already exist
+    (a database from before roles) are handed to the owner, so migrations can alter them.
+    """
+    owner, writer, reader = (
+        quote_identifier(name) for name in (roles.owner, roles.writer, roles.reader)
+    )
+    target = quote_identifier(database)
+    server = await asyncpg.connect(driver_dsn(superuser_url, database=database))
+    try:
+        async with server.transaction():
+            # Roles are cluster-wide; serialise concurrent provisioning (two notebooks).
+            await server.execute("SELECT pg_advisory_xact_lock(7151932)")
+            existing = {
+                row["rolname"]
+                for row in await server.fetch(
+                    "SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])",
+                    [roles.owner, roles.writer, roles.reader],
+                )
+            }
+            for name, quoted in (
+                (roles.owner, owner),
+                (roles.writer, writer),
+                (roles.reader, reader),
+            ):
+                if name not in existing:
+                    await server.execute(
+                        f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                        "NOREPLICATION NOBYPASSRLS"
+                    )
+            await server.execute(f"ALTER ROLE {reader} SET default_transaction_read_only = on")
+            await server.execute(f"ALTER DATABASE {target} OWNER TO {owner}")
+            await server.execute(f"REVOKE ALL ON DATABASE {target} FROM PUBLIC")
+            await server.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {target} TO {writer}")
+            await server.execute(f"GRANT CONNECT ON DATABASE {target} TO {reader}")
+            await server.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            await server.execute(f"GRANT USAGE ON SCHEMA public TO {writer}, {reader}")
+            for function in _LARGE_OBJECT_CREATORS:
+                await server.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
+            await _hand_existing_objects_to(server, owner)
+            await server.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {writer}"
+            )
+            await server.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                f"GRANT SELECT ON TABLES TO {reader}"
+            )
+            await server.execute(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {writer}"
+            )
+            await server.execute(
+                "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public "
+                f"TO {writer}"
+            )
+            await server.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+            await server.execute(
+                f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer}"
+            )
+    finally:
+        await server.close()
+
+
+async def _hand_existing_objects_to(server: asyncpg.Connection, owner: str) -> None:
+    """Give tables, sequences and types of schema ``public`` made by another role to the owner."""
+    relations = await server.fetch(
+        """
+        SELECT c.relname, c.relkind FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND pg_get_userbyid(c.relowner) <> $1
+          AND NOT EXISTS (  -- sequences owned by a column follow their table
+              SELECT 1 FROM pg_depend d
+              WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND c.relkind = 'S')
+        """,
+        owner.strip('"'),
+    )
+    for row in relations:
+        kind = {"S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW"}.get(row["relkind"], "TABLE")
+        await server.execute(f"ALTER {kind} {quote_identifier(row['relname'])} OWNER TO {owner}")
+    types = await server.fetch(
+        """
+        SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'c')
+          AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+          AND pg_get_userbyid(t.typowner) <> $1
+        """,
+        owner.strip('"'),
+    )
+    for row in types:
+        await server.execute(f"ALTER TYPE {quote_identifier(row['typname'])} OWNER TO {owner}")
+
+
+async def roles_provisioned(
+    superuser_url: URL, database: str, roles: RoleNames = APP_ROLES
+) -> bool:
+    """Whether ``database`` already belongs to the owner role (provisioning has run)."""
+    server = await asyncpg.connect(driver_dsn(superuser_url, database=database))
+    try:
+        owner = await server.fetchval(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", database
+        )
+        reader_exists = await server.fetchval(
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])",
+            [roles.owner, roles.writer, roles.reader],
+        )
+    finally:
+        await server.close()
+    return bool(owner == roles.owner and reader_exists == 3)
+
+
+async def role_can_write(connection: asyncpg.Connection) -> str | None:
+    """Why the connected role can change data (superuser, or a write privilege), else None."""
+    row = await connection.fetchrow(
+        """
+        SELECT r.rolsuper,
+               (SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS tables
+        FROM pg_roles r WHERE r.rolname = current_user
+        """
+    )
+    if row is None:
+        return None
+    if row["rolsuper"]:
+        return "it is a superuser"
+    if row["tables"]:
+        return f"it may change rows of {row['tables']}"
+    return None
