@@ -85,8 +85,10 @@ class SharedSessionOutcome:
 async def share_one_session_across_gather(db: Database) -> SharedSessionOutcome:
     """Run two queries concurrently on ONE AsyncSession, as one must never do.
 
-    SQLAlchemy refuses ("concurrent operations are not permitted") and the session is
-    left in a broken state; the error is caught and described instead of propagated.
+    The second task is refused before it touches the connection
+    (:class:`~gallery_analytics.errors.ConcurrentSessionUseError`, which says what to do
+    instead); the first finishes, and the session stays usable. The error is caught and
+    described instead of propagated.
     """
     errors: list[str] = []
     usable = True

@@ -30,7 +30,8 @@ def test_db_commands_manage_the_embedded_server(tmp_path: Path) -> None:
 
         url = _cli("db", "url", embedded_dir=home)
         assert url.returncode == 0
-        assert url.stdout.startswith("postgresql+asyncpg://postgres@/gallery?host=")
+        # The application's role, not the server's superuser.
+        assert url.stdout.startswith("postgresql+asyncpg://gallery_writer@/gallery?host=")
 
         for _ in range(2):  # init is idempotent
             init = _cli("db", "init", embedded_dir=home)
