@@ -39,12 +39,17 @@ from gallery_analytics.reports import (
     PARAMETERS,
     ReportExecutionError,
     check_parameters,
+    claim_report_outputs,
     execute_report,
     parse_parameter_pairs,
 )
 from gallery_analytics.services.summary import SummaryService
 
 DEFAULT_REPORT = Path("reports") / "gallery-report.html"
+_OUT_HELP = (
+    f"HTML file to write, with the executed notebook beside it (default: {DEFAULT_REPORT}, "
+    "which each run replaces); a file you name is never replaced unless --force"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help=f"report parameter: {', '.join(PARAMETERS)} (repeatable)",
     )
-    report.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="HTML file to write")
+    report.add_argument("--out", type=Path, default=None, help=_OUT_HELP)
     report.add_argument(
         "--notebook",
         type=Path,
@@ -88,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="report notebook to execute (default: notebooks/04-report.ipynb)",
     )
     report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    report.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the HTML file and the executed notebook beside it if they exist",
+    )
+    report.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="write the report even if some panels fail (they are listed at its top); "
+        "without it, a failed panel fails the command",
+    )
 
     importer = commands.add_parser(
         "import", help="import a collection from artists and artworks CSV files"
@@ -134,7 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--size", choices=sorted(SIZES), default="small")
     demo.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
-    demo.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="HTML file to write")
+    demo.add_argument("--out", type=Path, default=None, help=_OUT_HELP)
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the HTML file and the executed notebook beside it if they exist",
+    )
     return parser
 
 
@@ -237,12 +258,20 @@ async def _report(args: argparse.Namespace) -> int:
     report = await asyncio.to_thread(
         execute_report,
         parameters,
-        args.out,
+        args.out or DEFAULT_REPORT,
         notebook=args.notebook,
         progress=not args.no_progress,
+        force=args.force or args.out is None,  # the default report is this command's own
+        allow_partial=args.allow_partial,
     )
     print(f"report: {report.html_path}")
     print(f"executed notebook: {report.notebook_path}")
+    if report.failed_panels:
+        print(
+            f"warning: partial report, {len(report.failed_panels)} panel(s) failed: "
+            f"{', '.join(report.failed_panels)}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -283,6 +312,9 @@ async def _notebooks(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    out: Path = args.out or DEFAULT_REPORT
+    force: bool = args.force or args.out is None  # the default report is the demo's own
+    claim_report_outputs(out, force=force)  # before the slow part
     db = await connect(create_schema_if_missing=True)
     try:
         print(f"database: {_describe(db)}")
@@ -294,7 +326,7 @@ async def _demo(args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     report = await asyncio.to_thread(
-        execute_report, parameters, args.out, progress=sys.stderr.isatty()
+        execute_report, parameters, out, progress=sys.stderr.isatty(), force=force
     )
     print(f"report: {report.html_path}")
     return 0

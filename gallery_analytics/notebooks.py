@@ -15,18 +15,24 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from sqlalchemy.engine import URL
 
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.translate import translate_error
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
-from gallery_analytics.errors import ConfigurationError, ValidationError
+from gallery_analytics.errors import ConfigurationError, GalleryAnalyticsError, ValidationError
 
 NOTEBOOK_DATABASE = "gallery_notebooks"
 NOTEBOOK_SIZE = "small"
 EXECUTION_TIMEOUT_SECONDS = 600
+
+
+class NotebookExecutionError(GalleryAnalyticsError):
+    """A notebook cell failed while re-executing the notebooks; the file is left as it was."""
 
 
 def notebooks_dir() -> Path:
@@ -58,7 +64,13 @@ def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
 
 async def prepare_notebook_database(server_url: URL) -> URL:
     """Create (if needed) and reseed the notebooks' database; return its URL."""
-    await ensure_database(server_url, NOTEBOOK_DATABASE)
+    try:
+        await ensure_database(server_url, NOTEBOOK_DATABASE)
+    except Exception as exc:  # a closed port or a wrong password: one line, not a traceback
+        translated = translate_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
     url = server_url.set(database=NOTEBOOK_DATABASE)
     db = Database(url)
     try:
@@ -88,7 +100,12 @@ def execute_notebook(path: Path, *, database_url: URL) -> None:
         store_widget_state=False,  # model ids are random: state would churn every run
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute(env=dict(environment))
+    try:
+        client.execute(env=dict(environment))
+    except CellExecutionError as exc:
+        raise NotebookExecutionError(
+            f"{path.name}: a cell failed with {exc.ename}: {' '.join(str(exc.evalue).split())}"
+        ) from None
     _drop_volatile_metadata(notebook)
     nbformat.write(notebook, path)
 

@@ -22,17 +22,32 @@ import papermill
 import plotly.io as pio  # type: ignore[import-untyped]
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from sqlalchemy import text
 
+from gallery_analytics.charts import PLOTLY_CONFIG
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
+from gallery_analytics.errors import (
+    GalleryAnalyticsError,
+    ReportIncompleteError,
+    ValidationError,
+)
 from gallery_analytics.notebooks import notebooks_dir
+from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
+from gallery_analytics.services.dtos import GalleryOverviewDto
+from gallery_analytics.services.filters import OverviewFilters
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PARAMETERS = ("start", "end", "user_id", "medium", "status")
 DEFAULT_START = dt.date(2024, 1, 1)
 DEFAULT_END = dt.date(2024, 12, 31)
+TEMPLATE_DIR = Path(__file__).parent / "report_template"
+HEADING_METADATA = "gallery_report"  # output metadata key of the heading: failed panels
+# Characters Markdown gives a meaning to inside a line; escaped so data shows as typed
+# (no links, emphasis or code made of a medium's name). The heading line starts with
+# fixed text, so line-start syntax ("- ", "1. ", "# ") cannot arise.
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
 
 
 class ReportExecutionError(GalleryAnalyticsError):
@@ -66,6 +81,7 @@ class Report:
     html_path: Path
     notebook_path: Path
     parameters: ReportParameters
+    failed_panels: tuple[str, ...] = ()  # only with allow_partial: the report lacks these
 
 
 def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -100,6 +116,10 @@ async def check_parameters(
             "medium", "expected a medium name, or several separated by commas", value=medium
         )
     mediums = [m.strip() for m in (medium or "").split(",") if m.strip()]
+    # Reach the database before any cell runs: an unreachable server or a wrong password
+    # is one line here, not a report of failed panels.
+    async with db.read_session() as session:
+        await session.execute(text("SELECT 1"))
     filters = await DashboardService(db).check_filters(
         {
             "start": start,
@@ -124,36 +144,146 @@ def execute_report(
     *,
     notebook: Path | None = None,
     progress: bool = True,
+    force: bool = False,
+    allow_partial: bool = False,
 ) -> Report:
     """Run the report notebook (``notebook``, default 04-report) and export it.
 
+    Writes ``html_path`` and the executed notebook beside it (same name, ``.ipynb``).
+    Neither may already exist unless ``force``; neither may be the report notebook, a
+    committed notebook or the export template, even with ``force``. Failed panels make
+    the run fail (:class:`ReportIncompleteError`) unless ``allow_partial``.
+
     Blocking (a kernel runs every cell): async callers use ``asyncio.to_thread``.
     """
-    if html_path.suffix.lower() != ".html":
-        raise ValidationError("out", f"expected a path ending in .html, got {str(html_path)!r}")
-    source = (notebook or notebooks_dir() / REPORT_NOTEBOOK).resolve()
-    if not source.is_file() or source.suffix != ".ipynb":
-        raise ValidationError("notebook", f"expected an existing .ipynb file, got {str(source)!r}")
-    html_path = html_path.resolve()
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    notebook_path = html_path.with_suffix(".ipynb")
+    source, html_path, notebook_path = claim_report_outputs(
+        html_path, force=force, notebook=notebook
+    )
+    try:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(
+            "out", f"cannot create the folder {html_path.parent}: {exc.strerror}"
+        ) from None
     try:
         papermill.execute_notebook(
             str(source),
             str(notebook_path),
-            parameters=parameters.for_papermill(),
+            parameters={**parameters.for_papermill(), "allow_partial": allow_partial},
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
         )
     except papermill.PapermillExecutionError as exc:
+        if exc.ename == ReportIncompleteError.__name__:
+            raise ReportIncompleteError(
+                f"{exc.evalue}; no report written (--allow-partial writes it anyway). "
+                f"The executed notebook is kept at {notebook_path}"
+            ) from None
         raise ReportExecutionError(
             f"report cell {exc.exec_count or exc.cell_index} failed with {exc.ename}: "
             f"{exc.evalue}. The executed notebook is kept at {notebook_path}",
             executed_path=notebook_path,
         ) from None
+    executed = nbformat.read(notebook_path, as_version=4)
     export_html(notebook_path, html_path)
-    return Report(html_path=html_path, notebook_path=notebook_path, parameters=parameters)
+    return Report(
+        html_path=html_path,
+        notebook_path=notebook_path,
+        parameters=parameters,
+        failed_panels=_failed_panels(executed),
+    )
+
+
+def claim_report_outputs(
+    html_path: Path, *, force: bool, notebook: Path | None = None
+) -> tuple[Path, Path, Path]:
+    """Check the report's inputs and outputs before anything runs.
+
+    Returns the report notebook to execute, the HTML path and the executed notebook's
+    path (the HTML's, ending in ``.ipynb``), all resolved. Callers that do slow work
+    first (``demo`` seeds a database) call this early so a bad ``--out`` fails at once.
+    """
+    html_path = Path(html_path)
+    if html_path.suffix.lower() != ".html":
+        raise ValidationError("out", f"expected a path ending in .html, got {str(html_path)!r}")
+    source = (notebook or notebooks_dir() / REPORT_NOTEBOOK).resolve()
+    if not source.is_file() or source.suffix != ".ipynb":
+        raise ValidationError("notebook", f"expected an existing .ipynb file, got {str(source)!r}")
+    claimed_html, claimed_notebook = claim_outputs(
+        [html_path, html_path.with_suffix(".ipynb")],
+        force=force,
+        protected=[source, TEMPLATE_DIR, *_committed_notebooks()],
+    )
+    return source, claimed_html, claimed_notebook
+
+
+def report_heading(
+    filters: OverviewFilters, overview: GalleryOverviewDto, *, allow_partial: bool = False
+) -> Any:
+    """The report's first line (what it covers, which panels failed), as Markdown.
+
+    Every value is escaped for Markdown and HTML: a medium, a user id or an error
+    message shows as typed and can never become markup or script in the HTML report.
+    Raises :class:`ReportIncompleteError` when panels failed, unless ``allow_partial``.
+    """
+    from IPython.display import Markdown
+
+    scope = f"{filters.start} to {filters.end}"
+    if filters.mediums:
+        scope += f", medium {', '.join(filters.mediums)}"
+    if filters.status is not None:
+        scope += f", status {filters.status.value}"
+    if filters.user_id is not None:
+        scope += f", user {filters.user_id}"
+    failed = overview.failed
+    if failed and not allow_partial:
+        first = failed[0]
+        reason = " ".join(str(first.error or first.status).split())
+        raise ReportIncompleteError(
+            f"{len(failed)} of {len(overview.panels)} report panels failed "
+            f"(first, {first.name}: {reason})"
+        )
+    line = (
+        f"**Period:** {escape_markdown(scope)}. **Panels that failed:** {len(failed)}"
+        + (f" ({escape_markdown(', '.join(p.name for p in failed))})" if failed else "")
+        + "."
+    )
+    return Markdown(line, metadata={HEADING_METADATA: {"failed_panels": [p.name for p in failed]}})
+
+
+def escape_markdown(value: str) -> str:
+    """``value`` as Markdown text that renders literally: HTML characters as entities,
+    Markdown punctuation backslash-escaped, line breaks as spaces."""
+    out: list[str] = []
+    for char in " ".join(value.splitlines()):
+        if char in "&<>\"'":
+            out.append(f"&#{ord(char)};")
+        elif char in _MARKDOWN_PUNCTUATION:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _committed_notebooks() -> list[Path]:
+    try:
+        return sorted(notebooks_dir().glob("*.ipynb"))
+    except GalleryAnalyticsError:  # an installed package has no notebooks folder
+        return []
+
+
+def _failed_panels(executed: Any) -> tuple[str, ...]:
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            metadata = output.get("metadata", {})
+            # IPython files a display object's metadata under its MIME type.
+            found = metadata.get(HEADING_METADATA) or metadata.get("text/markdown", {}).get(
+                HEADING_METADATA
+            )
+            if found is not None:
+                return tuple(str(name) for name in found.get("failed_panels", []))
+    return ()
 
 
 def export_html(notebook_path: Path, html_path: Path) -> None:
@@ -193,6 +323,7 @@ class _ReportOutputs(Preprocessor):
                     full_html=False,
                     div_id=f"chart-{self._figures}",  # stable ids: reports diff cleanly
                     validate=False,
+                    config=PLOTLY_CONFIG,  # no "Share chart" (cloud upload) button
                 )
             outputs.append(output)
         if "outputs" in cell:

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -81,6 +82,13 @@ def test_executed_report_passes_nbval(
     assert re.search(r"\b1[0-9] passed\b", result.stdout)
 
 
+def _errors(stderr: str) -> str:
+    """stderr without warning lines (e.g. the configured-roles warning): what failed."""
+    return "".join(
+        line for line in stderr.splitlines(keepends=True) if not line.startswith("warning: ")
+    )
+
+
 def _environment_without_gallery() -> dict[str, str]:
     import os
 
@@ -108,8 +116,8 @@ def test_bad_parameters_fail_before_any_cell_runs(
     arguments = [part for param in params for part in ("--param", param)]
     result = run_cli("report", "--out", str(out), *arguments, database_url=seeded_db.url)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {message}")
-    assert result.stderr.count("\n") == 1  # one line, no traceback
+    assert _errors(result.stderr).startswith(f"error: {message}")
+    assert _errors(result.stderr).count("\n") == 1  # one line, no traceback
     assert not out.with_suffix(".ipynb").exists()  # nothing was executed
     assert not out.exists()
 
@@ -151,3 +159,141 @@ def test_out_must_be_html(seeded_db: Database, tmp_path: Path) -> None:
     result = run_cli("report", "--out", str(tmp_path / "report.pdf"), database_url=seeded_db.url)
     assert result.returncode == 2
     assert "out: expected a path ending in .html" in result.stderr
+
+
+# -- output files: never replace what this run did not create (issue 10 #4, #14) -------------
+
+
+def test_report_never_replaces_an_existing_executed_notebook(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    kept = tmp_path / "analysis.ipynb"
+    kept.write_text("my own analysis", encoding="utf-8")
+    out = tmp_path / "analysis.html"
+    result = run_cli("report", "--out", str(out), "--no-progress", database_url=seeded_db.url)
+    assert result.returncode == 2, result.stderr
+    assert _errors(result.stderr).count("\n") == 1, result.stderr
+    assert str(kept) in result.stderr
+    assert "--force" in result.stderr
+    assert kept.read_text(encoding="utf-8") == "my own analysis"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_report_never_writes_over_its_template(seeded_db: Database, force: list[str]) -> None:
+    template = notebooks_dir() / "04-report.ipynb"
+    before = template.read_bytes()
+    out = notebooks_dir() / "04-report.html"
+    result = run_cli(
+        "report", "--out", str(out), "--no-progress", *force, database_url=seeded_db.url
+    )
+    assert result.returncode == 2, result.stderr
+    assert "input or template" in result.stderr
+    assert _errors(result.stderr).count("\n") == 1, result.stderr
+    assert template.read_bytes() == before
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("make_out", "fragment"),
+    [
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: Path("/dev/null/x.html"), "/dev/null is not a directory"),
+        (lambda tmp: Path("/dev/null/deeper/x.html"), "/dev/null is not a directory"),
+    ],
+    ids=["directory", "below-dev-null", "deeper-below-dev-null"],
+)
+@pytest.mark.parametrize("command", ["report", "demo"])
+def test_unwritable_out_is_one_line(
+    seeded_db: Database, tmp_path: Path, make_out: Any, fragment: str, command: str
+) -> None:
+    out = make_out(tmp_path)
+    if out == tmp_path:
+        out = tmp_path / "folder.html"
+        out.mkdir()
+    result = run_cli(command, "--out", str(out), database_url=seeded_db.url)
+    assert result.returncode == 2, result.stderr
+    assert _errors(result.stderr).startswith("error: out: ")
+    assert fragment in result.stderr
+    assert _errors(result.stderr).count("\n") == 1, result.stderr
+
+
+def test_force_replaces_the_outputs_of_an_earlier_run(seeded_db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "again.html"
+    out.write_text("old", encoding="utf-8")
+    out.with_suffix(".ipynb").write_text("old", encoding="utf-8")
+    result = run_cli(
+        "report", "--out", str(out), "--no-progress", "--force", database_url=seeded_db.url
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Plotly.newPlot(" in out.read_text(encoding="utf-8")
+
+
+# -- a report whose panels fail is a failure (issue 10 #12, #14) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://analyst:wrong@127.0.0.1:1/gallery",
+        "postgresql://analyst@127.0.0.1:1/gallery?password=wrong",
+    ],
+    ids=["closed-port", "closed-port-query-password"],
+)
+@pytest.mark.parametrize("command", [["report"], ["notebooks", "01-quickstart"]])
+def test_unreachable_database_is_one_line_and_no_report(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    out = tmp_path / "r.html"
+    extra = ["--out", str(out), "--no-progress"] if command == ["report"] else []
+    result = run_cli(*command, *extra, env={"GALLERY_DATABASE_URL": url})
+    assert result.returncode == 1, result.stderr
+    assert _errors(result.stderr).startswith("error: ")
+    assert "Traceback" not in result.stderr
+    assert _errors(result.stderr).count("\n") == 1, result.stderr
+    assert "wrong" not in result.stderr
+    assert not out.exists()
+
+
+def test_failed_panels_fail_the_report_unless_partial_is_allowed(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    """Panels that fail inside the kernel (its database went away after the parameters
+    were checked) fail the command; --allow-partial writes the report and names them."""
+    notebook = nbformat.read(notebooks_dir() / "04-report.ipynb", as_version=4)
+    notebook.cells[2].source = notebook.cells[2].source.replace(
+        "db = await ga.connect()", 'db = ga.Database("postgresql://nobody@127.0.0.1:1/nowhere")'
+    )
+    assert "127.0.0.1:1" in notebook.cells[2].source
+    broken = tmp_path / "panels-fail.ipynb"
+    nbformat.write(notebook, broken)
+    out = tmp_path / "strict" / "r.html"
+    result = run_cli(
+        "report",
+        "--notebook",
+        str(broken),
+        "--out",
+        str(out),
+        "--no-progress",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert re.match(r"error: \d+ of \d+ report panels failed", error), error
+    assert "--allow-partial" in error
+    assert not out.exists()
+
+    partial = tmp_path / "partial" / "r.html"
+    result = run_cli(
+        "report",
+        "--notebook",
+        str(broken),
+        "--out",
+        str(partial),
+        "--no-progress",
+        "--allow-partial",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: partial report" in result.stderr
+    assert "Panels that failed:</strong> 7" in partial.read_text(encoding="utf-8")
