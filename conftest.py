@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gallery_analytics.db.embedded import EmbeddedPostgres
-from gallery_analytics.notebooks import prepare_notebook_database
+from gallery_analytics.notebooks import kernel_environment, prepare_notebook_database
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,5 +31,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gallery-notebooks-")))
         server_url = make_url(server.start())
         config.add_cleanup(server.stop)
-    database_url = asyncio.run(prepare_notebook_database(server_url))
-    os.environ["GALLERY_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    database = asyncio.run(prepare_notebook_database(server_url))
+    os.environ.update(kernel_environment(database))

@@ -18,9 +18,15 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from sqlalchemy.engine import URL
 
+from gallery_analytics.config import (
+    ADMIN_DATABASE_URL_ENV,
+    DATABASE_URL_ENV,
+    READ_DATABASE_URL_ENV,
+)
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.roles import RoleUrls, is_superuser, provision_database, role_urls
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
@@ -62,8 +68,14 @@ def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
     return [by_stem[name] for name in wanted]
 
 
-async def prepare_notebook_database(server_url: URL) -> URL:
-    """Create (if needed) and reseed the notebooks' database; return its URL."""
+async def prepare_notebook_database(server_url: URL) -> RoleUrls:
+    """Create (if needed) and reseed the notebooks' database; return its role URLs.
+
+    On a server where ``server_url`` is a superuser (the embedded one, the tests'),
+    the database gets the application roles, so notebooks run as an analyst would:
+    writing as the writer, reading as the SELECT-only reader. Otherwise every role is
+    the given one.
+    """
     try:
         await ensure_database(server_url, NOTEBOOK_DATABASE)
     except Exception as exc:  # a closed port or a wrong password: one line, not a traceback
@@ -71,26 +83,40 @@ async def prepare_notebook_database(server_url: URL) -> URL:
         if translated is None:
             raise
         raise translated from exc
-    url = server_url.set(database=NOTEBOOK_DATABASE)
-    db = Database(url)
+    if await is_superuser(server_url):
+        await provision_database(server_url, NOTEBOOK_DATABASE)
+        urls = role_urls(server_url, NOTEBOOK_DATABASE)
+    else:
+        url = server_url.set(database=NOTEBOOK_DATABASE)
+        urls = RoleUrls(owner=url, writer=url, reader=url)
+    db = Database(urls.writer, read_url=urls.reader, admin_url=urls.owner)
     try:
-        await create_schema(db)
+        await upgrade_schema(db.admin_url)
         await seed_demo(db, size=NOTEBOOK_SIZE, seed=DEFAULT_SEED, progress=False)
     finally:
         await db.dispose()
-    return url
+    return urls
 
 
-def execute_notebook(path: Path, *, database_url: URL) -> None:
+def kernel_environment(urls: RoleUrls) -> dict[str, str]:
+    """The ``GALLERY_*`` settings a notebook kernel needs to use ``urls``."""
+    return {
+        DATABASE_URL_ENV: urls.writer.render_as_string(hide_password=False),
+        READ_DATABASE_URL_ENV: urls.reader.render_as_string(hide_password=False),
+        ADMIN_DATABASE_URL_ENV: urls.owner.render_as_string(hide_password=False),
+    }
+
+
+def execute_notebook(path: Path, *, database: RoleUrls) -> None:
     """Execute ``path`` top to bottom on a fresh kernel and save it with its outputs.
 
-    The kernel gets ``GALLERY_DATABASE_URL`` for ``database_url``; nothing else about
-    the environment changes.
+    The kernel gets the ``GALLERY_*`` URLs of ``database``; nothing else about the
+    environment changes.
     """
     notebook = nbformat.read(path, as_version=4)
     environment: Mapping[str, str] = {
         **os.environ,
-        "GALLERY_DATABASE_URL": database_url.render_as_string(hide_password=False),
+        **kernel_environment(database),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     client = NotebookClient(

@@ -185,6 +185,17 @@ async def roles_provisioned(
     return bool(owner == roles.owner and reader_exists == 3)
 
 
+async def is_superuser(url: URL) -> bool:
+    """Whether ``url`` connects as a superuser (who may create and grant roles)."""
+    server = await asyncpg.connect(driver_dsn(url))
+    try:
+        return bool(
+            await server.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        )
+    finally:
+        await server.close()
+
+
 async def role_can_write(connection: asyncpg.Connection) -> str | None:
     """Why the connected role can change data (superuser, or a write privilege), else None."""
     row = await connection.fetchrow(

@@ -893,6 +893,9 @@ async def test_cli_rejects_bad_arguments(
     for name in [name for name in os.environ if name.startswith("GALLERY_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GALLERY_DATABASE_URL", cli_db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "GALLERY_READ_DATABASE_URL", cli_db.read_url.render_as_string(hide_password=False)
+    )
     argv = [arg.replace("<tmp>", str(tmp_path)) for arg in argv]
     if argv[0] == "report" and "--out" not in argv:
         argv += ["--out", str(tmp_path / "report.html")]

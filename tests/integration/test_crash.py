@@ -8,6 +8,7 @@ at once: nothing gets a chance to flush what it still held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -49,10 +50,8 @@ def _server_pids(server: EmbeddedPostgres) -> list[int]:
 def kill_server(server: EmbeddedPostgres) -> None:
     """SIGKILL every server process, postmaster first."""
     for pid in _server_pids(server):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 30
     while server.status().running or server.status().pid is not None:
         if time.monotonic() > deadline:
