@@ -18,12 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import server_url
+from sqlalchemy.engine import URL
 
 from gallery_analytics.config import Settings
 from gallery_analytics.db.admin import create_database, drop_database
-from gallery_analytics.db.database import Database
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.connect import application_database, embedded_server_url
+from gallery_analytics.db.roles import provision_database
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.imports import import_collection
 
 TARGET_SECONDS = 10.0
@@ -82,15 +83,22 @@ def write_collection(folder: Path, artists: int, artworks: int) -> tuple[Path, P
     return artists_csv, artworks_csv
 
 
+async def server_url(settings: Settings) -> URL:
+    """GALLERY_DATABASE_URL's server (a superuser URL), else the embedded one."""
+    return settings.database_url or await embedded_server_url(settings)
+
+
 async def main(artists: int, artworks: int) -> None:
     settings = Settings.from_env()
     server = await server_url(settings)
     name = "gallery_bench_import"
     await drop_database(server, name)
     await create_database(server, name)
-    db = Database(server.set(database=name), settings=settings)
+    await provision_database(server, name)
+    # Imports run as the application's writer role, as `gallery-analytics import` does.
+    db = application_database(server, name, settings=settings)
     try:
-        await create_schema(db)
+        await upgrade_schema(db.admin_url)
         with tempfile.TemporaryDirectory() as folder:
             files = await asyncio.to_thread(write_collection, Path(folder), artists, artworks)
             for attempt in ("first import", "same files again"):

@@ -133,7 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import the valid rows; write the others to --rejects",
     )
-    importer.add_argument("--rejects", type=Path, default=None, help="CSV file for rejected rows")
+    importer.add_argument(
+        "--rejects",
+        type=Path,
+        default=None,
+        help="CSV file for rejected rows and warnings (file, line, column, reason); "
+        "never an input, and an existing file only with --force",
+    )
+    importer.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject rows with an unusable optional value (size, year) or no artist_id, "
+        "instead of importing them with the value left empty or as 'Unknown artist'",
+    )
+    importer.add_argument(
+        "--force", action="store_true", help="let --rejects replace an existing file"
+    )
     importer.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     notebooks = commands.add_parser(
@@ -288,6 +303,8 @@ async def _import(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             skip_invalid=args.skip_invalid,
             rejects_path=args.rejects,
+            strict=args.strict,
+            force=args.force,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     finally:

@@ -1,10 +1,15 @@
 """Import a collection: validate both files, then stage with COPY and upsert atomically.
 
 Everything lands in one transaction: the owner user (created if missing), the artists,
-the artworks. Rows are COPYed into temporary staging tables and merged with one
+the "Unknown artist" of works that name none (one per source, created only when
+needed), the artworks. Rows are COPYed into temporary staging tables and merged with one
 ``INSERT ... ON CONFLICT (source, source_id) DO UPDATE ... WHERE changed`` per table,
 so importing the same files again changes nothing and a corrected file updates only
-the rows that changed. A dry run does all of it and rolls back.
+the rows that changed. A dry run does all of it and rolls back; files with no rows to
+import open no transaction at all (not even the owner is created).
+
+The rejects file is claimed before anything is read (:func:`gallery_analytics.outputs.
+claim_output`): it never replaces an input, nor an existing file unless ``force``.
 """
 
 from __future__ import annotations
@@ -21,34 +26,44 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
-from gallery_analytics.imports.parsing import ParsedFile, Problem, parse_column_map, parse_file
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.imports.parsing import (
+    UNKNOWN_ARTIST_NAME,
+    UNKNOWN_ARTIST_SOURCE_ID,
+    ParsedFile,
+    parse_column_map,
+    parse_file,
+)
+from gallery_analytics.imports.problems import (
+    ERROR_LIMIT,
+    ImportValidationError,
+    Problem,
+    listed,
+)
+from gallery_analytics.outputs import claim_output
 from gallery_analytics.validation import storable_text
 
-ERROR_LIMIT = 20
-
-
-class ImportValidationError(GalleryAnalyticsError):
-    """The files have problems; nothing was written."""
-
-    def __init__(self, problems: Sequence[Problem], *, limit: int = ERROR_LIMIT) -> None:
-        self.problems = list(problems)
-        shown = "\n".join(f"  {problem}" for problem in self.problems[:limit])
-        more = len(self.problems) - limit
-        tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
-        super().__init__(
-            f"{len(self.problems)} problem(s) in the import files; nothing was written:\n"
-            f"{shown}{tail}"
-        )
+__all__ = [
+    "ERROR_LIMIT",
+    "UNKNOWN_ARTIST_NAME",
+    "UNKNOWN_ARTIST_SOURCE_ID",
+    "ImportReport",
+    "ImportValidationError",
+    "import_collection",
+]
 
 
 @dataclass
 class ImportReport:
+    """What an import did (or, for a dry run, would do); ``summary()`` says it in lines."""
+
     source: str
     dry_run: bool
     artists: dict[str, int] = field(default_factory=dict)
     artworks: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    unknown_artist_works: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -59,8 +74,19 @@ class ImportReport:
             "  artists:  " + ", ".join(f"{n:,} {k}" for k, n in self.artists.items()),
             "  artworks: " + ", ".join(f"{n:,} {k}" for k, n in self.artworks.items()),
         ]
+        if self.unknown_artist_works:
+            parts.append(
+                f"  {self.unknown_artist_works:,} artworks with no artist "
+                f"(imported as {UNKNOWN_ARTIST_NAME!r})"
+            )
         if self.rejected:
             parts.append(f"  rejected rows: {self.rejected:,}")
+        if self.warnings:
+            parts.append(
+                f"  warnings: {len(self.warnings):,} value(s) could not be used and were left "
+                "empty (rows kept; --strict rejects them):"
+            )
+            parts.append(listed(self.warnings, indent="    "))
         for kind, columns in self.ignored_columns.items():
             if columns:
                 parts.append(f"  ignored {kind} columns: {', '.join(columns)}")
@@ -78,9 +104,17 @@ async def import_collection(
     dry_run: bool = False,
     skip_invalid: bool = False,
     rejects_path: Path | None = None,
+    strict: bool = False,
+    force: bool = False,
     progress: bool = True,
 ) -> ImportReport:
-    """Validate and import a collection; see the module docstring for the guarantees."""
+    """Validate and import a collection; see the module docstring for the guarantees.
+
+    ``strict`` rejects rows with an unusable optional value or no artist instead of
+    keeping them (value left empty, "Unknown artist"). ``rejects_path`` receives the
+    rejected rows and the warnings; ``force`` lets it replace an existing file (never an
+    input).
+    """
     started = time.perf_counter()
     source = _check_text(source, "source", 100)
     owner_email = _check_text(owner_email, "owner", 320)
@@ -89,19 +123,30 @@ async def import_collection(
     if skip_invalid and rejects_path is None:
         raise ValidationError("rejects", "--skip-invalid needs --rejects FILE for rejected rows")
     mapping = parse_column_map(column_map)
+    if rejects_path is not None:
+        # Claiming resolves paths and looks at the filesystem: off the loop.
+        rejects_path = await asyncio.to_thread(
+            claim_output,
+            rejects_path,
+            force=force,
+            protected=(artists_csv, artworks_csv),
+            field="rejects",
+        )
     # Reading and checking tens of thousands of rows is CPU and file work: off the loop.
-    artists, artworks = await asyncio.to_thread(_parse_both, artists_csv, artworks_csv, mapping)
+    artists, artworks = await asyncio.to_thread(
+        _parse_both, artists_csv, artworks_csv, mapping, strict=strict
+    )
     problems = artists.problems + artworks.problems
-    if problems and not skip_invalid:
+    if problems and (not skip_invalid or artists.fatal or artworks.fatal):
         raise ImportValidationError(problems)
     report = ImportReport(
         source=source,
         dry_run=dry_run,
-        rejected=len(artists.rejected) + len(artworks.rejected),
+        rejected=artists.rejected + artworks.rejected,
+        warnings=artists.warnings + artworks.warnings,
+        unknown_artist_works=sum(1 for row in artworks.rows if row["artist_id"] is None),
         ignored_columns={"artists": artists.ignored_columns, "artworks": artworks.ignored_columns},
     )
-    if rejects_path is not None and (skip_invalid or report.rejected):
-        await asyncio.to_thread(_write_rejects, rejects_path, artists, artworks)
     bar = tqdm(
         total=len(artists.rows) + len(artworks.rows),
         unit="rows",
@@ -120,36 +165,55 @@ async def import_collection(
         )
     finally:
         bar.close()
+    if rejects_path is not None and (skip_invalid or report.rejected or report.warnings):
+        await asyncio.to_thread(_write_rejects, rejects_path, artists, artworks)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _parse_both(
-    artists_csv: Path, artworks_csv: Path, mapping: dict[str, dict[str, str]]
+    artists_csv: Path, artworks_csv: Path, mapping: dict[str, dict[str, str]], *, strict: bool
 ) -> tuple[ParsedFile, ParsedFile]:
     for path, name in ((artists_csv, "artists"), (artworks_csv, "artworks")):
         if not path.is_file():
             raise ValidationError(name, f"no such file: {path}")
-    artists = parse_file(artists_csv, "artists", mapping["artists"])
+    artists = parse_file(artists_csv, "artists", mapping["artists"], strict=strict)
     # Only artists that will be imported count: an artwork of a rejected (or unreadable)
     # artist is itself rejected, never silently dropped by the merge's join.
     known = {row["id"] for row in artists.rows}
-    artworks = parse_file(artworks_csv, "artworks", mapping["artworks"], known_artists=known)
+    artworks = parse_file(
+        artworks_csv,
+        "artworks",
+        mapping["artworks"],
+        known_artists=known,
+        rejected_artists=artists.rejected_ids,
+        strict=strict,
+    )
     return artists, artworks
 
 
+REJECTS_HEADER = ["file", "line", "column", "action", "reason", "row"]
+
+
 def _write_rejects(path: Path, artists: ParsedFile, artworks: ParsedFile) -> None:
+    """One line per problem (its row rejected) and per warning (its value left empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "line", "reason", "row"])
+        writer.writerow(REJECTS_HEADER)
         for parsed in (artists, artworks):
-            for line, row, reason in parsed.rejected:
+            entries = [(p, "row rejected") for p in parsed.problems] + [
+                (w, "value left empty") for w in parsed.warnings
+            ]
+            for problem, action in sorted(entries, key=lambda entry: entry[0].line):
                 writer.writerow(
                     [
-                        parsed.name,
-                        line,
-                        reason,
-                        "|".join(f"{k}={v}" for k, v in row.items() if k is not None),
+                        problem.file,
+                        problem.line,
+                        problem.column,
+                        action,
+                        problem.reason,
+                        parsed.raw.get(problem.line, ""),
                     ]
                 )
 
@@ -210,6 +274,29 @@ RETURNING (xmax = 0) AS inserted
 """
 
 
+# The owner: found by email, created only if missing (an upsert would rewrite the row on
+# every import).
+_OWNER = """
+WITH found AS (SELECT id FROM users WHERE email = $1),
+created AS (
+    INSERT INTO users (id, email, display_name)
+    SELECT gen_random_uuid(), $1, $2 WHERE NOT EXISTS (SELECT FROM found)
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id
+)
+SELECT id FROM found UNION ALL SELECT id FROM created
+"""
+# The source's "Unknown artist": an ordinary artist row keyed by a source id no file may
+# use, so every panel, chart and report shows its works under that name.
+_UNKNOWN_ARTIST = """
+INSERT INTO artists AS a (id, owner_id, name, source, source_id)
+VALUES (gen_random_uuid(), $1, $3, $2, $4)
+ON CONFLICT (source, source_id) DO UPDATE SET name = EXCLUDED.name, owner_id = EXCLUDED.owner_id
+WHERE (a.name, a.owner_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.owner_id)
+"""
+_NOTHING = {"new": 0, "updated": 0, "unchanged": 0}
+
+
 class _DryRun(Exception):
     """Raised inside the transaction to roll a dry run back."""
 
@@ -224,15 +311,15 @@ async def _load(
     dry_run: bool,
     advance: Any,
 ) -> tuple[dict[str, int], dict[str, int]]:
+    if not artists.rows and not artworks.rows:
+        return dict(_NOTHING), dict(_NOTHING)  # nothing to write: not even the owner
     counts: tuple[dict[str, int], dict[str, int]] = ({}, {})
     try:
         async with db.driver_connection(write=True) as connection, connection.transaction():
-            owner = await connection.fetchval(
-                "INSERT INTO users (id, email, display_name) VALUES (gen_random_uuid(), $1, $2) "
-                "ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
-                owner_email,
-                f"{source} collection",
-            )
+            display_name = f"{source} collection"
+            owner = await connection.fetchval(_OWNER, owner_email, display_name)
+            if owner is None:  # created by a concurrent import since our snapshot
+                owner = await connection.fetchval(_OWNER, owner_email, display_name)
             artist_counts = await _stage_and_merge(
                 connection,
                 _STAGE_ARTISTS,
@@ -254,6 +341,10 @@ async def _load(
                 source=source,
             )
             advance(len(artists.rows))
+            if any(r["artist_id"] is None for r in artworks.rows):
+                await connection.execute(
+                    _UNKNOWN_ARTIST, owner, source, UNKNOWN_ARTIST_NAME, UNKNOWN_ARTIST_SOURCE_ID
+                )
             artwork_counts = await _stage_and_merge(
                 connection,
                 _STAGE_ARTWORKS,
@@ -261,7 +352,7 @@ async def _load(
                 [
                     (
                         r["id"],
-                        r["artist_id"],
+                        r["artist_id"] or UNKNOWN_ARTIST_SOURCE_ID,
                         r["title"],
                         r["accession_number"],
                         r["medium"],

@@ -2,103 +2,95 @@
 
 Museums publish collections as CSV with their own column names, free-text dates and
 sizes in millimetres. Everything is checked here, before anything touches the
-database: each problem is reported with file, line, column and reason.
+database, and every problem names the file, the physical line and the column:
+
+* the file's structure (UTF-8, quoting, a header naming each column we read once) is
+  checked first; a broken file cannot be split into rows, so nothing of it can be
+  imported, not even with ``--skip-invalid`` (``ParsedFile.fatal``);
+* each row must have as many fields as the header, then is validated by the row model
+  of its file (:mod:`gallery_analytics.imports.fields`);
+* an optional value that cannot be used (a size of "(left):", a birth year of 99999)
+  is left empty with a warning and the row kept, unless ``strict``, where it rejects
+  the row as any other problem does.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from gallery_analytics.validation import storable_text
+import pydantic
 
-ARTIST_COLUMNS = (
-    "id",
-    "name",
-    "gender",
-    "birth_year",
-    "death_year",
-    "nationality",
-    "place_of_birth",
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.imports.fields import (
+    LIFE_YEARS,
+    UNUSABLE,
+    ArtistRow,
+    ArtworkRow,
+    ValueProblem,
+    find_year,
+    parse_year,
 )
-ARTWORK_COLUMNS = (
-    "id",
-    "artist_id",
-    "title",
-    "accession_number",
-    "medium",
-    "year",
-    "acquisition_year",
-    "width_mm",
-    "height_mm",
-    "depth_mm",
-    "credit_line",
-)
-REQUIRED = {"artists": ("id", "name"), "artworks": ("id", "artist_id", "title")}
+from gallery_analytics.imports.problems import ImportValidationError, Problem
+from gallery_analytics.imports.reader import read_csv
+
+__all__ = [
+    "ARTIST_COLUMNS",
+    "ARTWORK_COLUMNS",
+    "COLUMNS",
+    "REQUIRED",
+    "UNKNOWN_ARTIST_SOURCE_ID",
+    "ParsedFile",
+    "Problem",
+    "parse_column_map",
+    "parse_file",
+    "parse_year",
+]
+
+MODELS: dict[str, type[pydantic.BaseModel]] = {"artists": ArtistRow, "artworks": ArtworkRow}
+ARTIST_COLUMNS = tuple(ArtistRow.model_fields)
+ARTWORK_COLUMNS = tuple(ArtworkRow.model_fields)
 COLUMNS = {"artists": ARTIST_COLUMNS, "artworks": ARTWORK_COLUMNS}
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_LIMITS = {
-    "name": 300,
-    "nationality": 100,
-    "gender": 40,
-    "place_of_birth": 300,
-    "medium": 300,
-    "accession_number": 100,
-    "id": 200,
-    "artist_id": 200,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    file: str
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}, line {self.line}" + (
-            f", column {self.column}" if self.column else ""
-        )
-        return f"{where}: {self.reason}"
+# Columns the header must have. ``artist_id`` may be empty in a row (an unknown artist),
+# but a file without the column is more likely the wrong file.
+REQUIRED = {"artists": ("id", "name"), "artworks": ("id", "artist_id", "title")}
+# The source id of the one artist per source that works with no artist_id belong to. A
+# file may not use it (see ``_row_problems``), so it never names a real artist.
+UNKNOWN_ARTIST_SOURCE_ID = "(unknown artist)"
+UNKNOWN_ARTIST_NAME = "Unknown artist"
 
 
 @dataclass
 class ParsedFile:
-    """Clean rows (dicts in our column names), their line numbers, and the problems."""
+    """Clean rows (dicts in our column names) with their lines, and what was found.
+
+    ``problems`` reject rows (or, when ``fatal``, the whole file); ``warnings`` are
+    values left empty in rows that were kept; ``raw`` holds the source text of every
+    row with a problem or warning, for the rejects file.
+    """
 
     name: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
-    raw: list[dict[str, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    rejected: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    rejected: int = 0
+    rejected_ids: set[str] = field(default_factory=set)
+    fatal: bool = False
+    raw: dict[int, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
-
-
-def parse_year(text: str | None) -> int | None:
-    """The first four-digit year in free text ("c.1880", "1920-5", "1960s"), else None."""
-    if not text:
-        return None
-    match = _YEAR.search(text)
-    return int(match.group(1)) if match else None
 
 
 def parse_column_map(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
     """``["artworks.year=Date", ...]`` to ``{"artworks": {"Date": "year"}}``."""
-    from gallery_analytics.errors import ValidationError
-
     mapping: dict[str, dict[str, str]] = {"artists": {}, "artworks": {}}
     for pair in pairs:
         target, separator, source = pair.partition("=")
         kind, dot, column = target.strip().partition(".")
-        if not separator or not dot or not source.strip():
+        source = source.strip()
+        if not separator or not dot or not source:
             raise ValidationError("map", f"expected FILE.COLUMN=SOURCE_COLUMN, got {pair!r}")
         if kind not in COLUMNS:
             raise ValidationError("map", f"expected artists.* or artworks.*, got {kind!r}")
@@ -107,132 +99,201 @@ def parse_column_map(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
                 "map",
                 f"{kind} has no column {column!r}; expected one of {', '.join(COLUMNS[kind])}",
             )
-        mapping[kind][source.strip()] = column
+        for other, ours in mapping[kind].items():
+            if ours == column and other != source:
+                raise ValidationError(
+                    "map", f"{kind}.{column} is read from two columns ({other!r} and {source!r})"
+                )
+        mapping[kind][source] = column
     return mapping
 
 
-def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each record; UTF-8 with or without BOM, RFC 4180 quoting."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise NotUtf8Error(Problem(path.name, line, "", "the file is not UTF-8 text")) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    _ = reader.fieldnames  # reads the header line
-    line = reader.line_num + 1
-    for row in reader:
-        yield line, row
-        line = reader.line_num + 1
-
-
-class NotUtf8Error(Exception):
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        super().__init__(str(problem))
-
-
 def parse_file(
-    path: Path, kind: str, column_map: Mapping[str, str], *, known_artists: set[str] | None = None
+    path: Path,
+    kind: str,
+    column_map: Mapping[str, str],
+    *,
+    known_artists: set[str] | None = None,
+    rejected_artists: set[str] | None = None,
+    strict: bool = False,
 ) -> ParsedFile:
+    """Read and check one file; ``known_artists`` (artworks only) are the artist ids
+    that will be imported, ``rejected_artists`` those of rejected rows."""
     parsed = ParsedFile(name=path.name)
     try:
-        records = list(read_rows(path, kind))
-    except NotUtf8Error as error:
-        parsed.problems.append(error.problem)
+        table = read_csv(path.read_bytes(), name=path.name)
+    except ImportValidationError as error:
+        parsed.problems.extend(error.problems)
+        parsed.fatal = True
         return parsed
-    header = list(records[0][1].keys()) if records else _header(path)
-    renamed = {source: column_map.get(source, source) for source in header if source is not None}
-    parsed.ignored_columns = [s for s, ours in renamed.items() if ours not in COLUMNS[kind]]
-    missing = [c for c in REQUIRED[kind] if c not in renamed.values()]
-    if missing:
-        parsed.problems.append(Problem(path.name, 1, missing[0], "required column is missing"))
+    if table.header is None:
+        parsed.problems.append(
+            Problem(path.name, 1, "", "the file is empty; expected a header row naming the columns")
+        )
+        parsed.fatal = True
         return parsed
+    header = table.header.fields
+    positions = _read_header(parsed, header, table.header.line, kind, column_map)
+    if parsed.fatal:
+        return parsed
+    model = MODELS[kind]
+    width = len(header)
+    positions_id = next(index for index, column in positions if column == "id")
     first_line: dict[str, int] = {}
-    for line, source_row in records:
-        row = {renamed[k]: (v or "").strip() for k, v in source_row.items() if k in renamed}
-        row = {k: v for k, v in row.items() if k in COLUMNS[kind]}
-        problems = _check(row, kind, known_artists)
-        identifier = row.get("id", "")
-        if identifier and identifier in first_line:
-            problems.append(("id", f"duplicates the id of line {first_line[identifier]}"))
-        elif identifier:
-            first_line[identifier] = line
+    for record in table.records:
+        line, fields = record.line, record.fields
+        problems: list[tuple[str, str]] = []
+        warnings: list[tuple[str, str]] = []
+        values: dict[str, Any] = {}
+        if len(fields) != width:
+            problems.append(_field_count(header, len(fields)))
+        else:
+            row = {column: fields[index].strip() for index, column in positions}
+            values = _validate(model, row, kind, problems, warnings, strict=strict)
+            problems.extend(
+                _row_problems(row, kind, known_artists, rejected_artists or set(), strict=strict)
+            )
+            identifier = row.get("id", "")
+            if identifier and identifier in first_line:
+                problems.append(("id", f"duplicates the id of line {first_line[identifier]}"))
+            elif identifier:
+                first_line[identifier] = line
+        if problems or warnings:
+            parsed.raw[line] = "|".join(f"{k}={v}" for k, v in zip(header, fields, strict=False))
         if problems:
-            for column, reason in problems:
-                parsed.problems.append(Problem(path.name, line, column, reason))
-            parsed.rejected.append((line, source_row, "; ".join(f"{c}: {r}" for c, r in problems)))
+            parsed.problems.extend(Problem(path.name, line, c, r) for c, r in problems)
+            parsed.rejected += 1
+            if len(fields) > positions_id and fields[positions_id].strip():
+                parsed.rejected_ids.add(fields[positions_id].strip())
             continue
-        parsed.rows.append(_clean(row, kind))
+        parsed.warnings.extend(Problem(path.name, line, c, r) for c, r in warnings)
+        parsed.rows.append(values)
         parsed.lines.append(line)
-        parsed.raw.append(source_row)
     return parsed
 
 
-def _header(path: Path) -> list[str]:
-    try:
-        first = path.read_text(encoding="utf-8-sig").splitlines()[:1]
-    except (UnicodeDecodeError, OSError):
-        return []
-    return next(csv.reader(first), []) if first else []
+def _read_header(
+    parsed: ParsedFile, header: list[str], line: int, kind: str, column_map: Mapping[str, str]
+) -> list[tuple[int, str]]:
+    """(position, our column) of each column read; header problems make the file fatal.
 
-
-def _check(row: dict[str, str], kind: str, known_artists: set[str] | None) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    for column in REQUIRED[kind]:
-        if not row.get(column):
-            problems.append((column, "a value is required"))
-    for column, value in row.items():
-        if not value:
+    A column named in ``--map`` wins over a column that already has our name, which is
+    then ignored. A column we read may appear only once.
+    """
+    mapped = set(column_map.values())
+    positions: list[tuple[int, str]] = []
+    seen: dict[str, list[int]] = {}
+    ignored: list[str] = []
+    for index, source in enumerate(header):
+        ours = column_map.get(source, source if source not in mapped else None)
+        if ours is None or ours not in COLUMNS[kind]:
+            if source and source not in ignored:
+                ignored.append(source)
             continue
-        try:
-            storable_text(value)
-        except ValueError as exc:
-            problems.append((column, str(exc)))
-        limit = _LIMITS.get(column)
-        if limit is not None and len(value) > limit:
-            problems.append((column, f"longer than {limit} characters"))
-    if kind == "artists":
-        birth, death = row.get("birth_year", ""), row.get("death_year", "")
-        for column, value in (("birth_year", birth), ("death_year", death)):
-            if value and not value.isdigit():
-                problems.append((column, f"expected a year such as 1887, got {value!r}"))
-        if birth.isdigit() and death.isdigit() and int(death) < int(birth):
-            problems.append(("death_year", f"death ({death}) is before birth ({birth})"))
-    else:
-        for column in ("width_mm", "height_mm", "depth_mm"):
-            value = row.get(column, "")
-            if value:
-                try:
-                    size = Decimal(value)
-                except InvalidOperation:
-                    problems.append((column, f"expected a number of millimetres, got {value!r}"))
-                    continue
-                # At least 0.05 mm: stored in cm with two decimals, smaller would be 0.
-                if not size.is_finite() or size < Decimal("0.05") or size > 100_000_000:
-                    problems.append(
-                        (column, f"expected a positive size in millimetres, got {value!r}")
-                    )
-        acquisition = row.get("acquisition_year", "")
-        if acquisition and parse_year(acquisition) is None:
-            problems.append(("acquisition_year", f"expected a year, got {acquisition!r}"))
+        seen.setdefault(ours, []).append(index + 1)
+        positions.append((index, ours))
+    parsed.ignored_columns = ignored
+    for where in seen.values():
+        if len(where) > 1:
+            times = "twice" if len(where) == 2 else f"{len(where)} times"
+            listed = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            source = header[where[0] - 1]
+            parsed.problems.append(
+                Problem(
+                    parsed.name, line, source, f"appears {times} in the header (columns {listed})"
+                )
+            )
+    for column in REQUIRED[kind]:
+        if column not in seen:
+            parsed.problems.append(Problem(parsed.name, line, column, "required column is missing"))
+            break
+    parsed.fatal = bool(parsed.problems)
+    return positions
+
+
+def _field_count(header: list[str], count: int) -> tuple[str, str]:
+    width = len(header)
+    if count > width:
+        return (
+            str(width + 1),
+            f"unexpected field: the header has {width} columns, this row has {count}",
+        )
+    return (
+        header[count] or str(count + 1),
+        f"missing field: the header has {width} columns, this row has {count}",
+    )
+
+
+def _validate(
+    model: type[pydantic.BaseModel],
+    row: dict[str, str],
+    kind: str,
+    problems: list[tuple[str, str]],
+    warnings: list[tuple[str, str]],
+    *,
+    strict: bool,
+) -> dict[str, Any]:
+    """The row's values; unusable optional values become warnings unless ``strict``."""
+    data = {column: value for column, value in row.items() if value}
+    try:
+        values = dict(model.model_validate(data).__dict__)
+    except pydantic.ValidationError as exc:
+        dropped: list[str] = []
+        for error in exc.errors(include_url=False, include_input=False):
+            column = str(error["loc"][0]) if error["loc"] else ""
+            reason = "a value is required" if error["type"] == "missing" else error["msg"]
+            if error["type"] == UNUSABLE and not strict:
+                warnings.append((column, reason))
+                dropped.append(column)
+            else:
+                problems.append((column, reason))
+        if problems:
+            return {}
+        for column in dropped:
+            del data[column]
+        values = dict(model.model_validate(data).__dict__)
+    if kind == "artworks":
+        values["year_created"] = _creation_year(values["year"], problems, warnings, strict=strict)
+    return values
+
+
+def _creation_year(
+    text: str | None,
+    problems: list[tuple[str, str]],
+    warnings: list[tuple[str, str]],
+    *,
+    strict: bool,
+) -> int | None:
+    """The plausible year in the free-text date, if any; the text itself is kept."""
+    if text is None:
+        return None
+    try:
+        return find_year(text, LIFE_YEARS, required=False)
+    except ValueProblem as exc:
+        (problems if strict else warnings).append(("year", str(exc)))
+        return None
+
+
+def _row_problems(
+    row: dict[str, str],
+    kind: str,
+    known_artists: set[str] | None,
+    rejected_artists: set[str],
+    *,
+    strict: bool,
+) -> list[tuple[str, str]]:
+    """Problems that need more than the row: reserved and unknown artist ids."""
+    problems: list[tuple[str, str]] = []
+    if row.get("id") == UNKNOWN_ARTIST_SOURCE_ID:
+        problems.append(
+            ("id", f"{UNKNOWN_ARTIST_SOURCE_ID!r} is reserved for works with no artist_id")
+        )
+    if kind == "artworks":
         artist = row.get("artist_id", "")
-        if artist and known_artists is not None and artist not in known_artists:
+        if not artist and strict:
+            problems.append(("artist_id", "a value is required"))
+        elif artist in rejected_artists:
+            problems.append(("artist_id", f"its artist (id {artist!r}) is rejected"))
+        elif artist and known_artists is not None and artist not in known_artists:
             problems.append(("artist_id", f"matches no artist (id {artist!r})"))
     return problems
-
-
-def _clean(row: dict[str, str], kind: str) -> dict[str, Any]:
-    value: dict[str, Any] = {column: (row.get(column) or None) for column in COLUMNS[kind]}
-    if kind == "artists":
-        for column in ("birth_year", "death_year"):
-            value[column] = int(value[column]) if value[column] else None
-        return value
-    for column in ("width_mm", "height_mm", "depth_mm"):
-        if value[column] is not None:
-            value[column] = (Decimal(value[column]) / 10).quantize(Decimal("0.01"))
-    value["year_created"] = parse_year(value["year"])
-    acquisition = parse_year(value["acquisition_year"])
-    value["acquisition_year"] = acquisition
-    return value

@@ -165,7 +165,8 @@ async def test_every_problem_is_reported_and_nothing_is_written(
     )
     before = await table_checksums(empty_db)
     with pytest.raises(ImportValidationError) as caught:
-        await _import(empty_db, artists_csv=artists, artworks_csv=artworks)
+        # strict: unusable years and sizes are problems, not warnings (test_import_trust)
+        await _import(empty_db, artists_csv=artists, artworks_csv=artworks, strict=True)
     message = str(caught.value)
     for expected in (
         "a.csv, line 2, column name: a value is required",
@@ -189,7 +190,7 @@ async def test_duplicate_ids_and_tiny_sizes_are_problems_not_database_errors(
         [["W1", "A1", "One", "200"], ["W1", "A1", "Again", "200"], ["W2", "A1", "Tiny", "0.01"]],
     )
     with pytest.raises(ImportValidationError) as caught:
-        await _import(empty_db, artworks_csv=artworks)
+        await _import(empty_db, artworks_csv=artworks, strict=True)
     message = str(caught.value)
     assert "w.csv, line 3, column id: duplicates the id of line 2" in message
     assert "w.csv, line 4, column width_mm: expected a positive size" in message
@@ -225,6 +226,7 @@ async def test_skip_invalid_imports_the_rest_and_writes_rejects(
         artworks_csv=artworks,
         skip_invalid=True,
         rejects_path=rejects,
+        strict=True,
     )
     assert report.artists["new"] == 1
     assert report.artworks["new"] == 1
