@@ -6,10 +6,11 @@ becomes a value and what is plausible. Years and sizes accept ASCII digits only
 (``int()`` and ``Decimal()`` would also take "²" or Arabic-Indic digits) within the
 bounds declared once below.
 
-A value that cannot be used (unparseable, implausible) fails with the error type
-``UNUSABLE``: an import may then keep the row without that optional value and warn.
-Anything else (a missing required value, text the database cannot store, a death
-before a birth) fails with ``INVALID`` and the row is rejected.
+A value that cannot be read (text where a number belongs, "(left):" in a size) fails
+with the error type ``UNUSABLE``: an import may then keep the row without that optional
+value and warn. A value that reads but cannot be true (a birth year of 99999, an
+acquisition in year 0) is ``INVALID``, like a missing required value, text the
+database cannot store or a death before a birth: the row is rejected.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class YearRange:
     def check(self, year: int, text: str) -> int:
         latest = self.latest()
         if not self.earliest <= year <= latest:
-            raise ValueProblem(f"expected a year from {self.earliest} to {latest}, got {text}")
+            raise ValueProblem(
+                f"expected a year from {self.earliest} to {latest}, got {text}", INVALID
+            )
         return year
 
 
@@ -101,7 +104,8 @@ def parse_year_value(text: str, years: YearRange) -> int:
     if len(text) > 8:  # int() of thousands of digits is slow (and refused past 4,300)
         raise ValueProblem(
             f"expected a year from {years.earliest} to {years.latest()}, got {text[:20]}"
-            + ("..." if len(text) > 20 else "")
+            + ("..." if len(text) > 20 else ""),
+            INVALID,
         )
     return years.check(int(text), text)
 

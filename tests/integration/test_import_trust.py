@@ -147,17 +147,22 @@ async def test_rows_with_more_or_fewer_fields_than_the_header_are_errors(
 
 # -- finding 14: one line, never a traceback -----------------------------------------------
 
-HOSTILE_VALUES = [
-    ("artworks", "acquisition_year", "0000", "expected a year from 1500 to"),
+# Values that cannot be read: the row is kept without them (a warning) unless --strict.
+UNREADABLE_VALUES = [
     ("artists", "birth_year", "\u00b2", "expected a year such as 1887"),
     ("artists", "birth_year", "\u0661\u0668\u0665\u0666", "expected a year such as 1887"),
-    ("artists", "birth_year", "99999999999", "expected a year from -3000 to"),
-    ("artists", "birth_year", "99999", "expected a year from -3000 to"),
     ("artworks", "width_mm", "\u0661\u0662", "expected a number of millimetres"),
     ("artworks", "width_mm", "NaN", "expected a number of millimetres"),
     ("artworks", "width_mm", "1e400", "expected a number of millimetres"),
     ("artworks", "acquisition_year", "\u0661\u0668\u0665\u0666", "expected a year"),
 ]
+# Values that read but cannot be true: always a problem (the row is rejected).
+IMPLAUSIBLE_VALUES = [
+    ("artworks", "acquisition_year", "0000", "expected a year from 1500 to"),
+    ("artists", "birth_year", "99999999999", "expected a year from -3000 to"),
+    ("artists", "birth_year", "99999", "expected a year from -3000 to"),
+]
+HOSTILE_VALUES = UNREADABLE_VALUES + IMPLAUSIBLE_VALUES
 
 
 def _hostile_files(folder: Path, kind: str, column: str, value: str) -> tuple[Path, Path]:
@@ -171,8 +176,21 @@ def _hostile_files(folder: Path, kind: str, column: str, value: str) -> tuple[Pa
     return artists, artworks
 
 
-@pytest.mark.parametrize(("kind", "column", "value", "reason"), HOSTILE_VALUES)
-async def test_implausible_values_are_problems_in_strict_mode_and_warnings_otherwise(
+@pytest.mark.parametrize(("kind", "column", "value", "reason"), IMPLAUSIBLE_VALUES)
+async def test_implausible_values_are_problems_in_every_mode(
+    empty_db: Database, tmp_path: Path, kind: str, column: str, value: str, reason: str
+) -> None:
+    artists, artworks = await asyncio.to_thread(_hostile_files, tmp_path, kind, column, value)
+    line = f"{'a' if kind == 'artists' else 'w'}.csv, line 2, column {column}: {reason}"
+    for strict in (True, False):
+        with pytest.raises(ImportValidationError) as caught:
+            await _import(empty_db, artists_csv=artists, artworks_csv=artworks, strict=strict)
+        assert line in str(caught.value)
+        assert await count_rows(empty_db, "artists") == 0
+
+
+@pytest.mark.parametrize(("kind", "column", "value", "reason"), UNREADABLE_VALUES)
+async def test_unreadable_values_are_problems_in_strict_mode_and_warnings_otherwise(
     empty_db: Database, tmp_path: Path, kind: str, column: str, value: str, reason: str
 ) -> None:
     artists, artworks = await asyncio.to_thread(_hostile_files, tmp_path, kind, column, value)
@@ -445,12 +463,15 @@ async def test_acquisitions_of_imported_works_stay_plausible(
         tmp_path / "w.csv",
         "id,artist_id,title,acquisition_year\nW1,A1,Old,1856\nW2,A1,Future,3000\n",
     )
-    report = await _import(empty_db, artworks_csv=artworks)
-    assert [w.column for w in report.warnings] == ["acquisition_year"]
+    with pytest.raises(ImportValidationError, match="line 3, column acquisition_year"):
+        await _import(empty_db, artworks_csv=artworks)
+    report = await _import(
+        empty_db, artworks_csv=artworks, skip_invalid=True, rejects_path=tmp_path / "r.csv"
+    )
+    assert report.rejected == 1
     stored = await _rows(empty_db, "SELECT source_id, acquired_at FROM artworks ORDER BY 1")
     assert stored == [
         {"source_id": "W1", "acquired_at": dt.datetime(1856, 1, 1, tzinfo=dt.UTC)},
-        {"source_id": "W2", "acquired_at": None},
     ]
     years = to_frame(
         (await DashboardService(empty_db).get_gallery_overview())["acquisitions_per_year"]
