@@ -15,13 +15,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics.config import Settings, mask_url
-from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect
+from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED, DEMO_TODAY, SIZES
 from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.errors import (
@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help="manage the embedded PostgreSQL server and the schema")
-    db.add_argument("action", choices=["start", "stop", "status", "url", "init"])
+    db = commands.add_parser(
+        "db",
+        help="manage the embedded PostgreSQL server and the schema (upgrade, or its "
+        "synonym init, runs the schema migrations)",
+    )
+    db.add_argument("action", choices=["start", "stop", "status", "url", "init", "upgrade"])
 
     seed = commands.add_parser("seed", help="replace all gallery data with demo data")
     seed.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -233,18 +237,25 @@ async def _db(args: argparse.Namespace) -> int:
         else:
             url = await asyncio.to_thread(server.url, EMBEDDED_DATABASE)
             print(mask_url(url))
-    else:  # init
-        db = await connect(settings=settings, create_schema_if_missing=False)
-        try:
-            await create_schema(db)
-        finally:
-            await db.dispose()
-        print(f"schema ready in {mask_url(db.url)}")
+    else:  # upgrade, init: run the migrations up to the newest revision (idempotent)
+        url = await _schema_owner_url(settings)
+        await upgrade_schema(url)
+        print(f"schema ready in {mask_url(url)} (revision {HEAD_REVISION})")
     return 0
 
 
+async def _schema_owner_url(settings: Settings) -> URL:
+    """Migrations run as the schema owner: the admin URL, else the database URL, else the
+    embedded server's owner role."""
+    if settings.admin_database_url is not None:
+        return settings.admin_database_url
+    if settings.database_url is not None:
+        return settings.database_url
+    return (await embedded_urls(settings)).owner
+
+
 async def _seed(args: argparse.Namespace) -> int:
-    db = await connect(create_schema_if_missing=True)
+    db = await connect()
     try:
         report = await seed_demo(db, size=args.size, seed=args.seed, progress=not args.no_progress)
     finally:
@@ -291,7 +302,7 @@ async def _report(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> int:
-    db = await connect(create_schema_if_missing=True)
+    db = await connect()
     try:
         report = await import_collection(
             db,
@@ -332,7 +343,7 @@ async def _demo(args: argparse.Namespace) -> int:
     out: Path = args.out or DEFAULT_REPORT
     force: bool = args.force or args.out is None  # the default report is the demo's own
     claim_report_outputs(out, force=force)  # before the slow part
-    db = await connect(create_schema_if_missing=True)
+    db = await connect()
     try:
         print(f"database: {_describe(db)}")
         seeded = await seed_demo(db, size=args.size, seed=args.seed, progress=sys.stderr.isatty())

@@ -10,19 +10,44 @@ from gallery_analytics.config import Settings, normalise_url
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.roles import (
+    RoleUrls,
+    provision_database,
+    role_urls,
+    roles_provisioned,
+)
+from gallery_analytics.db.schema import check_schema, upgrade_schema
+from gallery_analytics.errors import SchemaOutdatedError
 
 EMBEDDED_DATABASE = "gallery"
 
 
-async def embedded_url(settings: Settings | None = None) -> URL:
-    """Start the embedded server if needed and return the URL of its gallery database."""
+async def embedded_server_url(settings: Settings | None = None) -> URL:
+    """Start the embedded server if needed; its superuser URL, for administrative tools
+    only (creating databases and roles, benchmarks), never for application sessions."""
     settings = settings or Settings.from_env()
     server = EmbeddedPostgres(settings.embedded_dir)
     # Starting runs initdb/pg_ctl subprocesses: keep them off the event loop.
-    server_url = make_url(await asyncio.to_thread(server.start))
-    await ensure_database(server_url, EMBEDDED_DATABASE)
-    return server_url.set(database=EMBEDDED_DATABASE)
+    return make_url(await asyncio.to_thread(server.start))
+
+
+async def embedded_urls(settings: Settings | None = None) -> RoleUrls:
+    """Start the embedded server if needed; the owner, writer and reader URLs of its
+    gallery database (roles created and granted on first use; none is a superuser)."""
+    server_url = await embedded_server_url(settings)
+    created = await ensure_database(server_url, EMBEDDED_DATABASE)
+    if created or not await roles_provisioned(server_url, EMBEDDED_DATABASE):
+        await provision_database(server_url, EMBEDDED_DATABASE)
+    return role_urls(server_url, EMBEDDED_DATABASE)
+
+
+def application_database(
+    server_url: URL, database: str, *, settings: Settings | None = None
+) -> Database:
+    """A Database on a provisioned ``database`` (see :func:`provision_database`) that
+    writes as the writer role, reads as the reader role and reloads as the owner."""
+    urls = role_urls(server_url, database)
+    return Database(urls.writer, read_url=urls.reader, admin_url=urls.owner, settings=settings)
 
 
 async def connect(
@@ -30,32 +55,44 @@ async def connect(
     *,
     read_url: str | URL | None = None,
     settings: Settings | None = None,
-    create_schema_if_missing: bool | None = None,
 ) -> Database:
     """A Database for ``url``, else ``GALLERY_DATABASE_URL``, else the embedded server.
 
-    With the embedded server (nothing configured) the server is started on demand and
-    the schema created, so ``db = await connect()`` is all a fresh notebook needs. A
-    configured server's schema is only created when asked (``create_schema_if_missing``),
-    since analysts often connect with read-only credentials.
+    Connecting changes no schema: it reads the schema revision and raises
+    :class:`SchemaOutdatedError` (naming ``gallery-analytics db upgrade``) when the
+    database is behind or ahead of this code; DDL would lock live tables. The one
+    exception is the embedded server (nothing configured): it is started on demand and,
+    when behind, migrated once as its owner role, so ``db = await connect()`` is all a
+    fresh notebook needs.
     """
     settings = settings or Settings.from_env()
     if url is not None:
-        primary = normalise_url(url)
+        primary = admin = normalise_url(url)
         replica = normalise_url(read_url) if read_url is not None else None
     elif settings.database_url is not None:
         primary = settings.database_url
+        admin = settings.admin_database_url or primary
         replica = normalise_url(read_url) if read_url is not None else settings.read_database_url
     else:
-        primary = await embedded_url(settings)
-        replica = normalise_url(read_url) if read_url is not None else None
-        if create_schema_if_missing is None:
-            create_schema_if_missing = True
-    db = Database(primary, read_url=replica, settings=settings)
-    if create_schema_if_missing:
-        try:
-            await create_schema(db)
-        except BaseException:
-            await db.dispose()
-            raise
+        urls = await embedded_urls(settings)
+        primary, admin = urls.writer, urls.owner
+        replica = normalise_url(read_url) if read_url is not None else urls.reader
+    embedded = url is None and settings.database_url is None
+    db = Database(primary, read_url=replica, admin_url=admin, settings=settings)
+    try:
+        await _check_or_upgrade_schema(db, embedded=embedded)
+    except BaseException:
+        await db.dispose()
+        raise
     return db
+
+
+async def _check_or_upgrade_schema(db: Database, *, embedded: bool) -> None:
+    """Only the embedded demo server upgrades itself; a configured one is only checked."""
+    try:
+        await check_schema(db)
+    except SchemaOutdatedError as outdated:
+        if not embedded or outdated.ahead:
+            raise
+        await upgrade_schema(db.admin_url)
+        await check_schema(db)

@@ -35,7 +35,7 @@ from gallery_analytics.config import Settings
 from gallery_analytics.db.admin import database_exists, driver_dsn, quote_identifier
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.errors import ConfigurationError, DatabaseUnavailableError
@@ -135,7 +135,7 @@ async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sec
 
         db = Database(url)
         try:
-            await create_schema(db)
+            await upgrade_schema(url)
             await seed_demo(db, size="small", seed=DEFAULT_SEED, progress=False)
         finally:
             await db.dispose()
@@ -358,8 +358,9 @@ async def test_reprs_errors_and_logs_never_contain_the_password(
     )
     sources["repr(Settings)"] = repr(settings)
 
-    # Errors: a wrong password, through a session and through connect(create schema).
-    wrong = await ga.connect(secured.wrong_url)
+    # Errors: a wrong password, through a session and through connect() (which reads the
+    # schema revision, so it connects).
+    wrong = Database(secured.wrong_url)
     try:
         with pytest.raises(
             DatabaseUnavailableError, match="password authentication failed"
@@ -370,13 +371,16 @@ async def test_reprs_errors_and_logs_never_contain_the_password(
     finally:
         await wrong.dispose()
     with pytest.raises(DatabaseUnavailableError) as info:
-        await ga.connect(secured.wrong_url, create_schema_if_missing=True)
-    errors["error: connect(create schema) with a wrong password"] = info.value
+        await ga.connect(secured.wrong_url)
+    errors["error: connect() with a wrong password"] = info.value
     with pytest.raises(asyncpg.InvalidPasswordError) as driver_info:
         await database_exists(secured.wrong_url, DATABASE)
     errors["error: admin helper with a wrong password"] = driver_info.value
     unreachable = secured.url.set(query={"host": str(secured.embedded_dir / "no-socket-here")})
-    missing = await ga.connect(unreachable)
+    with pytest.raises(DatabaseUnavailableError) as unreachable_info:
+        await ga.connect(unreachable)
+    errors["error: connect() to no server at the socket"] = unreachable_info.value
+    missing = Database(unreachable)
     try:
         # Today a missing socket escapes untranslated as FileNotFoundError (an OSError,
         # not a ConnectionError); either way its text must not hold the password.

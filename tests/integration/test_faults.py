@@ -19,7 +19,7 @@ from gallery_analytics.db.admin import create_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.models import User
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.services.dashboard import DashboardService
 from tests.fault_table import FAULT_TABLE
@@ -46,7 +46,7 @@ async def faults_db(own_server: EmbeddedPostgres) -> AsyncIterator[Database]:
     name = f"faults_{os.getpid()}_{time.monotonic_ns()}"
     await create_database(url, name)
     db = Database(url.set(database=name))
-    await create_schema(db)
+    await upgrade_schema(db.admin_url)
     await seed_demo(db, size="small", progress=False)
     try:
         yield db
