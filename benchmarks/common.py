@@ -7,17 +7,28 @@ from sqlalchemy.engine import URL
 
 from gallery_analytics.config import Settings
 from gallery_analytics.db.admin import create_database, database_exists
-from gallery_analytics.db.connect import embedded_url
+from gallery_analytics.db.connect import application_database, embedded_server_url
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.roles import provision_database
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.load import resolve_size, seed_demo
 
 SCRATCH_DATABASE = "gallery_bench_dashboard_{size}"
 
 
 async def server_url(settings: Settings) -> URL:
-    """GALLERY_DATABASE_URL's server, else the embedded one (started if needed)."""
-    return settings.database_url or await embedded_url(settings)
+    """GALLERY_DATABASE_URL's server (a superuser URL), else the embedded one (started if
+    needed)."""
+    return settings.database_url or await embedded_server_url(settings)
+
+
+async def application_scratch_database(server: URL, name: str, settings: Settings) -> Database:
+    """``name`` with the application roles and the schema at head; used as the
+    application uses a database (writer, SELECT-only reader, owner for reloads)."""
+    await provision_database(server, name)
+    db = application_database(server, name, settings=settings)
+    await upgrade_schema(db.admin_url)
+    return db
 
 
 async def scratch_database(server: URL, size: str, settings: Settings) -> Database:
@@ -26,8 +37,7 @@ async def scratch_database(server: URL, size: str, settings: Settings) -> Databa
     name = SCRATCH_DATABASE.format(size=size)
     if not await database_exists(server, name):
         await create_database(server, name)
-    db = Database(server.set(database=name), settings=settings)
-    await create_schema(db)
+    db = await application_scratch_database(server, name, settings)
     async with db.read_session() as session:
         artworks = await session.scalar(text("SELECT count(*) FROM artworks"))
     if artworks != expected:

@@ -310,11 +310,11 @@ async def prepare_dataset(rows: int, rebuild: bool) -> URL:
     """Ensure the scratch database and a table of ``rows`` rows; return the database URL."""
     from gallery_analytics.config import Settings
     from gallery_analytics.db.admin import ensure_database
-    from gallery_analytics.db.connect import embedded_url
+    from gallery_analytics.db.connect import embedded_server_url
     from gallery_analytics.db.database import Database
 
     settings = Settings.from_env()
-    server = settings.database_url or await embedded_url(settings)
+    server = settings.database_url or await embedded_server_url(settings)
     await ensure_database(server, DATABASE_NAME)
     url = server.set(database=DATABASE_NAME)
     db = Database(url, settings=settings)

@@ -33,7 +33,9 @@ async def main(loads: int, pool: int, rounds: int, size: str) -> None:
     scratch = await scratch_database(await server_url(settings), size, settings)
     await scratch.dispose()
     bounded = Settings(pool=PoolSettings(size=pool, max_overflow=0, timeout_seconds=60))
-    db = Database(scratch.url, settings=bounded)
+    db = Database(
+        scratch.url, read_url=scratch.read_url, admin_url=scratch.admin_url, settings=bounded
+    )
     service = DashboardService(db)
     try:
         await service.get_gallery_overview()  # warm-up

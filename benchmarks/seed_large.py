@@ -14,11 +14,10 @@ import os
 import statistics
 import time
 
+from common import application_scratch_database, server_url
+
 from gallery_analytics.config import Settings
 from gallery_analytics.db.admin import create_database, drop_database
-from gallery_analytics.db.connect import embedded_url
-from gallery_analytics.db.database import Database
-from gallery_analytics.db.schema import create_schema
 from gallery_analytics.demo.load import seed_demo
 
 TARGET_SECONDS = 60.0
@@ -26,13 +25,12 @@ TARGET_SECONDS = 60.0
 
 async def main(size: str, repeat: int) -> None:
     settings = Settings.from_env()
-    server = settings.database_url or await embedded_url(settings)
+    server = await server_url(settings)
     name = f"gallery_bench_seed_{os.getpid()}"
     await create_database(server, name)
-    db = Database(server.set(database=name), settings=settings)
+    db = await application_scratch_database(server, name, settings)
     totals: list[float] = []
     try:
-        await create_schema(db)
         for run in range(1, repeat + 1):
             started = time.perf_counter()
             report = await seed_demo(db, size=size, progress=False)

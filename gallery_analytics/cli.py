@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from gallery_analytics.config import Settings, mask_url
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.roles import role_urls
 from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED, DEMO_TODAY, SIZES
 from gallery_analytics.demo.load import seed_demo
@@ -178,8 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Log records as ``warning: message``: a command's user gets sentences, not tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    # asyncio repeats "socket.send() raised exception" while a lost connection is being
+    # torn down; the command reports the loss itself, once.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _configure_logging()
     handlers: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "db": _db,
         "seed": _seed,
@@ -235,8 +254,9 @@ async def _db(args: argparse.Namespace) -> int:
         if settings.database_url is not None:
             print(mask_url(settings.database_url))
         else:
-            url = await asyncio.to_thread(server.url, EMBEDDED_DATABASE)
-            print(mask_url(url))
+            # The application's (writer) URL, never the embedded server's superuser.
+            server_url = make_url(await asyncio.to_thread(server.url, EMBEDDED_DATABASE))
+            print(mask_url(role_urls(server_url, EMBEDDED_DATABASE).writer))
     else:  # upgrade, init: run the migrations up to the newest revision (idempotent)
         url = await _schema_owner_url(settings)
         await upgrade_schema(url)
@@ -330,11 +350,11 @@ async def _notebooks(args: argparse.Namespace) -> int:
     server = settings.database_url or make_url(
         await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
     )
-    database_url = await prepare_notebook_database(server)
-    print(f"notebook database: {mask_url(database_url)} (small demo data, seed {DEFAULT_SEED})")
+    database = await prepare_notebook_database(server)
+    print(f"notebook database: {mask_url(database.writer)} (small demo data, seed {DEFAULT_SEED})")
     for path in paths:
         print(f"executing {path.name} ...", flush=True)
-        await asyncio.to_thread(execute_notebook, path, database_url=database_url)
+        await asyncio.to_thread(execute_notebook, path, database=database)
     print(f"{len(paths)} notebook(s) updated")
     return 0
 

@@ -23,9 +23,11 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics.db.admin import create_database, drop_database
+from gallery_analytics.db.connect import application_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
-from gallery_analytics.db.schema import create_schema
+from gallery_analytics.db.roles import APP_ROLES, provision_database
+from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
 
@@ -82,9 +84,10 @@ async def template_database(server_url: URL) -> AsyncIterator[str]:
     by tests directly so it can serve as a template."""
     name = unique_database_name("gallery_template")
     await create_database(server_url, name)
-    db = Database(server_url.set(database=name))
+    await provision_database(server_url, name)
+    db = application_database(server_url, name)
     try:
-        await create_schema(db)
+        await upgrade_schema(db.admin_url)  # migrations run as the schema owner
         await seed_demo(db, size="small", seed=DEFAULT_SEED, progress=False)
     finally:
         await db.dispose()
@@ -95,7 +98,9 @@ async def template_database(server_url: URL) -> AsyncIterator[str]:
 async def _clone(server_url: URL, template: str, prefix: str) -> AsyncIterator[Database]:
     name = unique_database_name(prefix)
     await create_database(server_url, name, template=template)
-    db = Database(server_url.set(database=name))
+    # Tests connect as the application does: writer, SELECT-only reader, schema owner.
+    await provision_database(server_url, name)
+    db = application_database(server_url, name)
     try:
         yield db
     finally:
@@ -122,9 +127,10 @@ async def empty_db(server_url: URL) -> AsyncIterator[Database]:
     """A private database with the schema and no rows."""
     name = unique_database_name("gallery_empty")
     await create_database(server_url, name)
-    db = Database(server_url.set(database=name))
+    await provision_database(server_url, name)
+    db = application_database(server_url, name)
     try:
-        await create_schema(db)
+        await upgrade_schema(db.admin_url)
         yield db
     finally:
         await db.dispose()
@@ -143,6 +149,10 @@ def run_cli(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
     if database_url is not None:
         environment["GALLERY_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+        if database_url.username == APP_ROLES.writer:
+            # Configured as a deployment would be: reads as the SELECT-only role.
+            reader = database_url.set(username=APP_ROLES.reader)
+            environment["GALLERY_READ_DATABASE_URL"] = reader.render_as_string(hide_password=False)
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "gallery_analytics.cli", *args],

@@ -244,14 +244,6 @@ def _upgrade_blocking(url: URL, revision: str) -> None:
         raise ConfigurationError(f"schema upgrade of {mask_url(url)}: {exc}") from exc
 
 
-async def create_schema(db: Database) -> None:
-    """Bring ``db`` to the newest revision as its schema owner (``db.admin_url``).
-
-    Kept for scripts written before migrations; new code calls :func:`upgrade_schema`.
-    """
-    await upgrade_schema(db.admin_url)
-
-
 # -- checking ---------------------------------------------------------------------------------
 
 

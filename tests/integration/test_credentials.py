@@ -35,6 +35,7 @@ from gallery_analytics.config import Settings
 from gallery_analytics.db.admin import database_exists, driver_dsn, quote_identifier
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.roles import RoleUrls
 from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
@@ -301,8 +302,10 @@ def test_notebooks_never_contain_the_password(secured: SecuredServer, tmp_path: 
         copy = tmp_path / f"{name}.ipynb"
         shutil.copyfile(notebooks_dir() / f"{name}.ipynb", copy)
         copies.append(copy)
+    # One password-protected role for everything: reads, writes and the schema.
+    database = RoleUrls(owner=secured.url, writer=secured.url, reader=secured.url)
     with ThreadPoolExecutor(_WORKERS) as pool:
-        for future in [pool.submit(execute_notebook, c, database_url=secured.url) for c in copies]:
+        for future in [pool.submit(execute_notebook, c, database=database) for c in copies]:
             future.result()
 
     quickstart = copies[0].read_text(encoding="utf-8")
