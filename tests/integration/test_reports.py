@@ -76,7 +76,12 @@ def test_executed_report_passes_nbval(
         timeout=300,
         check=False,
         cwd=tmp_path,
-        env={**_environment_without_gallery(), "GALLERY_DATABASE_URL": url},
+        env={
+            **_environment_without_gallery(),
+            "GALLERY_DATABASE_URL": url,
+            # Reads as the SELECT-only role, as the report was made.
+            "GALLERY_READ_DATABASE_URL": seeded_db.read_url.render_as_string(hide_password=False),
+        },
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\b1[0-9] passed\b", result.stdout)
