@@ -72,6 +72,15 @@ class QueryTimeoutError(DatabaseError):
     """A statement ran past its statement timeout and was cancelled by the server."""
 
 
+class DatabaseNotAnsweringError(DatabaseUnavailableError, TimeoutError):
+    """The server stopped answering mid-statement (client-side timeout); the connection
+    was dropped. Also a ``TimeoutError``, for code that bounds waits generically."""
+
+
+class SessionClosedError(DatabaseError):
+    """A session was used after its ``async with`` block ended."""
+
+
 class EventLoopMismatchError(GalleryAnalyticsError, RuntimeError):
     """A resource bound to one event loop was used from another."""
 

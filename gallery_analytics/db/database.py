@@ -43,9 +43,10 @@ from sqlalchemy.pool import PoolResetState
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.roles import role_can_write
-from gallery_analytics.db.sessions import GuardedAsyncSession
+from gallery_analytics.db.sessions import NOT_ANSWERING_MESSAGE, GuardedAsyncSession
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.errors import (
+    DatabaseNotAnsweringError,
     DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
@@ -63,8 +64,27 @@ APPLICATION_NAME = "gallery-analytics"
 # ALL, which would also drop asyncpg's prepared statements under it.
 RESET_CONNECTION_SQL = (
     "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; "
-    "SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;"
+    "SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES; "
+    # Statements PREPAREd in SQL (asyncpg's own protocol-level ones are not from_sql).
+    "DO $$DECLARE r record; BEGIN FOR r IN SELECT name FROM pg_prepared_statements "
+    "WHERE from_sql LOOP EXECUTE format('DEALLOCATE %I', r.name); END LOOP; END$$; "
+    # setseed() survives RESET ALL: reseed so no one inherits a chosen random() sequence.
+    "SELECT setseed(random() * 2 - 1);"
 )
+
+# Settings that shape results, sent at connection start: values a client sends at
+# startup outrank the role's and the database's defaults, and RESET ALL returns to them,
+# so even a role that changed its own defaults (ALTER ROLE CURRENT_USER SET ..., which
+# PostgreSQL always allows) cannot change what later sessions compute or parse.
+_RESULT_SETTINGS = {
+    "search_path": '"$user", public',
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "client_min_messages": "notice",
+    "TimeZone": "UTC",
+}
 
 # Client-side bound on every statement, beyond the server's statement_timeout: a server
 # that dies or a network that drops mid-statement fails the call instead of hanging it.
@@ -148,11 +168,18 @@ class Database:
         Cancellation counts as failure: a cancelled unit of work leaves nothing behind.
         """
         engines = self._engines()
-        async with self._translated(), engines.write_sessions() as session, session.begin():
+        async with self._translated(), engines.write_sessions() as session:
             try:
-                yield session
-            finally:
-                await session.settle()
+                async with session.begin():
+                    try:
+                        yield session
+                    finally:
+                        await session.settle()
+            except TimeoutError:
+                # The server stopped answering (the commit, say): closing would wait on
+                # it again for a rollback; drop the connection instead.
+                await AsyncSession.invalidate(session)
+                raise
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -256,7 +283,9 @@ class Database:
             ),
         )
 
-    async def _connect_driver(self, url: URL, *, check_role: str | None = None) -> Any:
+    async def _connect_driver(
+        self, url: URL, *, check_role: str | None = None, read_only: bool = False
+    ) -> Any:
         """An asyncpg connection with the project's session settings and bounded waits.
 
         Our own connect step, so that "nothing listens there" (an OSError, which
@@ -270,12 +299,13 @@ class Database:
                 timeout=10,
                 command_timeout=statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS,
                 server_settings={
+                    **_RESULT_SETTINGS,
+                    "default_transaction_read_only": "on" if read_only else "off",
                     "application_name": APPLICATION_NAME,
                     "statement_timeout": str(int(statement_timeout * 1000)),
                     "idle_in_transaction_session_timeout": str(
                         int((statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
                     ),
-                    "TimeZone": "UTC",
                     # TCP keepalives (ignored on Unix sockets): a vanished client or
                     # network is noticed by the server within about a minute.
                     "tcp_keepalives_idle": "30",
@@ -327,7 +357,7 @@ class Database:
         pool = self.settings.pool
 
         async def connect_driver() -> Any:
-            return await self._connect_driver(url, check_role=purpose)
+            return await self._connect_driver(url, check_role=purpose, read_only=purpose == "read")
 
         engine = create_async_engine(
             url,
@@ -351,6 +381,8 @@ class Database:
             yield
         except GalleryAnalyticsError:
             raise
+        except TimeoutError as exc:  # asyncpg's command timeout: the server did not answer
+            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
         except sa_exc.TimeoutError as exc:
             pool = self.settings.pool
             raise PoolExhaustedError(

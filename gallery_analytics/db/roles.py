@@ -58,14 +58,18 @@ def role_urls(server_url: URL, database: str, roles: RoleNames = APP_ROLES) -> R
     )
 
 
-# Large-object functions that create server-side objects; every role may call them by
-# default, which would let a SELECT-only role store data.
-_LARGE_OBJECT_CREATORS = (
+# Functions every role may call by default that a SELECT-only role must not: creating
+# large objects would let it store data, and signalling backends would let any analyst
+# end or cancel the reads of everyone sharing the role. (asyncpg cancels its own queries
+# with the protocol's cancel key, which needs no function.)
+_REVOKED_FROM_PUBLIC = (
     "lo_create(oid)",
     "lo_creat(integer)",
     "lo_from_bytea(oid, bytea)",
     "lo_import(text)",
     "lo_import(text, oid)",
+    "pg_terminate_backend(integer, bigint)",
+    "pg_cancel_backend(integer)",
 )
 
 
@@ -103,6 +107,12 @@ async def provision_database(
                         f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
                         "NOREPLICATION NOBYPASSRLS"
                     )
+            # A role may always change its own defaults (ALTER ROLE CURRENT_USER SET ...);
+            # provisioning puts them back. Connections also send the settings that shape
+            # results at startup, which outrank these (gallery_analytics.db.database).
+            for quoted in (owner, writer, reader):
+                await server.execute(f"ALTER ROLE {quoted} RESET ALL")
+                await server.execute(f"ALTER ROLE {quoted} IN DATABASE {target} RESET ALL")
             await server.execute(f"ALTER ROLE {reader} SET default_transaction_read_only = on")
             await server.execute(f"ALTER DATABASE {target} OWNER TO {owner}")
             await server.execute(f"REVOKE ALL ON DATABASE {target} FROM PUBLIC")
@@ -110,7 +120,7 @@ async def provision_database(
             await server.execute(f"GRANT CONNECT ON DATABASE {target} TO {reader}")
             await server.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
             await server.execute(f"GRANT USAGE ON SCHEMA public TO {writer}, {reader}")
-            for function in _LARGE_OBJECT_CREATORS:
+            for function in _REVOKED_FROM_PUBLIC:
                 await server.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
             await _hand_existing_objects_to(server, owner)
             await server.execute(

@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gallery_analytics.errors import ConcurrentSessionUseError
+from gallery_analytics.errors import (
+    ConcurrentSessionUseError,
+    DatabaseNotAnsweringError,
+    SessionClosedError,
+)
 
 _T = TypeVar("_T")
 
@@ -29,6 +33,17 @@ CONCURRENT_USE_MESSAGE = (
     "time. Give each concurrent task its own session (`async with db.read_session() as "
     "session:` inside the task), or use DashboardService, which runs panels in parallel "
     "that way"
+)
+
+SESSION_CLOSED_MESSAGE = (
+    "this session's `async with` block has already ended (a task created inside it ran "
+    "late, or the session was kept); open a new session for more work"
+)
+
+NOT_ANSWERING_MESSAGE = (
+    "the database did not answer within the client-side command timeout (statement "
+    "timeout + 15 s): the server is stopped, overloaded or unreachable; the connection was "
+    "dropped"
 )
 
 # The AsyncSession coroutines that talk to the connection.
@@ -48,6 +63,8 @@ _GUARDED_METHODS = (
     "delete",
     "run_sync",
     "connection",
+    "close",
+    "invalidate",
 )
 
 
@@ -58,11 +75,14 @@ class GuardedAsyncSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._busy_task: asyncio.Task[Any] | None = None
         self._busy_depth = 0
+        self._finished = False
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def _exclusive(self, call: Callable[[], Awaitable[_T]]) -> _T:
+    async def _exclusive(self, name: str, call: Callable[[], Awaitable[_T]]) -> _T:
         task = asyncio.current_task()
+        if self._finished and name not in ("close", "invalidate"):
+            raise SessionClosedError(SESSION_CLOSED_MESSAGE)
         if self._busy_task is not None and self._busy_task is not task:
             raise ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
         self._busy_task = task
@@ -70,6 +90,12 @@ class GuardedAsyncSession(AsyncSession):
         self._idle.clear()
         try:
             return await call()
+        except TimeoutError as exc:
+            # asyncpg's command timeout: the server did not answer. Rolling back on that
+            # connection would wait as long again; drop it instead.
+            if name != "invalidate":
+                await AsyncSession.invalidate(self)
+            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
         finally:
             self._busy_depth -= 1
             if self._busy_depth == 0:
@@ -80,10 +106,13 @@ class GuardedAsyncSession(AsyncSession):
         """Cancel and wait for a statement another task still runs on this session.
 
         Called by the session's owner before the session closes; afterwards nothing
-        uses the connection, so closing it (rollback, return to the pool) is safe.
+        uses the connection, so closing it (rollback, return to the pool) is safe, and the
+        session refuses further statements (a task that starts late gets
+        SessionClosedError instead of opening a transaction nobody would close).
         """
         busy = self._busy_task
         if busy is None or busy is asyncio.current_task():
+            self._finished = True
             return
         if not busy.done():
             busy.cancel()
@@ -93,6 +122,7 @@ class GuardedAsyncSession(AsyncSession):
                 await asyncio.shield(self._idle.wait())
             except asyncio.CancelledError:
                 cancelled = True  # finish settling first: the connection must come back
+        self._finished = True
         if cancelled:
             raise asyncio.CancelledError
 
@@ -102,7 +132,7 @@ def _guarded(name: str) -> Callable[..., Awaitable[Any]]:
 
     @functools.wraps(method)
     async def guarded(self: GuardedAsyncSession, *args: Any, **kwargs: Any) -> Any:
-        return await self._exclusive(lambda: method(self, *args, **kwargs))
+        return await self._exclusive(name, lambda: method(self, *args, **kwargs))
 
     return guarded
 
