@@ -198,6 +198,33 @@ class Database:
                 yield raw.driver_connection
 
     @asynccontextmanager
+    async def driver_transaction(self, *, write: bool = False) -> AsyncIterator[Any]:
+        """A pooled asyncpg connection inside one transaction (read-only unless ``write``):
+        committed if the block succeeds, rolled back otherwise.
+
+        Why not ``connection.transaction()``: when the server stops answering, asyncpg's
+        transaction would wait a whole command timeout again for its ROLLBACK; here the
+        connection is dropped at once instead (the server rolls back on its own).
+        """
+        async with self.driver_connection(write=write) as connection:
+            transaction = connection.transaction(readonly=not write)
+            await transaction.start()
+            try:
+                yield connection
+            except TimeoutError:
+                connection.terminate()
+                raise
+            except BaseException:
+                if not connection.is_closed():
+                    await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except TimeoutError:
+                connection.terminate()
+                raise
+
+    @asynccontextmanager
     async def admin_connection(self) -> AsyncIterator[Any]:
         """A short-lived asyncpg connection as the schema owner (``admin_url``), not pooled.
 
@@ -427,8 +454,10 @@ async def _fail_fast_on_connection_loss(connection: Any) -> AsyncIterator[None]:
     except BaseException as exc:
         # The listener runs on a later loop turn: the failure it would explain (a COPY's
         # "connection was closed", a transaction's exit) may arrive first.
-        if not (state["lost"] or connection.is_closed()):
-            raise
+        if not (state["lost"] or connection.is_closed()) or (
+            isinstance(exc, TimeoutError) and not state["lost"]
+        ):
+            raise  # a timeout (translated by the caller) or an unrelated error
         if state["lost"] and isinstance(exc, asyncio.CancelledError) and task is not None:
             task.uncancel()
         raise DatabaseUnavailableError(

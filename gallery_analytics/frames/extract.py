@@ -88,8 +88,7 @@ async def extract_frame(
 
     async with (
         responsive_to_interrupts(),
-        db.driver_connection() as connection,
-        connection.transaction(readonly=True),
+        db.driver_transaction() as connection,
     ):
         attributes = (await connection.prepare(sql)).get_attributes()
         await connection.copy_from_query(sql, *args, output=collect, format="text")

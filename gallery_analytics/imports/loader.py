@@ -315,7 +315,7 @@ async def _load(
         return dict(_NOTHING), dict(_NOTHING)  # nothing to write: not even the owner
     counts: tuple[dict[str, int], dict[str, int]] = ({}, {})
     try:
-        async with db.driver_connection(write=True) as connection, connection.transaction():
+        async with db.driver_transaction(write=True) as connection:
             display_name = f"{source} collection"
             owner = await connection.fetchval(_OWNER, owner_email, display_name)
             if owner is None:  # created by a concurrent import since our snapshot
