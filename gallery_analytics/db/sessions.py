@@ -46,13 +46,12 @@ NOT_ANSWERING_MESSAGE = (
     "dropped"
 )
 
-# The AsyncSession coroutines that talk to the connection.
+# The AsyncSession coroutines that talk to the connection (stream and stream_scalars are
+# guarded by GuardedAsyncSession itself: their results keep the connection busy).
 _GUARDED_METHODS = (
     "execute",
     "scalar",
     "scalars",
-    "stream",
-    "stream_scalars",
     "get",
     "get_one",
     "refresh",
@@ -78,12 +77,17 @@ class GuardedAsyncSession(AsyncSession):
         self._finished = False
         self._idle = asyncio.Event()
         self._idle.set()
+        # Streamed results and the task that opened each: the connection stays busy with
+        # a server-side cursor until the result is used up or closed.
+        self._streams: list[tuple[asyncio.Task[Any] | None, Any]] = []
 
     async def _exclusive(self, name: str, call: Callable[[], Awaitable[_T]]) -> _T:
         task = asyncio.current_task()
         if self._finished and name not in ("close", "invalidate"):
             raise SessionClosedError(SESSION_CLOSED_MESSAGE)
         if self._busy_task is not None and self._busy_task is not task:
+            raise ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
+        if name not in ("close", "invalidate") and self._streaming_tasks() - {task}:
             raise ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
         self._busy_task = task
         self._busy_depth += 1
@@ -102,29 +106,63 @@ class GuardedAsyncSession(AsyncSession):
                 self._busy_task = None
                 self._idle.set()
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._exclusive("stream", lambda: AsyncSession.stream(self, *args, **kwargs))
+        self._streams.append((asyncio.current_task(), result))
+        return result
+
+    async def stream_scalars(self, *args: Any, **kwargs: Any) -> Any:
+        result = await self._exclusive(
+            "stream_scalars", lambda: AsyncSession.stream_scalars(self, *args, **kwargs)
+        )
+        self._streams.append((asyncio.current_task(), result))
+        return result
+
+    def _streaming_tasks(self) -> set[asyncio.Task[Any]]:
+        """Tasks with a streamed result on this session they have not used up or closed."""
+        self._streams = [(task, result) for task, result in self._streams if _is_open(result)]
+        return {task for task, _ in self._streams if task is not None and not task.done()}
+
     async def settle(self) -> None:
-        """Cancel and wait for a statement another task still runs on this session.
+        """Cancel and wait for another task still running a statement, or still reading a
+        streamed result, on this session.
 
         Called by the session's owner before the session closes; afterwards nothing
         uses the connection, so closing it (rollback, return to the pool) is safe, and the
         session refuses further statements (a task that starts late gets
         SessionClosedError instead of opening a transaction nobody would close).
         """
+        current = asyncio.current_task()
+        others = self._streaming_tasks() - {current}
         busy = self._busy_task
-        if busy is None or busy is asyncio.current_task():
-            self._finished = True
-            return
-        if not busy.done():
-            busy.cancel()
+        if busy is not None and busy is not current:
+            others.add(busy)
+        for task in others:
+            if not task.done():
+                task.cancel()
         cancelled = False
-        while not self._idle.is_set():
+        while others or (busy is not None and busy is not current and not self._idle.is_set()):
             try:
-                await asyncio.shield(self._idle.wait())
+                if others:
+                    await asyncio.shield(asyncio.wait(others))
+                    others = set()
+                else:
+                    await asyncio.shield(self._idle.wait())
             except asyncio.CancelledError:
                 cancelled = True  # finish settling first: the connection must come back
         self._finished = True
         if cancelled:
             raise asyncio.CancelledError
+
+
+def _is_open(result: Any) -> bool:
+    """Whether a streamed result still holds its cursor (not used up, not closed).
+
+    SQLAlchemy marks a used-up cursor result "soft closed"; that flag is not public API,
+    hence the getattr with a safe default (treated as open, the cautious answer).
+    """
+    real = getattr(result, "_real_result", result)
+    return not (getattr(real, "closed", False) or getattr(real, "_soft_closed", False))
 
 
 def _guarded(name: str) -> Callable[..., Awaitable[Any]]:

@@ -938,12 +938,6 @@ CONCURRENCY_SCENARIOS = [
     pytest.param(
         _execute_while_another_task_streams,
         id="execute-while-another-task-streams",
-        marks=_bug(
-            "iterating a session.stream() result is not guarded: another task's execute meets "
-            "asyncpg's 'another operation is in progress' (DatabaseError, not "
-            "ConcurrentSessionUseError) and the streaming connection stays checked out, idle "
-            "in transaction"
-        ),
     ),
     pytest.param(
         _savepoints_gathered,

@@ -211,3 +211,18 @@ async def test_the_same_session_in_sequence_from_another_task_is_fine(
         first = await asyncio.create_task(session.scalar(text("SELECT 1")))
         second = await asyncio.create_task(session.scalar(text("SELECT 2")))
     assert (first, second) == (1, 2)
+
+
+async def test_a_stream_used_up_in_one_task_frees_the_session_for_another(
+    fresh_db: Database,
+) -> None:
+    """The stream guard refuses only while a result still holds the cursor."""
+    async with fresh_db.read_session() as session:
+
+        async def count_streamed() -> int:
+            result = await session.stream(text("SELECT g FROM generate_series(1, 2000) AS g"))
+            return len([row async for row in result])
+
+        streamed = await asyncio.create_task(count_streamed())
+        after = await session.scalar(text("SELECT 7"))
+    assert (streamed, after) == (2000, 7)
