@@ -43,7 +43,13 @@ from sqlalchemy.pool import PoolResetState
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.roles import role_can_write
-from gallery_analytics.db.sessions import NOT_ANSWERING_MESSAGE, GuardedAsyncSession
+from gallery_analytics.db.sessions import (
+    CLIENT_TIMEOUT_MARGIN_SECONDS,
+    CONNECT_TIMEOUT_SECONDS,
+    NOT_ANSWERING_MESSAGE,
+    GuardedAsyncSession,
+    is_driver_timeout,
+)
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
@@ -85,10 +91,6 @@ _RESULT_SETTINGS = {
     "client_min_messages": "notice",
     "TimeZone": "UTC",
 }
-
-# Client-side bound on every statement, beyond the server's statement_timeout: a server
-# that dies or a network that drops mid-statement fails the call instead of hanging it.
-_CLIENT_TIMEOUT_MARGIN_SECONDS = 15.0
 
 
 @dataclass(slots=True)
@@ -170,16 +172,20 @@ class Database:
         engines = self._engines()
         async with self._translated(), engines.write_sessions() as session:
             try:
-                async with session.begin():
-                    try:
-                        yield session
-                    finally:
-                        await session.settle()
-            except TimeoutError:
-                # The server stopped answering (the commit, say): closing would wait on
-                # it again for a rollback; drop the connection instead.
+                yield session
+            except BaseException:
+                await session.settle()
+                raise  # closing the session rolls back
+            await session.settle()
+            try:
+                await AsyncSession.commit(session)
+            except TimeoutError as exc:
+                if not is_driver_timeout(exc):
+                    raise
+                # The server stopped answering: closing would wait on it again for a
+                # rollback; drop the connection instead (the server rolls back itself).
                 await AsyncSession.invalidate(session)
-                raise
+                raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -187,7 +193,15 @@ class Database:
         engines = self._engines()
         engine = engines.write if write else engines.read
         async with self._translated(read_only=not write), engine.connect() as connection:
-            yield connection
+            try:
+                yield connection
+            except TimeoutError as exc:
+                if not is_driver_timeout(exc):
+                    raise
+                await connection.invalidate()  # no rollback wait on a silent server
+                if isinstance(exc, DatabaseNotAnsweringError):
+                    raise
+                raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
 
     @asynccontextmanager
     async def driver_connection(self, *, write: bool = False) -> AsyncIterator[Any]:
@@ -206,23 +220,11 @@ class Database:
         transaction would wait a whole command timeout again for its ROLLBACK; here the
         connection is dropped at once instead (the server rolls back on its own).
         """
-        async with self.driver_connection(write=write) as connection:
-            transaction = connection.transaction(readonly=not write)
-            await transaction.start()
-            try:
-                yield connection
-            except TimeoutError:
-                connection.terminate()
-                raise
-            except BaseException:
-                if not connection.is_closed():
-                    await transaction.rollback()
-                raise
-            try:
-                await transaction.commit()
-            except TimeoutError:
-                connection.terminate()
-                raise
+        async with (
+            self.driver_connection(write=write) as connection,
+            _driver_transaction(connection, readonly=not write),
+        ):
+            yield connection
 
     @asynccontextmanager
     async def admin_connection(self) -> AsyncIterator[Any]:
@@ -237,7 +239,14 @@ class Database:
                 async with _fail_fast_on_connection_loss(connection):
                     yield connection
             finally:
-                await connection.close(timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
+                if not connection.is_closed():
+                    await connection.close(timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
+
+    @asynccontextmanager
+    async def admin_transaction(self) -> AsyncIterator[Any]:
+        """:meth:`admin_connection` inside one transaction (see :meth:`driver_transaction`)."""
+        async with self.admin_connection() as connection, _driver_transaction(connection):
+            yield connection
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -323,15 +332,15 @@ class Database:
         try:
             connection = await asyncpg.connect(
                 dsn,
-                timeout=10,
-                command_timeout=statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                command_timeout=statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS,
                 server_settings={
                     **_RESULT_SETTINGS,
                     "default_transaction_read_only": "on" if read_only else "off",
                     "application_name": APPLICATION_NAME,
                     "statement_timeout": str(int(statement_timeout * 1000)),
                     "idle_in_transaction_session_timeout": str(
-                        int((statement_timeout + _CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
+                        int((statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
                     ),
                     # TCP keepalives (ignored on Unix sockets): a vanished client or
                     # network is noticed by the server within about a minute.
@@ -340,22 +349,23 @@ class Database:
                     "tcp_keepalives_count": "3",
                 },
             )
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise DatabaseUnavailableError(
+                f"the database at {_describe_server(url)} did not answer within "
+                f"{CONNECT_TIMEOUT_SECONDS:g} s"
+            ) from exc
         except OSError as exc:
             raise DatabaseUnavailableError(
                 f"the database at {_describe_server(url)} cannot be reached "
                 f"({exc.strerror or type(exc).__name__}); is the server running? "
                 "(`gallery-analytics db start` starts the embedded one)"
             ) from exc
-        except TimeoutError as exc:
-            raise DatabaseUnavailableError(
-                f"the database at {_describe_server(url)} did not answer within 10 s"
-            ) from exc
         if check_role is not None and check_role not in self._checked_roles:
             self._checked_roles.add(check_role)
             try:
                 await self._warn_about_privileges(connection, check_role)
             except BaseException:
-                await connection.close(timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
+                await connection.close(timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
                 raise
         return connection
 
@@ -408,8 +418,6 @@ class Database:
             yield
         except GalleryAnalyticsError:
             raise
-        except TimeoutError as exc:  # asyncpg's command timeout: the server did not answer
-            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
         except sa_exc.TimeoutError as exc:
             pool = self.settings.pool
             raise PoolExhaustedError(
@@ -428,6 +436,28 @@ class Database:
             if translated is None:
                 raise
             raise translated from exc
+
+
+@asynccontextmanager
+async def _driver_transaction(connection: Any, *, readonly: bool = False) -> AsyncIterator[None]:
+    """A transaction on a raw asyncpg connection that never waits twice on a silent
+    server: on a client-side timeout the connection is terminated instead of rolled back."""
+    transaction = connection.transaction(readonly=readonly)
+    try:
+        await transaction.start()
+        yield
+    except BaseException as exc:
+        if is_driver_timeout(exc):
+            connection.terminate()
+        elif not connection.is_closed():
+            await transaction.rollback()
+        raise
+    try:
+        await transaction.commit()
+    except TimeoutError as exc:
+        if is_driver_timeout(exc):
+            connection.terminate()
+        raise
 
 
 @asynccontextmanager
@@ -454,12 +484,13 @@ async def _fail_fast_on_connection_loss(connection: Any) -> AsyncIterator[None]:
     except BaseException as exc:
         # The listener runs on a later loop turn: the failure it would explain (a COPY's
         # "connection was closed", a transaction's exit) may arrive first.
-        if not (state["lost"] or connection.is_closed()) or (
-            isinstance(exc, TimeoutError) and not state["lost"]
-        ):
-            raise  # a timeout (translated by the caller) or an unrelated error
-        if state["lost"] and isinstance(exc, asyncio.CancelledError) and task is not None:
-            task.uncancel()
+        if is_driver_timeout(exc) and not state["lost"]:
+            connection.terminate()  # a silent server: drop it rather than wait again
+            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
+        if not (state["lost"] or connection.is_closed()):
+            raise
+        if state["lost"] and task is not None and task.cancelling():
+            task.uncancel()  # the cancellation was ours, to wake the stuck operation
         raise DatabaseUnavailableError(
             "the connection to the database was lost in the middle of an operation (the "
             "server stopped or the network dropped); nothing of the unfinished "
@@ -484,7 +515,7 @@ def _reset_returned_connection(
         return  # a dead connection: the pre-ping on its next checkout replaces it
     dbapi_connection.rollback()
     dbapi_connection.run_async(
-        lambda driver: driver.execute(RESET_CONNECTION_SQL, timeout=_CLIENT_TIMEOUT_MARGIN_SECONDS)
+        lambda driver: driver.execute(RESET_CONNECTION_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
     )
 
 

@@ -40,11 +40,26 @@ SESSION_CLOSED_MESSAGE = (
     "late, or the session was kept); open a new session for more work"
 )
 
+# Client-side bound on every statement, beyond the server's statement_timeout: a server
+# that stops answering mid-statement fails the call instead of hanging it.
+CLIENT_TIMEOUT_MARGIN_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+
 NOT_ANSWERING_MESSAGE = (
     "the database did not answer within the client-side command timeout (statement "
-    "timeout + 15 s): the server is stopped, overloaded or unreachable; the connection was "
-    "dropped"
+    f"timeout + {CLIENT_TIMEOUT_MARGIN_SECONDS:g} s): the server is stopped, overloaded or "
+    "unreachable; the connection was dropped"
 )
+
+
+def is_driver_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncpg's command timeout, not a caller's ``asyncio.timeout``.
+
+    asyncpg fails the waiting operation with a bare TimeoutError; ``asyncio.timeout`` and
+    ``wait_for`` raise theirs from the CancelledError they used to interrupt the work.
+    """
+    return isinstance(exc, TimeoutError) and not isinstance(exc.__cause__, asyncio.CancelledError)
+
 
 # The AsyncSession coroutines that talk to the connection (stream and stream_scalars are
 # guarded by GuardedAsyncSession itself: their results keep the connection busy).
@@ -95,6 +110,8 @@ class GuardedAsyncSession(AsyncSession):
         try:
             return await call()
         except TimeoutError as exc:
+            if not is_driver_timeout(exc):
+                raise
             # asyncpg's command timeout: the server did not answer. Rolling back on that
             # connection would wait as long again; drop it instead.
             if name != "invalidate":

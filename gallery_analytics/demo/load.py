@@ -102,7 +102,7 @@ async def load_tables(
     try:
         # As the schema owner: the reload drops and re-adds constraints and indexes,
         # which the application's writer role may not do.
-        async with db.admin_connection() as connection, connection.transaction():
+        async with db.admin_transaction() as connection:
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK_KEY)
             # Demo data is regenerated from its seed at will, so this one transaction
             # skips waiting for its WAL flush; imports and creates stay fully durable.

@@ -25,7 +25,12 @@ from sqlalchemy import text
 
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError, QueryTimeoutError, ValidationError
+from gallery_analytics.errors import (
+    DatabaseNotAnsweringError,
+    GalleryAnalyticsError,
+    QueryTimeoutError,
+    ValidationError,
+)
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dtos import DashboardDto, GalleryOverviewDto, PanelResult
@@ -45,11 +50,11 @@ _SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :milliseco
 class DashboardService:
     def __init__(self, db: Database, *, panel_timeout_seconds: float | None = None) -> None:
         self.db = db
+        self._budget_limit = db.settings.statement_timeout_seconds
         self.panel_timeout_seconds = _check_budget(
-            panel_timeout_seconds
-            if panel_timeout_seconds is not None
-            else db.settings.statement_timeout_seconds,
+            panel_timeout_seconds if panel_timeout_seconds is not None else self._budget_limit,
             field="panel_timeout_seconds",
+            limit=self._budget_limit,
         )
 
     # -- gallery overview -----------------------------------------------------------------
@@ -82,6 +87,7 @@ class DashboardService:
             panel.name: _check_budget(
                 (timeouts or {}).get(panel.name, self.panel_timeout_seconds),
                 field=f"timeouts.{panel.name}",
+                limit=self._budget_limit,
             )
             for panel in chosen
         }
@@ -157,6 +163,8 @@ class DashboardService:
                 await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
                 result = await session.execute(panel.build(filters))
                 rows = tuple(dict(row) for row in result.mappings())
+        except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
+            return failed("error", str(exc))
         except TimeoutError:
             return failed("timeout", f"took longer than its {budget_seconds:g} s budget")
         except QueryTimeoutError:
@@ -225,7 +233,14 @@ def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
     return chosen
 
 
-def _check_budget(value: object, *, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
-        raise ValidationError(field, "expected a number of seconds from 0 to 86400", value=value)
+def _check_budget(value: object, *, field: str, limit: float) -> float:
+    """A panel's time budget: above 0 and at most the statement timeout, because every
+    connection's client-side bound derives from it (a longer budget could not be kept)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= limit:
+        raise ValidationError(
+            field,
+            f"expected a number of seconds above 0 and at most {limit:g} (the statement "
+            "timeout, GALLERY_STATEMENT_TIMEOUT_SECONDS)",
+            value=value,
+        )
     return float(value)
