@@ -31,5 +31,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gallery-notebooks-")))
         server_url = make_url(server.start())
         config.add_cleanup(server.stop)
-    database = asyncio.run(prepare_notebook_database(server_url))
+    database = asyncio.run(prepare_notebook_database(server_url, provision_roles=True))
     os.environ.update(kernel_environment(database))

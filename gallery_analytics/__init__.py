@@ -1,22 +1,59 @@
 """gallery-analytics: an async analytics workbench for an art-gallery platform.
 
 Importing the package creates no engine, pool, connection or event loop; call
-``db = await gallery_analytics.connect()`` when you need the database.
+``db = await gallery_analytics.connect()`` when you need the database. Every error the
+package raises on purpose is exported here (``except gallery_analytics.ReadOnlyError``).
 """
 
 from gallery_analytics.db.connect import connect
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError, NotFoundError, ValidationError
+from gallery_analytics.errors import (
+    ConcurrentSessionUseError,
+    ConfigurationError,
+    ConstraintViolationError,
+    DatabaseError,
+    DatabaseNotAnsweringError,
+    DatabaseUnavailableError,
+    EmbeddedServerError,
+    EventLoopMismatchError,
+    GalleryAnalyticsError,
+    NotFoundError,
+    OutputExistsError,
+    OutputPathError,
+    PoolExhaustedError,
+    QueryTimeoutError,
+    ReadOnlyError,
+    ReportIncompleteError,
+    SchemaOutdatedError,
+    SessionClosedError,
+    ValidationError,
+)
 from gallery_analytics.services import CatalogService, DashboardService, OverviewFilters
 from gallery_analytics.sync import run_sync
 
 __all__ = [
     "CatalogService",
+    "ConcurrentSessionUseError",
+    "ConfigurationError",
+    "ConstraintViolationError",
     "DashboardService",
     "Database",
+    "DatabaseError",
+    "DatabaseNotAnsweringError",
+    "DatabaseUnavailableError",
+    "EmbeddedServerError",
+    "EventLoopMismatchError",
     "GalleryAnalyticsError",
     "NotFoundError",
+    "OutputExistsError",
+    "OutputPathError",
     "OverviewFilters",
+    "PoolExhaustedError",
+    "QueryTimeoutError",
+    "ReadOnlyError",
+    "ReportIncompleteError",
+    "SchemaOutdatedError",
+    "SessionClosedError",
     "ValidationError",
     "connect",
     "run_sync",

@@ -267,10 +267,8 @@ async def _db(args: argparse.Namespace) -> int:
 async def _schema_owner_url(settings: Settings) -> URL:
     """Migrations run as the schema owner: the admin URL, else the database URL, else the
     embedded server's owner role."""
-    if settings.admin_database_url is not None:
-        return settings.admin_database_url
-    if settings.database_url is not None:
-        return settings.database_url
+    if settings.schema_owner_url is not None:
+        return settings.schema_owner_url
     return (await embedded_urls(settings)).owner
 
 
@@ -350,7 +348,10 @@ async def _notebooks(args: argparse.Namespace) -> int:
     server = settings.database_url or make_url(
         await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
     )
-    database = await prepare_notebook_database(server)
+    # Roles are created only on the embedded server, never on a configured one.
+    database = await prepare_notebook_database(
+        server, provision_roles=settings.database_url is None
+    )
     print(f"notebook database: {mask_url(database.writer)} (small demo data, seed {DEFAULT_SEED})")
     for path in paths:
         print(f"executing {path.name} ...", flush=True)

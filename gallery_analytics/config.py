@@ -124,6 +124,12 @@ class Settings:
     statement_timeout_seconds: float = 30.0
     pool: PoolSettings = field(default_factory=PoolSettings)
 
+    @property
+    def schema_owner_url(self) -> URL | None:
+        """Who runs migrations and demo reloads on a configured server: the admin URL,
+        else the primary; None means the embedded server (its owner role)."""
+        return self.admin_database_url or self.database_url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -25,7 +25,7 @@ from gallery_analytics.config import (
 )
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.roles import RoleUrls, is_superuser, provision_database, role_urls
+from gallery_analytics.db.roles import RoleUrls, provision_database, role_urls
 from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.demo.generate import DEFAULT_SEED
@@ -68,13 +68,13 @@ def notebook_paths(names: Iterable[str] = ()) -> list[Path]:
     return [by_stem[name] for name in wanted]
 
 
-async def prepare_notebook_database(server_url: URL) -> RoleUrls:
+async def prepare_notebook_database(server_url: URL, *, provision_roles: bool) -> RoleUrls:
     """Create (if needed) and reseed the notebooks' database; return its role URLs.
 
-    On a server where ``server_url`` is a superuser (the embedded one, the tests'),
-    the database gets the application roles, so notebooks run as an analyst would:
-    writing as the writer, reading as the SELECT-only reader. Otherwise every role is
-    the given one.
+    ``provision_roles`` (the embedded server, the tests' own server: never a shared one,
+    where creating roles is a DBA's decision) gives the database the application roles,
+    so notebooks run as an analyst would: writing as the writer, reading as the
+    SELECT-only reader. Otherwise every role is the given URL's.
     """
     try:
         await ensure_database(server_url, NOTEBOOK_DATABASE)
@@ -83,7 +83,7 @@ async def prepare_notebook_database(server_url: URL) -> RoleUrls:
         if translated is None:
             raise
         raise translated from exc
-    if await is_superuser(server_url):
+    if provision_roles:
         await provision_database(server_url, NOTEBOOK_DATABASE)
         urls = role_urls(server_url, NOTEBOOK_DATABASE)
     else:

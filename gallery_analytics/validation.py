@@ -56,15 +56,21 @@ EARLIEST_DATE = dt.date(1, 1, 1)
 LATEST_DATE = dt.date.max - dt.timedelta(days=1)
 
 
+def date_range_problem(value: dt.date) -> str | None:
+    """Why a query range may not start or end on ``value``, or None when it may."""
+    if EARLIEST_DATE <= value <= LATEST_DATE:
+        return None
+    return (
+        f"expected a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}, "
+        f"got {value.isoformat()}"
+    )
+
+
 def require_date_in_range(value: dt.date, *, field: str) -> dt.date:
     """``value`` if a query range may start or end on it, else a ValidationError."""
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ValidationError(
-            field,
-            f"expected a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}, "
-            f"got {value.isoformat()}",
-            value=value,
-        )
+    problem = date_range_problem(value)
+    if problem is not None:
+        raise ValidationError(field, problem, value=value)
     return value
 
 

@@ -1,14 +1,23 @@
 """Server-level chores that cannot run inside a transaction: creating and dropping databases.
 
-They use a short-lived asyncpg connection to the maintenance database, not the pool.
+They use a short-lived asyncpg connection (:func:`maintenance_connection`), not the pool:
+bounded like every other wait, and failing with one project error, not a driver one.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 from sqlalchemy.engine import URL
 
-from gallery_analytics.errors import ValidationError
+from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
+from gallery_analytics.db.translate import translate_error
+from gallery_analytics.errors import DatabaseUnavailableError, ValidationError
+
+# Creating a database from a template copies its files: allow more than a statement.
+ADMIN_COMMAND_TIMEOUT_SECONDS = 300.0
 
 MAINTENANCE_DATABASE = "postgres"
 
@@ -28,12 +37,47 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def database_exists(url: URL, name: str) -> bool:
-    connection = await asyncpg.connect(driver_dsn(url, database=MAINTENANCE_DATABASE))
+@asynccontextmanager
+async def maintenance_connection(
+    url: URL, *, database: str | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A short-lived connection for administrative work (``database``, default the URL's):
+    connecting gives up after the connect timeout, every command is bounded, and driver
+    errors arrive as project errors."""
     try:
-        found = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        connection = await asyncpg.connect(
+            driver_dsn(url, database=database),
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            command_timeout=ADMIN_COMMAND_TIMEOUT_SECONDS,
+        )
+    except TimeoutError as exc:  # before OSError, of which it is a subclass
+        raise DatabaseUnavailableError(
+            f"the database server did not answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+        ) from exc
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _translated(exc) from exc
+    try:
+        yield connection
+    except TimeoutError as exc:
+        connection.terminate()
+        raise DatabaseUnavailableError(
+            f"the database server did not answer within {ADMIN_COMMAND_TIMEOUT_SECONDS:g} s"
+        ) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _translated(exc) from exc
     finally:
-        await connection.close()
+        if not connection.is_closed():
+            await connection.close(timeout=CONNECT_TIMEOUT_SECONDS)
+
+
+def _translated(exc: BaseException) -> BaseException:
+    translated = translate_error(exc)
+    return translated if translated is not None else exc
+
+
+async def database_exists(url: URL, name: str) -> bool:
+    async with maintenance_connection(url, database=MAINTENANCE_DATABASE) as connection:
+        found = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
     return found is not None
 
 
@@ -42,27 +86,22 @@ async def create_database(url: URL, name: str, *, template: str | None = None) -
     statement = f"CREATE DATABASE {quote_identifier(name)}"
     if template is not None:
         statement += f" TEMPLATE {quote_identifier(template)}"
-    connection = await asyncpg.connect(driver_dsn(url, database=MAINTENANCE_DATABASE))
-    try:
+    async with maintenance_connection(url, database=MAINTENANCE_DATABASE) as connection:
         await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def ensure_database(url: URL, name: str) -> bool:
     """Create the database if missing; True when it was created."""
-    if await database_exists(url, name):
-        return False
-    try:
-        await create_database(url, name)
-    except asyncpg.exceptions.DuplicateDatabaseError:
-        return False  # another process won the race; same outcome
+    async with maintenance_connection(url, database=MAINTENANCE_DATABASE) as connection:
+        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        try:
+            await connection.execute(f"CREATE DATABASE {quote_identifier(name)}")
+        except asyncpg.exceptions.DuplicateDatabaseError:
+            return False  # another process won the race; same outcome
     return True
 
 
 async def drop_database(url: URL, name: str) -> None:
-    connection = await asyncpg.connect(driver_dsn(url, database=MAINTENANCE_DATABASE))
-    try:
+    async with maintenance_connection(url, database=MAINTENANCE_DATABASE) as connection:
         await connection.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
-    finally:
-        await connection.close()

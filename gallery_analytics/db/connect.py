@@ -71,7 +71,7 @@ async def connect(
         replica = normalise_url(read_url) if read_url is not None else None
     elif settings.database_url is not None:
         primary = settings.database_url
-        admin = settings.admin_database_url or primary
+        admin = settings.schema_owner_url or primary
         replica = normalise_url(read_url) if read_url is not None else settings.read_database_url
     else:
         urls = await embedded_urls(settings)

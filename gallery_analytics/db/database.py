@@ -90,6 +90,12 @@ _RESULT_SETTINGS = {
     "bytea_output": "hex",
     "client_min_messages": "notice",
     "TimeZone": "UTC",
+    # ...and what keeps waits bounded and commits durable (the demo reload alone turns
+    # synchronous_commit off, with SET LOCAL inside its own transaction).
+    "synchronous_commit": "on",
+    "lock_timeout": "0",
+    "idle_session_timeout": "0",
+    "default_transaction_isolation": "read committed",
 }
 
 

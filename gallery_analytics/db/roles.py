@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.engine import URL
 
-from gallery_analytics.db.admin import driver_dsn, quote_identifier
+from gallery_analytics.db.admin import maintenance_connection, quote_identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,66 +85,65 @@ async def provision_database(
         quote_identifier(name) for name in (roles.owner, roles.writer, roles.reader)
     )
     target = quote_identifier(database)
-    server = await asyncpg.connect(driver_dsn(superuser_url, database=database))
-    try:
-        async with server.transaction():
-            # Roles are cluster-wide; serialise concurrent provisioning (two notebooks).
-            await server.execute("SELECT pg_advisory_xact_lock(7151932)")
-            existing = {
-                row["rolname"]
-                for row in await server.fetch(
-                    "SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])",
-                    [roles.owner, roles.writer, roles.reader],
+    async with (
+        maintenance_connection(superuser_url, database=database) as server,
+        server.transaction(),
+    ):
+        # Roles are cluster-wide; serialise concurrent provisioning (two notebooks).
+        await server.execute("SELECT pg_advisory_xact_lock(7151932)")
+        existing = {
+            row["rolname"]
+            for row in await server.fetch(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])",
+                [roles.owner, roles.writer, roles.reader],
+            )
+        }
+        for name, quoted in (
+            (roles.owner, owner),
+            (roles.writer, writer),
+            (roles.reader, reader),
+        ):
+            if name not in existing:
+                await server.execute(
+                    f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    "NOREPLICATION NOBYPASSRLS"
                 )
-            }
-            for name, quoted in (
-                (roles.owner, owner),
-                (roles.writer, writer),
-                (roles.reader, reader),
-            ):
-                if name not in existing:
-                    await server.execute(
-                        f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                        "NOREPLICATION NOBYPASSRLS"
-                    )
-            # A role may always change its own defaults (ALTER ROLE CURRENT_USER SET ...);
-            # provisioning puts them back. Connections also send the settings that shape
-            # results at startup, which outrank these (gallery_analytics.db.database).
-            for quoted in (owner, writer, reader):
-                await server.execute(f"ALTER ROLE {quoted} RESET ALL")
-                await server.execute(f"ALTER ROLE {quoted} IN DATABASE {target} RESET ALL")
-            await server.execute(f"ALTER ROLE {reader} SET default_transaction_read_only = on")
-            await server.execute(f"ALTER DATABASE {target} OWNER TO {owner}")
-            await server.execute(f"REVOKE ALL ON DATABASE {target} FROM PUBLIC")
-            await server.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {target} TO {writer}")
-            await server.execute(f"GRANT CONNECT ON DATABASE {target} TO {reader}")
-            await server.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-            await server.execute(f"GRANT USAGE ON SCHEMA public TO {writer}, {reader}")
-            for function in _REVOKED_FROM_PUBLIC:
-                await server.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
-            await _hand_existing_objects_to(server, owner)
-            await server.execute(
-                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
-                f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {writer}"
-            )
-            await server.execute(
-                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
-                f"GRANT SELECT ON TABLES TO {reader}"
-            )
-            await server.execute(
-                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
-                f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {writer}"
-            )
-            await server.execute(
-                "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public "
-                f"TO {writer}"
-            )
-            await server.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
-            await server.execute(
-                f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer}"
-            )
-    finally:
-        await server.close()
+        # A role may always change its own defaults (ALTER ROLE CURRENT_USER SET ...);
+        # provisioning puts them back. Connections also send the settings that shape
+        # results at startup, which outrank these (gallery_analytics.db.database).
+        for quoted in (owner, writer, reader):
+            await server.execute(f"ALTER ROLE {quoted} RESET ALL")
+            await server.execute(f"ALTER ROLE {quoted} IN DATABASE {target} RESET ALL")
+        await server.execute(f"ALTER ROLE {reader} SET default_transaction_read_only = on")
+        await server.execute(f"ALTER DATABASE {target} OWNER TO {owner}")
+        await server.execute(f"REVOKE ALL ON DATABASE {target} FROM PUBLIC")
+        await server.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {target} TO {writer}")
+        await server.execute(f"GRANT CONNECT ON DATABASE {target} TO {reader}")
+        await server.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        await server.execute(f"GRANT USAGE ON SCHEMA public TO {writer}, {reader}")
+        for function in _REVOKED_FROM_PUBLIC:
+            await server.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
+        await _hand_existing_objects_to(server, owner)
+        await server.execute(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {writer}"
+        )
+        await server.execute(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+            f"GRANT SELECT ON TABLES TO {reader}"
+        )
+        await server.execute(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+            f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {writer}"
+        )
+        await server.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public "
+            f"TO {writer}"
+        )
+        await server.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+        await server.execute(
+            f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer}"
+        )
 
 
 async def _hand_existing_objects_to(server: asyncpg.Connection, owner: str) -> None:
@@ -181,29 +180,15 @@ async def roles_provisioned(
     superuser_url: URL, database: str, roles: RoleNames = APP_ROLES
 ) -> bool:
     """Whether ``database`` already belongs to the owner role (provisioning has run)."""
-    server = await asyncpg.connect(driver_dsn(superuser_url, database=database))
-    try:
+    async with maintenance_connection(superuser_url, database=database) as server:
         owner = await server.fetchval(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", database
         )
-        reader_exists = await server.fetchval(
+        roles_found = await server.fetchval(
             "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])",
             [roles.owner, roles.writer, roles.reader],
         )
-    finally:
-        await server.close()
-    return bool(owner == roles.owner and reader_exists == 3)
-
-
-async def is_superuser(url: URL) -> bool:
-    """Whether ``url`` connects as a superuser (who may create and grant roles)."""
-    server = await asyncpg.connect(driver_dsn(url))
-    try:
-        return bool(
-            await server.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        )
-    finally:
-        await server.close()
+    return bool(owner == roles.owner and roles_found == 3)
 
 
 async def role_can_write(connection: asyncpg.Connection) -> str | None:

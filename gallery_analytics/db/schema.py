@@ -134,10 +134,8 @@ def resolve_migration_url(config: Config, x_url: str | None = None) -> URL:
     if configured:
         return normalise_url(configured)
     settings = Settings.from_env()
-    if settings.admin_database_url is not None:
-        return settings.admin_database_url
-    if settings.database_url is not None:
-        return settings.database_url
+    if settings.schema_owner_url is not None:
+        return settings.schema_owner_url
     from gallery_analytics.db.connect import embedded_urls  # connect imports this module
 
     return asyncio.run(embedded_urls(settings)).owner

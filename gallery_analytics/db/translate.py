@@ -43,10 +43,6 @@ def translate_error(exc: BaseException, *, read_only: bool = False) -> GalleryAn
     """
     if isinstance(exc, GalleryAnalyticsError):
         return exc
-    if isinstance(exc, sa_exc.TimeoutError):
-        return DatabaseUnavailableError(
-            f"no database connection became free in time ({exc}); the pool is exhausted"
-        )
     cause = driver_error(exc)
     if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):
         return ReadOnlyError(
@@ -55,12 +51,12 @@ def translate_error(exc: BaseException, *, read_only: bool = False) -> GalleryAn
     if isinstance(cause, asyncpg.exceptions.InsufficientPrivilegeError):
         if read_only:
             return ReadOnlyError(
-                "this session is read-only (its database role may only read); use "
-                "Database.write_session() to change data"
+                f"this session is read-only: {_describe(cause)}; its database role may only "
+                "read the gallery tables (Database.write_session() changes data)"
             )
         return DatabaseError(
             f"the database role in use lacks a privilege: {_describe(cause)}; schema "
-            "changes run as the owner role (`gallery-analytics db upgrade`)"
+            "changes and demo reloads run as the schema owner (GALLERY_ADMIN_DATABASE_URL)"
         )
     if isinstance(cause, asyncpg.exceptions.QueryCanceledError):
         return QueryTimeoutError(

@@ -9,9 +9,10 @@ database, and every problem names the file, the physical line and the column:
   imported, not even with ``--skip-invalid`` (``ParsedFile.fatal``);
 * each row must have as many fields as the header, then is validated by the row model
   of its file (:mod:`gallery_analytics.imports.fields`);
-* an optional value that cannot be used (a size of "(left):", a birth year of 99999)
-  is left empty with a warning and the row kept, unless ``strict``, where it rejects
-  the row as any other problem does.
+* an optional value that cannot be read (a size of "(left):", a birth year of "²") is
+  left empty with a warning and the row kept, unless ``strict``, where it rejects the
+  row as any other problem does; a value that reads but cannot be true (a birth year of
+  99999, a work made in 2999) is always a problem.
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ def _creation_year(
     try:
         return find_year(text, LIFE_YEARS, required=False)
     except ValueProblem as exc:
-        (problems if strict else warnings).append(("year", str(exc)))
+        unreadable = exc.type == UNUSABLE
+        (warnings if unreadable and not strict else problems).append(("year", str(exc)))
         return None
 
 

@@ -23,10 +23,9 @@ from pydantic import (
 from gallery_analytics.db.models import ArtworkStatus
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.validation import (
-    EARLIEST_DATE,
-    LATEST_DATE,
     NonBlankText,
     build,
+    date_range_problem,
     parse_id,
 )
 
@@ -63,11 +62,9 @@ class OverviewFilters(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _representable(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
-            raise ValueError(
-                f"expected a date from {EARLIEST_DATE.isoformat()} to "
-                f"{LATEST_DATE.isoformat()}, got {value.isoformat()}"
-            )
+        problem = None if value is None else date_range_problem(value)
+        if problem is not None:
+            raise ValueError(problem)  # pydantic names the field
         return value
 
     @field_validator("end")

@@ -161,6 +161,7 @@ IMPLAUSIBLE_VALUES = [
     ("artworks", "acquisition_year", "0000", "expected a year from 1500 to"),
     ("artists", "birth_year", "99999999999", "expected a year from -3000 to"),
     ("artists", "birth_year", "99999", "expected a year from -3000 to"),
+    ("artworks", "year", "c.2999", "expected a year from -3000 to"),
 ]
 HOSTILE_VALUES = UNREADABLE_VALUES + IMPLAUSIBLE_VALUES
 
