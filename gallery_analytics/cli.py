@@ -192,8 +192,13 @@ def _configure_logging() -> None:
     handler.setFormatter(_OneLineFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     # asyncio repeats "socket.send() raised exception" while a lost connection is being
-    # torn down; the command reports the loss itself, once.
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    # torn down; the command reports the loss itself, once. Everything else asyncio says
+    # (a task exception never retrieved, say) still shows.
+    logging.getLogger("asyncio").addFilter(_not_socket_send_noise)
+
+
+def _not_socket_send_noise(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("socket.send() raised exception")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

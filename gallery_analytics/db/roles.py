@@ -199,7 +199,9 @@ async def role_can_write(connection: asyncpg.Connection) -> str | None:
                (SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c
                 JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-                  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS tables
+                  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS tables,
+               has_database_privilege(current_database(), 'TEMPORARY') AS temporary,
+               has_schema_privilege('public', 'CREATE') AS create
         FROM pg_roles r WHERE r.rolname = current_user
         """
     )
@@ -209,4 +211,8 @@ async def role_can_write(connection: asyncpg.Connection) -> str | None:
         return "it is a superuser"
     if row["tables"]:
         return f"it may change rows of {row['tables']}"
+    if row["temporary"]:
+        return "it may create temporary tables"
+    if row["create"]:
+        return "it may create tables in schema public"
     return None

@@ -34,6 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.database import Database
+from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
 from gallery_analytics.db.translate import driver_error, translate_error
 from gallery_analytics.errors import (
     ConfigurationError,
@@ -62,6 +63,9 @@ SCHEMA_LOCK_KEY = 7_151_931
 # waiting ALTER queues every later query on that table behind it, so waiting long for a
 # busy table would stall the application; failing lets the user retry when it is quiet.
 LOCK_TIMEOUT_SECONDS = 10
+# How long an upgrade waits for another one (another process) to finish first.
+UPGRADER_WAIT_SECONDS = 120
+MIGRATION_COMMAND_TIMEOUT_SECONDS = 900.0
 
 # -- the pre-Alembic schema (frozen: never follow models.py here) --------------------------
 
@@ -149,12 +153,19 @@ def migration_engine(url: URL) -> AsyncEngine:
         try:
             return await asyncpg.connect(
                 dsn,
-                timeout=10,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                # Schema changes on big tables (an index over millions of rows) may take
+                # minutes, but never forever.
+                command_timeout=MIGRATION_COMMAND_TIMEOUT_SECONDS,
                 server_settings={
                     "application_name": "gallery-analytics migrations",
                     "TimeZone": "UTC",
                 },
             )
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise DatabaseUnavailableError(
+                f"the database {mask_url(url)} did not answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+            ) from exc
         except OSError as exc:
             raise DatabaseUnavailableError(
                 f"the database {mask_url(url)} cannot be reached "
@@ -175,7 +186,9 @@ def prepare_migration(
 ) -> None:
     """Inside the migration's transaction, before Alembic reads the current revision:
     serialise upgraders, bound lock waits, and adopt a pre-Alembic database."""
-    # Two notebooks starting at once: the second waits here, then finds nothing to do.
+    # Two notebooks starting at once: the second waits here (bounded, like every wait),
+    # then finds nothing to do.
+    connection.execute(text(f"SET LOCAL lock_timeout = '{UPGRADER_WAIT_SECONDS}s'"))
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
     connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'"))
     if adopt_legacy:
