@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from gallery_analytics.errors import (
     ConcurrentSessionUseError,
@@ -95,14 +95,16 @@ class GuardedAsyncSession(AsyncSession):
         # Streamed results and the task that opened each: the connection stays busy with
         # a server-side cursor until the result is used up or closed.
         self._streams: list[tuple[asyncio.Task[Any] | None, Any]] = []
+        # Tasks inside a transaction block they opened (begin(), begin_nested()).
+        self._transaction_owners: list[asyncio.Task[Any]] = []
 
     async def _exclusive(self, name: str, call: Callable[[], Awaitable[_T]]) -> _T:
         task = asyncio.current_task()
-        if self._finished and name not in ("close", "invalidate"):
+        if self._finished and name not in ("close", "invalidate", "end_transaction"):
             raise SessionClosedError(SESSION_CLOSED_MESSAGE)
         if self._busy_task is not None and self._busy_task is not task:
             raise ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
-        if name not in ("close", "invalidate") and self._streaming_tasks() - {task}:
+        if name not in ("close", "invalidate", "end_transaction") and self._holders() - {task}:
             raise ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
         self._busy_task = task
         self._busy_depth += 1
@@ -135,6 +137,18 @@ class GuardedAsyncSession(AsyncSession):
         self._streams.append((asyncio.current_task(), result))
         return result
 
+    def begin(self) -> AsyncSessionTransaction:
+        return _GuardedSessionTransaction(self)
+
+    def begin_nested(self) -> AsyncSessionTransaction:
+        return _GuardedSessionTransaction(self, nested=True)
+
+    def _holders(self) -> set[asyncio.Task[Any]]:
+        """Tasks holding the connection between statements: reading a stream, or inside
+        a transaction block they opened."""
+        owners = {task for task in self._transaction_owners if not task.done()}
+        return self._streaming_tasks() | owners
+
     def _streaming_tasks(self) -> set[asyncio.Task[Any]]:
         """Tasks with a streamed result on this session they have not used up or closed."""
         self._streams = [(task, result) for task, result in self._streams if _is_open(result)]
@@ -150,7 +164,7 @@ class GuardedAsyncSession(AsyncSession):
         SessionClosedError instead of opening a transaction nobody would close).
         """
         current = asyncio.current_task()
-        others = self._streaming_tasks() - {current}
+        others = self._holders() - {current}
         busy = self._busy_task
         if busy is not None and busy is not current:
             others.add(busy)
@@ -170,6 +184,33 @@ class GuardedAsyncSession(AsyncSession):
         self._finished = True
         if cancelled:
             raise asyncio.CancelledError
+
+
+class _GuardedSessionTransaction(AsyncSessionTransaction):
+    """``begin()`` / ``begin_nested()`` whose block belongs to the task that opened it:
+    other tasks are refused until it ends (two gathered savepoints would interleave)."""
+
+    async def start(self, is_ctxmanager: bool = False) -> AsyncSessionTransaction:
+        session = cast(GuardedAsyncSession, self.session)
+        started = await session._exclusive(
+            "begin", lambda: AsyncSessionTransaction.start(self, is_ctxmanager)
+        )
+        task = asyncio.current_task()
+        if is_ctxmanager and task is not None:
+            session._transaction_owners.append(task)
+        return started
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        session = cast(GuardedAsyncSession, self.session)
+        try:
+            await session._exclusive(
+                "end_transaction",
+                lambda: AsyncSessionTransaction.__aexit__(self, type_, value, traceback),
+            )
+        finally:
+            task = asyncio.current_task()
+            if task in session._transaction_owners:
+                session._transaction_owners.remove(task)
 
 
 def _is_open(result: Any) -> bool:

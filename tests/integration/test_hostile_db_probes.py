@@ -942,11 +942,6 @@ CONCURRENCY_SCENARIOS = [
     pytest.param(
         _savepoints_gathered,
         id="begin-nested-gathered",
-        marks=_bug(
-            "begin_nested() is not guarded: two tasks opening savepoints get a raw "
-            "sqlalchemy InvalidRequestError ('provisioning a new connection') or "
-            "IllegalStateChangeError, not ConcurrentSessionUseError"
-        ),
     ),
     pytest.param(
         _close_from_another_task,

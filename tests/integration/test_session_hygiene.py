@@ -8,6 +8,7 @@ anything not reset would show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -226,3 +227,17 @@ async def test_a_stream_used_up_in_one_task_frees_the_session_for_another(
         streamed = await asyncio.create_task(count_streamed())
         after = await session.scalar(text("SELECT 7"))
     assert (streamed, after) == (2000, 7)
+
+
+async def test_savepoints_in_one_task_still_work(fresh_db: Database) -> None:
+    """The guard on transaction blocks refuses other tasks, not nested use by the owner."""
+    async with fresh_db.write_session() as session:
+        await session.execute(text("CREATE TEMP TABLE savepoint_probe (x int)"))
+        with contextlib.suppress(RuntimeError):
+            async with session.begin_nested():
+                await session.execute(text("INSERT INTO savepoint_probe VALUES (1)"))
+                raise RuntimeError("roll this savepoint back")
+        async with session.begin_nested():
+            await session.execute(text("INSERT INTO savepoint_probe VALUES (2)"))
+        kept = list(await session.scalars(text("SELECT x FROM savepoint_probe")))
+    assert kept == [2]
