@@ -10,34 +10,26 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.frames import to_frame
-from gallery_analytics.imports import ImportValidationError, import_collection, loader, parse_year
+from gallery_analytics.imports import ImportValidationError, loader, parse_year
 from gallery_analytics.services.dashboard import DashboardService
 from tests.conftest import run_cli
-from tests.helpers import table_checksums
+from tests.helpers import (
+    SAMPLE_ARTISTS,
+    SAMPLE_ARTWORKS,
+    fetch_rows,
+    import_sample,
+    table_checksums,
+)
 
-SAMPLE = Path(__file__).parent.parent / "data" / "collection"
-ARTISTS = SAMPLE / "artists.csv"
-ARTWORKS = SAMPLE / "artworks.csv"
-
-
-async def _import(db: Database, **kwargs: object) -> loader.ImportReport:
-    options: dict[str, object] = {
-        "artists_csv": ARTISTS,
-        "artworks_csv": ARTWORKS,
-        "source": "sample",
-        "progress": False,
-    }
-    options.update(kwargs)
-    return await import_collection(db, **options)  # type: ignore[arg-type]
+ARTISTS = SAMPLE_ARTISTS
+ARTWORKS = SAMPLE_ARTWORKS
 
 
-async def _rows(db: Database, sql: str) -> list[dict[str, object]]:
-    async with db.read_session() as session:
-        return [dict(row) for row in (await session.execute(text(sql))).mappings()]
+async def _import(db: Database, **options: object) -> loader.ImportReport:
+    return await import_sample(db, **{"source": "sample", **options})
 
 
 async def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -82,7 +74,7 @@ async def test_round_trip(empty_db: Database) -> None:
     assert report.ignored_columns == {"artists": ["url"], "artworks": ["thumbnail"]}
     artists = {
         r["source_id"]: r
-        for r in await _rows(
+        for r in await fetch_rows(
             empty_db, "SELECT a.*, u.email FROM artists a JOIN users u ON u.id = a.owner_id"
         )
     }
@@ -92,7 +84,7 @@ async def test_round_trip(empty_db: Database) -> None:
     assert artists["A3"]["birth_year"] is None
     assert artists["A3"]["gender"] is None
     assert {r["email"] for r in artists.values()} == {"collections@gallery.example"}
-    works = {r["source_id"]: r for r in await _rows(empty_db, "SELECT * FROM artworks")}
+    works = {r["source_id"]: r for r in await fetch_rows(empty_db, "SELECT * FROM artworks")}
     assert works["W3"]["credit_line"] == "Presented\nin memory of a collector, 1990"
     assert works["W1"]["width_cm"] == Decimal("121.90")  # mm stored as cm
     assert works["W4"]["width_cm"] == Decimal("20.05")
@@ -119,13 +111,13 @@ async def test_a_corrected_file_updates_only_the_changed_rows(
     empty_db: Database, tmp_path: Path
 ) -> None:
     await _import(empty_db)
-    before = {r["source_id"]: r for r in await _rows(empty_db, "SELECT * FROM artworks")}
+    before = {r["source_id"]: r for r in await fetch_rows(empty_db, "SELECT * FROM artworks")}
     original = await asyncio.to_thread(ARTWORKS.read_text, encoding="utf-8")
     corrected = original.replace("Study of a tree", "Study of an oak")
     await asyncio.to_thread((tmp_path / "artworks.csv").write_text, corrected, encoding="utf-8")
     report = await _import(empty_db, artworks_csv=tmp_path / "artworks.csv")
     assert report.artworks == {"new": 0, "updated": 1, "unchanged": 5}
-    after = {r["source_id"]: r for r in await _rows(empty_db, "SELECT * FROM artworks")}
+    after = {r["source_id"]: r for r in await fetch_rows(empty_db, "SELECT * FROM artworks")}
     assert after["W4"]["title"] == "Study of an oak"
     assert after["W4"]["id"] == before["W4"]["id"]  # updated in place, same id
     assert all(after[k] == before[k] for k in before if k != "W4")
@@ -277,7 +269,7 @@ async def test_column_map_reads_other_museums_exports(empty_db: Database, tmp_pa
         ],
     )
     assert report.artworks["new"] == 1
-    rows = await _rows(empty_db, "SELECT title, year_created, year_text FROM artworks")
+    rows = await fetch_rows(empty_db, "SELECT title, year_created, year_text FROM artworks")
     assert rows == [{"title": "Garden", "year_created": 1905, "year_text": "ca. 1905"}]
 
 
@@ -355,6 +347,6 @@ def test_cli_import(empty_db: Database, tmp_path: Path) -> None:
 async def _emails(db: Database) -> list[str]:
     other = Database(db.url)
     try:
-        return [str(r["email"]) for r in await _rows(other, "SELECT email FROM users")]
+        return [str(r["email"]) for r in await fetch_rows(other, "SELECT email FROM users")]
     finally:
         await other.dispose()

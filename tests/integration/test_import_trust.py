@@ -11,19 +11,24 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.errors import GalleryAnalyticsError, OutputPathError
 from gallery_analytics.frames import to_frame
-from gallery_analytics.imports import ImportValidationError, import_collection, loader
+from gallery_analytics.imports import ImportValidationError, loader
 from gallery_analytics.services.dashboard import DashboardService
 from tests.conftest import run_cli
-from tests.helpers import count_rows, table_checksums
+from tests.helpers import (
+    SAMPLE_ARTISTS,
+    SAMPLE_ARTWORKS,
+    count_rows,
+    fetch_rows,
+    import_sample,
+    table_checksums,
+)
 
-SAMPLE = Path(__file__).parent.parent / "data" / "collection"
-ARTISTS = SAMPLE / "artists.csv"
-ARTWORKS = SAMPLE / "artworks.csv"
+ARTISTS = SAMPLE_ARTISTS
+ARTWORKS = SAMPLE_ARTWORKS
 ONE_ARTWORK = "id,artist_id,title\nW1,A1,Only\n"
 ONE_ARTIST = "id,name\nA1,Ada\n"
 
@@ -37,20 +42,8 @@ async def _file(path: Path, content: str | bytes) -> Path:
     return path
 
 
-async def _import(db: Database, **kwargs: object) -> loader.ImportReport:
-    options: dict[str, object] = {
-        "artists_csv": ARTISTS,
-        "artworks_csv": ARTWORKS,
-        "source": "trust",
-        "progress": False,
-    }
-    options.update(kwargs)
-    return await import_collection(db, **options)  # type: ignore[arg-type]
-
-
-async def _rows(db: Database, sql: str) -> list[dict[str, object]]:
-    async with db.read_session() as session:
-        return [dict(row) for row in (await session.execute(text(sql))).mappings()]
+async def _import(db: Database, **options: object) -> loader.ImportReport:
+    return await import_sample(db, **{"source": "trust", **options})
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -177,12 +170,20 @@ def _hostile_files(folder: Path, kind: str, column: str, value: str) -> tuple[Pa
     return artists, artworks
 
 
+async def _hostile_case(
+    folder: Path, kind: str, column: str, value: str, reason: str
+) -> tuple[Path, Path, str]:
+    """The two files of one hostile value, and the problem line it must produce."""
+    artists, artworks = await asyncio.to_thread(_hostile_files, folder, kind, column, value)
+    line = f"{'a' if kind == 'artists' else 'w'}.csv, line 2, column {column}: {reason}"
+    return artists, artworks, line
+
+
 @pytest.mark.parametrize(("kind", "column", "value", "reason"), IMPLAUSIBLE_VALUES)
 async def test_implausible_values_are_problems_in_every_mode(
     empty_db: Database, tmp_path: Path, kind: str, column: str, value: str, reason: str
 ) -> None:
-    artists, artworks = await asyncio.to_thread(_hostile_files, tmp_path, kind, column, value)
-    line = f"{'a' if kind == 'artists' else 'w'}.csv, line 2, column {column}: {reason}"
+    artists, artworks, line = await _hostile_case(tmp_path, kind, column, value, reason)
     for strict in (True, False):
         with pytest.raises(ImportValidationError) as caught:
             await _import(empty_db, artists_csv=artists, artworks_csv=artworks, strict=strict)
@@ -194,8 +195,7 @@ async def test_implausible_values_are_problems_in_every_mode(
 async def test_unreadable_values_are_problems_in_strict_mode_and_warnings_otherwise(
     empty_db: Database, tmp_path: Path, kind: str, column: str, value: str, reason: str
 ) -> None:
-    artists, artworks = await asyncio.to_thread(_hostile_files, tmp_path, kind, column, value)
-    line = f"{'a' if kind == 'artists' else 'w'}.csv, line 2, column {column}: {reason}"
+    artists, artworks, line = await _hostile_case(tmp_path, kind, column, value, reason)
     with pytest.raises(ImportValidationError) as caught:
         await _import(empty_db, artists_csv=artists, artworks_csv=artworks, strict=True)
     assert line in str(caught.value)
@@ -207,7 +207,7 @@ async def test_unreadable_values_are_problems_in_strict_mode_and_warnings_otherw
     assert str(report.warnings[0]).startswith(line)
     assert line in report.summary()
     stored_as = {"acquisition_year": "acquired_at", "width_mm": "width_cm"}.get(column, column)
-    [stored] = await _rows(empty_db, f"SELECT {stored_as} AS value FROM {kind}")
+    [stored] = await fetch_rows(empty_db, f"SELECT {stored_as} AS value FROM {kind}")
     assert stored["value"] is None
 
 
@@ -304,7 +304,7 @@ async def test_works_without_an_artist_belong_to_one_unknown_artist_per_source(
     assert "2 artworks with no artist (imported as 'Unknown artist')" in report.summary()
     [warning] = report.warnings
     assert str(warning).startswith("w.csv, line 3, column width_mm: expected a number")
-    works = await _rows(
+    works = await fetch_rows(
         empty_db,
         "SELECT w.source_id, w.width_cm, a.name, a.source FROM artworks w "
         "JOIN artists a ON a.id = w.artist_id ORDER BY w.source_id",
@@ -323,7 +323,7 @@ async def test_works_without_an_artist_belong_to_one_unknown_artist_per_source(
     assert await table_checksums(empty_db) == before
     # Another source has its own unknown artist.
     await _import(empty_db, artworks_csv=artworks, source="other")
-    unknown = await _rows(
+    unknown = await fetch_rows(
         empty_db,
         "SELECT source FROM artists WHERE source_id = '(unknown artist)' ORDER BY source",
     )
@@ -470,7 +470,7 @@ async def test_acquisitions_of_imported_works_stay_plausible(
         empty_db, artworks_csv=artworks, skip_invalid=True, rejects_path=tmp_path / "r.csv"
     )
     assert report.rejected == 1
-    stored = await _rows(empty_db, "SELECT source_id, acquired_at FROM artworks ORDER BY 1")
+    stored = await fetch_rows(empty_db, "SELECT source_id, acquired_at FROM artworks ORDER BY 1")
     assert stored == [
         {"source_id": "W1", "acquired_at": dt.datetime(1856, 1, 1, tzinfo=dt.UTC)},
     ]
