@@ -48,6 +48,7 @@ from gallery_analytics.db.sessions import (
     CONNECT_TIMEOUT_SECONDS,
     NOT_ANSWERING_MESSAGE,
     GuardedAsyncSession,
+    dropped_when_silent,
     is_driver_timeout,
 )
 from gallery_analytics.db.translate import translate_error
@@ -183,31 +184,20 @@ class Database:
                 await session.settle()
                 raise  # closing the session rolls back
             await session.settle()
-            try:
+            async with dropped_when_silent(lambda: AsyncSession.invalidate(session)):
                 await AsyncSession.commit(session)
-            except TimeoutError as exc:
-                if not is_driver_timeout(exc):
-                    raise
-                # The server stopped answering: closing would wait on it again for a
-                # rollback; drop the connection instead (the server rolls back itself).
-                await AsyncSession.invalidate(session)
-                raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection (no ORM) for bulk work; the caller manages its transaction."""
         engines = self._engines()
         engine = engines.write if write else engines.read
-        async with self._translated(read_only=not write), engine.connect() as connection:
-            try:
-                yield connection
-            except TimeoutError as exc:
-                if not is_driver_timeout(exc):
-                    raise
-                await connection.invalidate()  # no rollback wait on a silent server
-                if isinstance(exc, DatabaseNotAnsweringError):
-                    raise
-                raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
+        async with (
+            self._translated(read_only=not write),
+            engine.connect() as connection,
+            dropped_when_silent(connection.invalidate),
+        ):
+            yield connection
 
     @asynccontextmanager
     async def driver_connection(self, *, write: bool = False) -> AsyncIterator[Any]:

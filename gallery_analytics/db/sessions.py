@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
@@ -59,6 +60,22 @@ def is_driver_timeout(exc: BaseException) -> bool:
     ``wait_for`` raise theirs from the CancelledError they used to interrupt the work.
     """
     return isinstance(exc, TimeoutError) and not isinstance(exc.__cause__, asyncio.CancelledError)
+
+
+@asynccontextmanager
+async def dropped_when_silent(drop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """On asyncpg's command timeout inside: ``drop`` the connection and raise
+    DatabaseNotAnsweringError. Rolling back on a silent server would wait as long again;
+    a dropped connection is rolled back by the server itself."""
+    try:
+        yield
+    except TimeoutError as exc:
+        if not is_driver_timeout(exc):
+            raise
+        await drop()
+        if isinstance(exc, DatabaseNotAnsweringError):
+            raise
+        raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
 
 
 # The AsyncSession coroutines that talk to the connection (stream and stream_scalars are
@@ -110,15 +127,8 @@ class GuardedAsyncSession(AsyncSession):
         self._busy_depth += 1
         self._idle.clear()
         try:
-            return await call()
-        except TimeoutError as exc:
-            if not is_driver_timeout(exc):
-                raise
-            # asyncpg's command timeout: the server did not answer. Rolling back on that
-            # connection would wait as long again; drop it instead.
-            if name != "invalidate":
-                await AsyncSession.invalidate(self)
-            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
+            async with dropped_when_silent(lambda: AsyncSession.invalidate(self)):
+                return await call()
         finally:
             self._busy_depth -= 1
             if self._busy_depth == 0:
