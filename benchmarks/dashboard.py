@@ -28,9 +28,9 @@ from sqlalchemy import func, literal, select, text
 
 from gallery_analytics.config import Settings
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
-from gallery_analytics.services.filters import OverviewFilters
 
 LATENCY_SECONDS = 0.2
 

@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from gallery_analytics.charts import PLOTLY_CONFIG
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ReportIncompleteError,
@@ -35,7 +36,6 @@ from gallery_analytics.notebooks import notebooks_dir
 from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import GalleryOverviewDto
-from gallery_analytics.services.filters import OverviewFilters
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"

@@ -27,6 +27,7 @@ import inspect
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from gallery_analytics.db.database import release_running_loop_pools
 from gallery_analytics.errors import EventLoopMismatchError, ValidationError
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return asyncio.run(_releasing_pools(coroutine))
     if not isinstance(loop, asyncio.BaseEventLoop):
         coroutine.close()  # never awaited on purpose: close it so no warning is emitted
         raise EventLoopMismatchError(
@@ -53,3 +54,12 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
     nest_asyncio2.apply(loop)
     return loop.run_until_complete(coroutine)
+
+
+async def _releasing_pools(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``, then close the pools opened on this (private, about to close)
+    loop, so two ``run_sync`` calls in a script leave no connection unclosed."""
+    try:
+        return await coroutine
+    finally:
+        await release_running_loop_pools()

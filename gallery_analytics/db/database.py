@@ -26,7 +26,8 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import asyncpg
 from sqlalchemy import event
@@ -150,6 +151,19 @@ class Database:
             weakref.WeakKeyDictionary()
         )
         self._checked_roles: set[str] = set()
+        _LIVE_DATABASES.add(self)
+
+    async def __aenter__(self) -> Self:
+        """``async with await connect() as db:`` closes every pooled connection at the end."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.dispose()
 
     def __repr__(self) -> str:
         read = "" if self.read_url == self.url else f", read_url={mask_url(self.read_url)!r}"
@@ -257,6 +271,13 @@ class Database:
                 # closed they are already dead, so just let go of the pool.
                 await engines.forget()
             self._per_loop.pop(loop, None)
+
+    async def release_running_loop(self) -> None:
+        """Close the pools that belong to the running loop only (see
+        :func:`release_running_loop_pools`); other loops' pools are left alone."""
+        engines = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if engines is not None:
+            await engines.dispose()
 
     def pool_status(self) -> dict[str, int]:
         """Checked-out and idle connections of this loop's pools (for tests and diagnostics)."""
@@ -520,3 +541,19 @@ def _describe_server(url: URL) -> str:
     host = url.host or str(url.query.get("host", "")) or "localhost"
     port = f":{url.port}" if url.port else ""
     return f"{host}{port}/{url.database or ''}"
+
+
+# Every Database alive in this process, so a loop about to close can release its pools.
+_LIVE_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+async def release_running_loop_pools() -> None:
+    """Close every Database's pooled connections that belong to the running loop.
+
+    ``run_sync`` calls this before its private loop closes: a pooled asyncpg connection
+    belongs to the loop that opened it, so one left in the pool would be unclosable
+    afterwards (a ``ResourceWarning`` for each). The Databases stay usable; the next
+    loop that asks for a session builds fresh engines.
+    """
+    for database in list(_LIVE_DATABASES):
+        await database.release_running_loop()

@@ -9,7 +9,6 @@ indexes are the ones the dashboard queries filter, join or group on.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from decimal import Decimal
 
@@ -30,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gallery_analytics.domain.enums import ArtworkStatus
+
 # Deterministic constraint names: error messages and migrations can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -42,13 +43,6 @@ NAMING_CONVENTION = {
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-class ArtworkStatus(enum.StrEnum):
-    AVAILABLE = "available"
-    RESERVED = "reserved"
-    SOLD = "sold"
-    ON_LOAN = "on_loan"
 
 
 class Base(DeclarativeBase):

@@ -5,7 +5,7 @@
 - :func:`fetch_frame`: the same through SQLAlchemy rows (simple, slow, same dtypes).
 """
 
-from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
 from gallery_analytics.frames.extract import compile_query, extract_frame, fetch_frame
 from gallery_analytics.frames.to_frame import to_frame

@@ -17,7 +17,7 @@ from typing import Any, Union
 import pandas as pd
 from pydantic import BaseModel
 
-from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.dtypes import dtype_for
 

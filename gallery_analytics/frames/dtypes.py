@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gallery_analytics.columns import Kind
+from gallery_analytics.domain.columns import Kind
 
 STRING_DTYPE = pd.StringDtype("pyarrow")
 TIMESTAMPTZ_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")

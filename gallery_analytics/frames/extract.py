@@ -43,9 +43,10 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import TextClause
 
-from gallery_analytics.columns import ColumnSpec, Kind
 from gallery_analytics.concurrency import responsive_to_interrupts
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.columns import ColumnSpec, Kind
+from gallery_analytics.domain.values import storable_text
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_rows
 from gallery_analytics.frames.dtypes import (
@@ -55,7 +56,6 @@ from gallery_analytics.frames.dtypes import (
     dtype_for,
     kind_for_oid,
 )
-from gallery_analytics.validation import storable_text
 
 Query = Executable | str
 

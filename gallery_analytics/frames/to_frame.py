@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from gallery_analytics.columns import ColumnSpec
+from gallery_analytics.domain.columns import ColumnSpec
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
 from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult

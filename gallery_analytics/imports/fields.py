@@ -25,7 +25,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from gallery_analytics.validation import storable_text
+from gallery_analytics.domain.values import storable_text
 
 __all__ = [
     "ACQUISITION_YEARS",

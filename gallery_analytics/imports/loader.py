@@ -26,6 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.values import storable_text
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.imports.parsing import (
     UNKNOWN_ARTIST_NAME,
@@ -41,7 +42,6 @@ from gallery_analytics.imports.problems import (
     listed,
 )
 from gallery_analytics.outputs import claim_output
-from gallery_analytics.validation import storable_text
 
 __all__ = [
     "ERROR_LIMIT",

@@ -31,17 +31,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from gallery_analytics.columns import ColumnSpec, Kind
 from gallery_analytics.db.models import (
     Artist,
     Artwork,
-    ArtworkStatus,
     Exhibition,
     ExhibitionArtwork,
     ExhibitionVisit,
     Sale,
 )
-from gallery_analytics.services.filters import OverviewFilters
+from gallery_analytics.domain.columns import ColumnSpec, Kind
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import OverviewFilters
 
 PanelQuery = Select[*tuple[Any, ...]]
 STATUSES = tuple(status.value for status in ArtworkStatus)

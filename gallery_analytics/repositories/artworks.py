@@ -3,7 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from gallery_analytics.db.models import Artwork, ArtworkStatus
+from gallery_analytics.db.models import Artwork
+from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.repositories.base import Repository
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Base
+from gallery_analytics.domain.values import build, parse_id, require_date
 from gallery_analytics.errors import NotFoundError, ValidationError
 from gallery_analytics.repositories import (
     ArtistRepository,
@@ -31,7 +32,6 @@ from gallery_analytics.services.dtos import (
     UserCreate,
     UserDto,
 )
-from gallery_analytics.validation import build, parse_id, require_date
 
 ModelT = TypeVar("ModelT", bound=Base)
 InputT = TypeVar("InputT", ArtistCreate, ArtworkCreate, ExhibitionCreate, UserCreate)

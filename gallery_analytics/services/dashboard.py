@@ -25,6 +25,8 @@ from sqlalchemy import text
 
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import parse_id
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
     GalleryAnalyticsError,
@@ -34,8 +36,6 @@ from gallery_analytics.errors import (
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dtos import DashboardDto, GalleryOverviewDto, PanelResult
-from gallery_analytics.services.filters import OverviewFilters
-from gallery_analytics.validation import parse_id
 
 logger = logging.getLogger(__name__)
 

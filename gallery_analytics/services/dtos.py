@@ -21,9 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-from gallery_analytics.columns import ColumnSpec
-from gallery_analytics.db.models import ArtworkStatus
-from gallery_analytics.validation import NonBlankText, ShortText, storable_text
+from gallery_analytics.domain.columns import ColumnSpec
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.values import NonBlankText, ShortText, storable_text
 
 NonBlank = NonBlankText
 Year = Annotated[int, Field(ge=1000, le=2100)]

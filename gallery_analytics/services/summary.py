@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
+from gallery_analytics.domain.values import require_date
 from gallery_analytics.errors import ValidationError
-from gallery_analytics.validation import require_date
 
 
 class RevenueLine(BaseModel):

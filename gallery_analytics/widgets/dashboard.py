@@ -30,7 +30,8 @@ from plotly.graph_objects import FigureWidget
 from gallery_analytics import charts
 from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.models import ArtworkStatus
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.frames import to_frame
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
@@ -38,7 +39,6 @@ from gallery_analytics.reports import DEFAULT_END, DEFAULT_START, check_paramete
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
-from gallery_analytics.services.filters import OverviewFilters
 
 logger = logging.getLogger(__name__)
 

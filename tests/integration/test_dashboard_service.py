@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import String, cast, func, literal, select, text
 
 from gallery_analytics import NotFoundError, ValidationError
-from gallery_analytics.columns import ColumnSpec, Kind
 from gallery_analytics.db.database import APPLICATION_NAME, Database
 from gallery_analytics.demo.generate import SIZES, generate_demo_data
+from gallery_analytics.domain.columns import ColumnSpec, Kind
+from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.frames import to_frame
 from gallery_analytics.queries import overview
 from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
-from gallery_analytics.services.filters import OverviewFilters
 
 FILTERED = {
     "start": dt.date(2022, 3, 1),

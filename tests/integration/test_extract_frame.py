@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select, text
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.models import Artwork, ArtworkStatus
+from gallery_analytics.db.models import Artwork
+from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.errors import DatabaseError, ValidationError
 from gallery_analytics.frames import extract_frame, fetch_frame
 

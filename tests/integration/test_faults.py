@@ -172,7 +172,7 @@ async def test_an_interrupted_write_leaves_nothing(faults_db: Database, interrup
 KERNEL_SETUP = """
 from sqlalchemy import String, cast, func, select
 import gallery_analytics as ga
-from gallery_analytics.columns import ColumnSpec, Kind
+from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.queries.overview import Panel
 db = await ga.connect()
 slow = [Panel(f"slow{i}", "slow", (ColumnSpec("slept", Kind.STRING),),

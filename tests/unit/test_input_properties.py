@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from gallery_analytics.cli import build_parser
-from gallery_analytics.db.models import ArtworkStatus
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import LATEST_DATE, parse_id
 from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
 from gallery_analytics.reports import PARAMETERS, parse_parameter_pairs
-from gallery_analytics.services.filters import OverviewFilters
-from gallery_analytics.validation import LATEST_DATE, parse_id
 
 FUZZ = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,16 +7,16 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
-from gallery_analytics.services.dtos import ArtistCreate, ExhibitionCreate
-from gallery_analytics.services.filters import OverviewFilters
-from gallery_analytics.validation import (
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import (
     EARLIEST_DATE,
     LATEST_DATE,
     build,
     parse_id,
     require_date_in_range,
 )
+from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
+from gallery_analytics.services.dtos import ArtistCreate, ExhibitionCreate
 
 ID = "123e4567-e89b-42d3-a456-426614174000"
 

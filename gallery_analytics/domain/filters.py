@@ -20,14 +20,14 @@ from pydantic import (
     field_validator,
 )
 
-from gallery_analytics.db.models import ArtworkStatus
-from gallery_analytics.errors import ValidationError
-from gallery_analytics.validation import (
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.values import (
     NonBlankText,
     build,
     date_range_problem,
     parse_id,
 )
+from gallery_analytics.errors import ValidationError
 
 MediumName = NonBlankText
 
