@@ -6,6 +6,7 @@ package never touches a database or an event loop.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,6 +124,10 @@ class Settings:
     embedded_dir: Path | None = None
     statement_timeout_seconds: float = 30.0
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # The workbench's "today" (GALLERY_TODAY). None: the dataset's own reference date
+    # when it has one (the demo records its fixed date), else the calendar
+    # (see Database.today()).
+    today: dt.date | None = None
 
     @property
     def schema_owner_url(self) -> URL | None:
@@ -149,6 +154,13 @@ class Settings:
             timeout_seconds=_positive_float(env, "GALLERY_POOL_TIMEOUT_SECONDS", 30.0),
         )
         embedded = env.get(EMBEDDED_DIR_ENV)
+        today_text = env.get("GALLERY_TODAY", "").strip()
+        try:
+            today = dt.date.fromisoformat(today_text) if today_text else None
+        except ValueError:
+            raise ConfigurationError(
+                f"GALLERY_TODAY must be a date as YYYY-MM-DD, got {today_text!r}"
+            ) from None
         return cls(
             database_url=normalise_url(primary) if primary else None,
             admin_database_url=(
@@ -160,6 +172,7 @@ class Settings:
             embedded_dir=Path(embedded).expanduser() if embedded else None,
             statement_timeout_seconds=timeout,
             pool=pool,
+            today=today,
         )
 
 
