@@ -21,6 +21,7 @@ temporary tables, cursors), so nothing one caller does with ``SET`` or
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -30,7 +31,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -43,6 +44,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import PoolResetState
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
+from gallery_analytics.db.models import GalleryDataset
 from gallery_analytics.db.roles import role_can_write
 from gallery_analytics.db.sessions import (
     CLIENT_TIMEOUT_MARGIN_SECONDS,
@@ -271,6 +273,20 @@ class Database:
                 # closed they are already dead, so just let go of the pool.
                 await engines.forget()
             self._per_loop.pop(loop, None)
+
+    async def today(self) -> dt.date:
+        """The workbench's "today", the one every service, query and notebook uses.
+
+        ``GALLERY_TODAY`` (``Settings.today``) when set; else the dataset's reference date
+        (demo data records the fixed date it was generated around, so a demo notebook
+        finds the exhibitions open "now" in its data whatever the calendar says); else
+        the calendar's date. Read on every call: a reseed elsewhere is seen at once.
+        """
+        if self.settings.today is not None:
+            return self.settings.today
+        async with self.read_session() as session:
+            reference = await session.scalar(select(GalleryDataset.reference_date))
+        return reference if reference is not None else dt.date.today()
 
     async def release_running_loop(self) -> None:
         """Close the pools that belong to the running loop only (see

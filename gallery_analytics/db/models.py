@@ -13,6 +13,7 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -216,6 +218,27 @@ class ExhibitionVisit(Base):
         CheckConstraint("visitors >= 0", name="visitors_not_negative"),
         Index(None, "day"),
     )
+
+
+class GalleryDataset(Base):
+    """What the data in this database is: at most one row (``id`` is always true).
+
+    ``reference_date`` is the dataset's "today": demo data is generated around a fixed
+    date and records it, so every notebook, service and query on it agrees on which
+    exhibitions are open "now" whatever the calendar says; NULL (real data) means the
+    calendar's today. ``GALLERY_TODAY`` overrides both (see ``Database.today``).
+    """
+
+    __tablename__ = "gallery_dataset"
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    reference_date: Mapped[dt.date | None] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("id", name="single_row"),)
 
 
 # Parent tables first: the order COPY loads them and the reverse of the order they empty.

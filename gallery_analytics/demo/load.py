@@ -11,6 +11,7 @@ whole transaction back: the previous data is still there, untouched.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from gallery_analytics.db.database import Database
 from gallery_analytics.demo.generate import (
     DEFAULT_SEED,
+    DEMO_TODAY,
     SIZES,
     TABLE_ORDER,
     DemoSize,
@@ -85,15 +87,30 @@ async def seed_demo(
     tables = await asyncio.to_thread(generate_demo_data, demo_size, seed)
     report.generate_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    report.rows = await load_tables(db, tables, progress=progress)
+    report.rows = await load_tables(
+        db,
+        tables,
+        progress=progress,
+        reference_date=DEMO_TODAY,
+        description=f"demo data, size {demo_size.name}, seed {seed}",
+    )
     report.load_seconds = time.perf_counter() - started
     return report
 
 
 async def load_tables(
-    db: Database, tables: dict[str, pa.Table], *, progress: bool = True
+    db: Database,
+    tables: dict[str, pa.Table],
+    *,
+    progress: bool = True,
+    reference_date: dt.date | None = None,
+    description: str = "loaded tables",
 ) -> dict[str, int]:
-    """TRUNCATE the gallery tables and COPY ``tables`` into them, atomically."""
+    """TRUNCATE the gallery tables and COPY ``tables`` into them, atomically.
+
+    The dataset row is replaced in the same transaction: ``reference_date`` is the
+    loaded data's "today" (None: the calendar's), see ``Database.today``.
+    """
     unknown = set(tables) - set(TABLE_ORDER)
     if unknown:
         raise ValidationError("tables", f"unknown tables {sorted(unknown)}")
@@ -130,6 +147,14 @@ async def load_tables(
                 await connection.execute(
                     f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'
                 )
+            await connection.execute(
+                "INSERT INTO gallery_dataset (id, reference_date, description) "
+                "VALUES (true, $1, $2) ON CONFLICT (id) DO UPDATE SET "
+                "reference_date = excluded.reference_date, description = excluded.description, "
+                "loaded_at = now()",
+                reference_date,
+                description,
+            )
             for name in TABLE_ORDER:
                 await connection.execute(f'ANALYZE "{name}"')
     finally:

@@ -189,10 +189,11 @@ class DashboardService:
     async def get_user_dashboard(
         self, user_id: str, *, on: dt.date | None = None, limit: int | None = None
     ) -> DashboardDto:
-        """A user's artists, artworks and exhibitions open on ``on`` (default today),
+        """A user's artists, artworks and exhibitions open on ``on`` (default: the
+        workbench's today, ``Database.today()``),
         fetched in parallel, each in its own session."""
         user_id = parse_id(user_id, field="user_id")
-        day = dt.date.today() if on is None else on
+        day = await self.db.today() if on is None else on
         catalog = CatalogService(self.db)
         started = time.perf_counter()
         async with responsive_to_interrupts():

@@ -368,16 +368,20 @@ async def test_connect_to_a_database_behind_head_names_the_upgrade_command(
 
 
 async def test_connect_names_the_upgrade_command_for_an_older_revision(
-    fresh_db: Database, monkeypatch: pytest.MonkeyPatch
+    server_url: URL,
 ) -> None:
-    """As if this code shipped a revision 0002 that the database has not had yet."""
-    monkeypatch.setattr(schema, "HEAD_REVISION", "0002")
-    monkeypatch.setattr(schema, "known_revisions", lambda: frozenset({"0001", "0002"}))
-    with pytest.raises(
-        SchemaOutdatedError,
-        match=f"at schema revision 0001, .* needs 0002; run `{UPGRADE_COMMAND}`",
-    ):
-        await check_schema(fresh_db)
+    """A database one revision behind (0001, before the dataset table): connect() names
+    the command and changes nothing; the upgrade then brings it to head."""
+    async with new_database(server_url) as db:
+        await asyncio.to_thread(command.upgrade, alembic_config(db.admin_url), "0001")
+        with pytest.raises(
+            SchemaOutdatedError,
+            match=f"at schema revision 0001, .* needs {HEAD_REVISION}; run `{UPGRADE_COMMAND}`",
+        ):
+            await connect(db.url, read_url=db.read_url)
+        assert await revisions(db.admin_url) == ["0001"]
+        await upgrade_schema(db.admin_url)
+        assert await revisions(db.admin_url) == [HEAD_REVISION]
 
 
 async def test_a_database_ahead_of_this_code_is_a_different_error(

@@ -1,0 +1,47 @@
+"""One "today": ``Database.today()`` and everything that defaults to it.
+
+The demo data is generated around a fixed date and records it; a service called
+without a date (as the README shows) must agree with the demo, not with the calendar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from gallery_analytics import DashboardService, Database
+from gallery_analytics.demo.generate import DEMO_TODAY
+from gallery_analytics.services.catalog import CatalogService
+
+
+async def test_demo_data_records_its_today(seeded_db: Database) -> None:
+    assert await seeded_db.today() == DEMO_TODAY
+
+
+async def test_gallery_today_setting_wins_over_the_dataset(seeded_db: Database) -> None:
+    chosen = dt.date(2024, 3, 1)
+    settings = dataclasses.replace(seeded_db.settings, today=chosen)
+    async with Database(
+        seeded_db.url, read_url=seeded_db.read_url, settings=settings
+    ) as configured:
+        assert await configured.today() == chosen
+        dashboard = await DashboardService(configured).get_user_dashboard(
+            (await CatalogService(configured).list_users(limit=1))[0].id
+        )
+    assert dashboard.on == chosen
+
+
+async def test_data_without_a_reference_date_uses_the_calendar(empty_db: Database) -> None:
+    assert await empty_db.today() == dt.date.today()
+
+
+async def test_user_dashboard_without_a_date_uses_the_demo_today(seeded_db: Database) -> None:
+    """Called as the README shows: the calendar's today found 0 open exhibitions here."""
+    open_on_demo_day = await CatalogService(seeded_db).find_active_exhibitions(on=DEMO_TODAY)
+    assert open_on_demo_day, "the demo has exhibitions open on its today"
+    curator = open_on_demo_day[0].curator_id
+    dashboard = await DashboardService(seeded_db).get_user_dashboard(curator)
+    assert dashboard.on == DEMO_TODAY
+    assert {show.id for show in dashboard.active_exhibitions} == {
+        show.id for show in open_on_demo_day if show.curator_id == curator
+    }
