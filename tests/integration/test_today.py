@@ -6,10 +6,10 @@ without a date (as the README shows) must agree with the demo, not with the cale
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 from gallery_analytics import DashboardService, Database
+from gallery_analytics.config import Settings
 from gallery_analytics.demo.generate import DEMO_TODAY
 from gallery_analytics.services.catalog import CatalogService
 
@@ -20,7 +20,7 @@ async def test_demo_data_records_its_today(seeded_db: Database) -> None:
 
 async def test_gallery_today_setting_wins_over_the_dataset(seeded_db: Database) -> None:
     chosen = dt.date(2024, 3, 1)
-    settings = dataclasses.replace(seeded_db.settings, today=chosen)
+    settings = Settings.from_env({"GALLERY_TODAY": chosen.isoformat()})
     async with Database(
         seeded_db.url, read_url=seeded_db.read_url, settings=settings
     ) as configured:
