@@ -6,12 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import db-stop clean
+.PHONY: demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
 
 test: $(STAMP) browser lint typecheck pytest
+
+# The fast loop while editing: pure logic only, no database, no browser, no notebooks.
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
 
 # The report's browser test needs Debian's Chromium (no browser can be downloaded).
 browser:
