@@ -35,14 +35,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gallery_analytics.config import default_embedded_dir
+from gallery_analytics.config import Settings, default_embedded_dir
 from gallery_analytics.errors import EmbeddedServerError
 
 logger = logging.getLogger(__name__)
 
 BINDIR_ENV = "GALLERY_PG_BINDIR"
 SYSTEM_USER_ENV = "GALLERY_PG_SYSTEM_USER"
-DEFAULT_SYSTEM_USER = "gallery-pg"
 SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file; nothing listens on TCP
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes including ".s.PGSQL.5432" and NUL
@@ -89,11 +88,10 @@ class PostgresBinaries:
 
 def find_postgres_binaries() -> PostgresBinaries:
     """Locate PostgreSQL server binaries, preferring the pgserver wheel."""
-    configured = os.environ.get(BINDIR_ENV)
-    if configured:
-        bindir = Path(configured)
+    bindir = Settings.from_env().pg_bindir  # GALLERY_PG_BINDIR
+    if bindir is not None:
         if not (bindir / "pg_ctl").is_file():
-            raise EmbeddedServerError(f"{BINDIR_ENV}={configured} holds no pg_ctl")
+            raise EmbeddedServerError(f"{BINDIR_ENV}={bindir} holds no pg_ctl")
         return PostgresBinaries(bindir, BINDIR_ENV)
     # find_spec rather than import: pgserver's import has side effects we don't need.
     spec = importlib.util.find_spec("pgserver")
@@ -280,7 +278,7 @@ class EmbeddedPostgres:
         """The unprivileged account the server runs as when we are root, else None."""
         if os.geteuid() != 0:
             return None
-        name = os.environ.get(SYSTEM_USER_ENV, DEFAULT_SYSTEM_USER)
+        name = Settings.from_env().pg_system_user  # GALLERY_PG_SYSTEM_USER
         try:
             return pwd.getpwnam(name)
         except KeyError:
