@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ from sqlalchemy import func, literal, select, text
 from gallery_analytics.config import Settings
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters
-from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
+from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
 
 LATENCY_SECONDS = 0.2
@@ -39,11 +40,11 @@ def latency_bound(panel: Panel, seconds: float) -> Panel:
     """``panel`` plus ``seconds`` of server-side waiting, like a slow remote database."""
 
     def build(filters: OverviewFilters) -> object:
-        inner = panel.build(filters).subquery()
+        inner = panel.query(filters).subquery()
         wait = select(func.pg_sleep(seconds).label("waited")).cte("wait")
         return select(*inner.c).select_from(inner).join(wait, literal(True))
 
-    return Panel(panel.name, panel.title, panel.columns, build)  # type: ignore[arg-type]
+    return dataclasses.replace(panel, query=build)  # type: ignore[arg-type]
 
 
 async def median_seconds(run: Callable[[], Awaitable[object]], repeat: int) -> list[float]:
@@ -118,7 +119,7 @@ async def main(repeat: int, size: str, skip_large: bool) -> None:
     server = await server_url(settings)
     small = await scratch_database(server, "small", settings)
     try:
-        six = [latency_bound(panel, LATENCY_SECONDS) for panel in OVERVIEW_PANELS[:6]]
+        six = [latency_bound(panel, LATENCY_SECONDS) for panel in PANELS[:6]]
         await scenario(
             small,
             six,
@@ -132,7 +133,7 @@ async def main(repeat: int, size: str, skip_large: bool) -> None:
         return
     large = await scratch_database(server, size, settings)
     try:
-        panels = list(OVERVIEW_PANELS)
+        panels = list(PANELS)
         await scenario(large, panels, repeat, f"(b) CPU-bound: gallery overview, {size} data")
         # PostgreSQL already spreads one big query over both cores (parallel query), which
         # leaves little for asyncio to add; without it, the gain from running panels

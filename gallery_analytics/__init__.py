@@ -28,10 +28,12 @@ from gallery_analytics.errors import (
     SessionClosedError,
     ValidationError,
 )
+from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.services import CatalogService, DashboardService, OverviewFilters
 from gallery_analytics.sync import run_sync
 
 __all__ = [
+    "PANELS",
     "CatalogService",
     "ConcurrentSessionUseError",
     "ConfigurationError",
@@ -48,6 +50,7 @@ __all__ = [
     "OutputExistsError",
     "OutputPathError",
     "OverviewFilters",
+    "Panel",
     "PoolExhaustedError",
     "QueryTimeoutError",
     "ReadOnlyError",

@@ -1,10 +1,15 @@
 """Plotly figures for the gallery dashboard, built from the analytics frames.
 
 Every function is pure: it takes a pandas DataFrame (schemas in each docstring), returns a
-themed ``go.Figure`` and never mutates its input. Empty frames, or frames whose value column is
-entirely null, yield a "no data" figure instead of an error so a dashboard with tight filters
-still renders. Importing this module only registers the ``"gallery"`` plotly template; it does
-not change ``plotly.io.templates.default``.
+themed ``go.Figure`` and never mutates its input. Empty frames, or frames whose value column
+is entirely null, yield a "no data" figure instead of an error so a dashboard with tight
+filters still renders. Importing this module only registers the ``"gallery"`` plotly
+template; it does not change ``plotly.io.templates.default``.
+
+A dashboard panel's chart has the panel's name (``monthly_revenue`` draws the
+``monthly_revenue`` panel): the panel registry (:mod:`gallery_analytics.panels`) finds it
+by that name and passes the panel's title, so this module knows nothing of panels,
+queries or services.
 """
 
 from __future__ import annotations
@@ -31,11 +36,11 @@ __all__ = [
     "acquisitions_per_year",
     "apply_theme",
     "artists_by_nationality_gender",
-    "attendance_over_time",
+    "artworks_by_medium_status",
+    "exhibition_attendance",
     "exhibition_timeline",
-    "medium_status_treemap",
+    "monthly_revenue",
     "no_data_figure",
-    "revenue_by_month",
     "top_artists",
 ]
 
@@ -62,11 +67,11 @@ NO_DATA_MESSAGE: Final = "No data for the current filters"
 
 # Columns each chart function reads; checked up front for a clear error message.
 _SCHEMAS: Final[dict[str, tuple[str, ...]]] = {
-    "revenue_by_month": ("month", "sales", "revenue", "average_price"),
+    "monthly_revenue": ("month", "sales", "revenue", "average_price"),
     "top_artists": ("rank", "artist_id", "artist", "nationality", "sales", "revenue", "share"),
-    "medium_status_treemap": ("medium", "status", "artworks", "list_value"),
+    "artworks_by_medium_status": ("medium", "status", "artworks", "list_value"),
     "acquisitions_per_year": ("year", "artworks", "list_value"),
-    "attendance_over_time": ("week", "visitors", "exhibitions_open"),
+    "exhibition_attendance": ("week", "visitors", "exhibitions_open"),
     "artists_by_nationality_gender": ("nationality", "gender", "artists"),
     "exhibition_timeline": ("id", "title", "venue", "city", "starts_on", "ends_on"),
 }
@@ -190,7 +195,11 @@ def _usable_rows(frame: pd.DataFrame, chart: str, *, values: Sequence[str]) -> p
     schema is missing, rather than with a bare KeyError deep inside plotting."""
     missing = [column for column in _SCHEMAS[chart] if column not in frame.columns]
     if missing:
-        raise ValueError(f"{chart}: frame lacks column(s) {', '.join(missing)}")
+        raise ValidationError(
+            f"frame.{missing[0]}",
+            f"{chart} needs column(s) {', '.join(missing)}; the frame has "
+            f"{', '.join(map(str, frame.columns)) or 'no columns'}",
+        )
     return frame.dropna(subset=list(values))
 
 
@@ -209,15 +218,16 @@ def _bar_height(rows: int) -> int:
     return max(400, 160 + _ROW_HEIGHT * rows)
 
 
-def revenue_by_month(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
+def monthly_revenue(
+    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Revenue by month"
+) -> go.Figure:
     """Monthly revenue as bars; hover adds the number of sales and the average price.
 
     Columns: ``month`` (datetime64[us, UTC], start of month), ``sales`` (int64), ``revenue``
     and ``average_price`` (float64). Months are shown in UTC since plotly axes have no zone.
     """
     currency = _currency(currency)
-    title = "Revenue by month"
-    rows = _usable_rows(frame, "revenue_by_month", values=["month", "revenue"])
+    rows = _usable_rows(frame, "monthly_revenue", values=["month", "revenue"])
     rows = rows.sort_values("month", kind="stable")
     if rows.empty:
         return no_data_figure(title)
@@ -240,14 +250,16 @@ def revenue_by_month(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure
         )
     )
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         xaxis={"title": {"text": "Month"}, "tickformat": "%b %Y"},
         yaxis={"title": {"text": f"Revenue ({currency})"}, "rangemode": "tozero"},
     )
     return apply_theme(fig)
 
 
-def top_artists(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
+def top_artists(
+    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Top artists by revenue"
+) -> go.Figure:
     """Artists by revenue as horizontal bars, rank 1 at the top, labelled with revenue share.
 
     Columns: ``rank``, ``sales`` (int64), ``artist_id``, ``artist``, ``nationality`` (string,
@@ -255,7 +267,6 @@ def top_artists(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
     artists with the same name keep separate bars.
     """
     currency = _currency(currency)
-    title = "Top artists by revenue"
     rows = _usable_rows(frame, "top_artists", values=["artist_id", "revenue"])
     rows = rows.sort_values(["rank", "revenue"], ascending=[True, False], kind="stable")
     if rows.empty:
@@ -290,7 +301,7 @@ def top_artists(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
         )
     )
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         height=_bar_height(len(ids)),
         xaxis={"title": {"text": f"Revenue ({currency})"}, "rangemode": "tozero"},
         yaxis={
@@ -306,7 +317,12 @@ def top_artists(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
     return apply_theme(fig)
 
 
-def medium_status_treemap(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
+def artworks_by_medium_status(
+    frame: pd.DataFrame,
+    *,
+    currency: str = "EUR",
+    title: str = "Artworks by medium and status (count)",
+) -> go.Figure:
     """Artworks as a treemap, medium tiles split by status, sized by artwork count.
 
     Columns: ``medium`` (string, already top N + "Other"), ``status`` (Categorical),
@@ -314,8 +330,7 @@ def medium_status_treemap(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     the root tile "All artworks" carries the total.
     """
     currency = _currency(currency)
-    title = "Artworks by medium and status (count)"
-    rows = _usable_rows(frame, "medium_status_treemap", values=["artworks"])
+    rows = _usable_rows(frame, "artworks_by_medium_status", values=["artworks"])
     rows = rows.assign(
         medium=_labels(rows["medium"], "Unknown"),
         status=_labels(rows["status"], "unknown"),
@@ -365,11 +380,15 @@ def medium_status_treemap(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
             ),
         )
     )
-    fig.update_layout(title={"text": title}, margin={"t": 80, "l": 10, "r": 10, "b": 10})
+    fig.update_layout(
+        title={"text": plain_text(title)}, margin={"t": 80, "l": 10, "r": 10, "b": 10}
+    )
     return apply_theme(fig)
 
 
-def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.Figure:
+def acquisitions_per_year(
+    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Acquisitions per year"
+) -> go.Figure:
     """Artworks acquired per year as bars on a numeric year axis, so gaps stay visible.
 
     Columns: ``year`` (int64), ``artworks`` (int64), ``list_value`` (float64). Bar width is
@@ -377,7 +396,6 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     years, making sparse centuries unreadable.
     """
     currency = _currency(currency)
-    title = "Acquisitions per year"
     rows = _usable_rows(frame, "acquisitions_per_year", values=["year", "artworks"])
     rows = rows.sort_values("year", kind="stable")
     if rows.empty:
@@ -402,7 +420,7 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     # is not labelled "2024" five times at fractional positions.
     pad = max(1.5, 0.5 + (last - first) * 0.02)
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         bargap=0.1,
         xaxis={
             "title": {"text": "Year acquired"},
@@ -416,13 +434,14 @@ def acquisitions_per_year(frame: pd.DataFrame, *, currency: str = "EUR") -> go.F
     return apply_theme(fig)
 
 
-def attendance_over_time(frame: pd.DataFrame) -> go.Figure:
+def exhibition_attendance(
+    frame: pd.DataFrame, *, title: str = "Exhibition attendance"
+) -> go.Figure:
     """Weekly exhibition visitors as a filled line; hover adds how many exhibitions were open.
 
     Columns: ``week`` (datetime64[us], Monday), ``visitors``, ``exhibitions_open`` (int64).
     """
-    title = "Exhibition attendance"
-    rows = _usable_rows(frame, "attendance_over_time", values=["week", "visitors"])
+    rows = _usable_rows(frame, "exhibition_attendance", values=["week", "visitors"])
     rows = rows.sort_values("week", kind="stable")
     if rows.empty:
         return no_data_figure(title)
@@ -443,20 +462,21 @@ def attendance_over_time(frame: pd.DataFrame) -> go.Figure:
         )
     )
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         xaxis={"title": {"text": "Week (starting Monday)"}},
         yaxis={"title": {"text": "Visitors per week"}, "rangemode": "tozero"},
     )
     return apply_theme(fig)
 
 
-def artists_by_nationality_gender(frame: pd.DataFrame) -> go.Figure:
+def artists_by_nationality_gender(
+    frame: pd.DataFrame, *, title: str = "Artists by nationality and gender"
+) -> go.Figure:
     """Artists per nationality as horizontal bars stacked by gender, largest at the top.
 
     Columns: ``nationality``, ``gender`` (string), ``artists`` (int64). Null nationality or
     gender is shown as "Unknown"/"unknown" rather than dropped, so totals stay honest.
     """
-    title = "Artists by nationality and gender"
     rows = _usable_rows(frame, "artists_by_nationality_gender", values=["artists"])
     if rows.empty:
         return no_data_figure(title)
@@ -486,7 +506,7 @@ def artists_by_nationality_gender(frame: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         barmode="stack",
         height=_bar_height(len(nationalities)),
         legend={"title": {"text": "Gender"}},
@@ -501,14 +521,13 @@ def artists_by_nationality_gender(frame: pd.DataFrame) -> go.Figure:
     return apply_theme(fig)
 
 
-def exhibition_timeline(frame: pd.DataFrame) -> go.Figure:
+def exhibition_timeline(frame: pd.DataFrame, *, title: str = "Exhibition timeline") -> go.Figure:
     """A Gantt chart: one bar per exhibition from its first to its last day, coloured by city.
 
     Columns: ``id``, ``title``, ``venue``, ``city`` (string), ``starts_on``, ``ends_on``
     (datetime64[us], ``ends_on`` inclusive). Bars end at ``ends_on`` + 1 day because a bar's
     end is exclusive. Rows are keyed by ``id`` (titles may repeat), earliest at the top.
     """
-    title = "Exhibition timeline"
     rows = _usable_rows(frame, "exhibition_timeline", values=["id", "starts_on", "ends_on"])
     rows = rows.sort_values(["starts_on", "ends_on"], kind="stable")
     if rows.empty:
@@ -546,7 +565,7 @@ def exhibition_timeline(frame: pd.DataFrame) -> go.Figure:
         )
     ids = shown["id"].tolist()
     fig.update_layout(
-        title={"text": title},
+        title={"text": plain_text(title)},
         barmode="overlay",
         height=_bar_height(len(ids)),
         legend={"title": {"text": "City"}},

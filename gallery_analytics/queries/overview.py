@@ -1,16 +1,15 @@
-"""The gallery-overview panels: one aggregate SQL query each.
+"""The gallery-overview panels' SQL: one aggregate query per panel, named as the panel.
 
-Each panel is a :class:`Panel`: a name, a title, the columns it returns and a function
-from :class:`OverviewFilters` to a SQLAlchemy statement. All aggregation happens in
-PostgreSQL (GROUP BY, date_trunc, window functions); Python only receives the handful
-of summary rows a chart needs. Filter values are always bound parameters.
+Each function turns :class:`OverviewFilters` into a SQLAlchemy statement; what a panel
+is called, the columns it returns and how it is drawn are declared once, in
+:mod:`gallery_analytics.panels`. All aggregation happens in PostgreSQL (GROUP BY,
+date_trunc, window functions); Python only receives the handful of summary rows a chart
+needs. Filter values are always bound parameters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -39,25 +38,12 @@ from gallery_analytics.db.models import (
     ExhibitionVisit,
     Sale,
 )
-from gallery_analytics.domain.columns import ColumnSpec, Kind
-from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
 
 PanelQuery = Select[*tuple[Any, ...]]
-STATUSES = tuple(status.value for status in ArtworkStatus)
 OTHER_MEDIUM = "Other"
 UNKNOWN = "Unknown"
 TOP_MEDIUMS = 12
-
-
-@dataclass(frozen=True, slots=True)
-class Panel:
-    """One dashboard panel: what it is called, what it returns, how it is queried."""
-
-    name: str
-    title: str
-    columns: tuple[ColumnSpec, ...]
-    build: Callable[[OverviewFilters], PanelQuery]
 
 
 # -- shared conditions ----------------------------------------------------------------------
@@ -104,7 +90,7 @@ def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-# -- panels ---------------------------------------------------------------------------------
+# -- panel queries --------------------------------------------------------------------------
 
 
 def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
@@ -150,7 +136,7 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
     )
 
 
-def artworks_by_medium_and_status(filters: OverviewFilters) -> PanelQuery:
+def artworks_by_medium_status(filters: OverviewFilters) -> PanelQuery:
     """Counts per medium and status; mediums beyond the top 12 are folded into "Other"."""
     medium = func.coalesce(Artwork.medium, UNKNOWN)
     counts = (
@@ -247,7 +233,7 @@ def _shows_matching_artworks(
     )
 
 
-def artists_by_nationality_and_gender(filters: OverviewFilters) -> PanelQuery:
+def artists_by_nationality_gender(filters: OverviewFilters) -> PanelQuery:
     nationality = func.coalesce(Artist.nationality, UNKNOWN).label("nationality")
     gender = func.coalesce(Artist.gender, UNKNOWN.lower()).label("gender")
     statement = select(nationality, gender, func.count().label("artists"))
@@ -312,80 +298,3 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
         shows.scalar_subquery().label("active_exhibitions"),
         cast(visits.scalar_subquery(), Integer).label("visitors"),
     )
-
-
-def _columns(*specs: tuple[str, Kind]) -> tuple[ColumnSpec, ...]:
-    return tuple(
-        ColumnSpec(name, kind, STATUSES if kind is Kind.CATEGORY else ()) for name, kind in specs
-    )
-
-
-OVERVIEW_PANELS: tuple[Panel, ...] = (
-    Panel(
-        "monthly_revenue",
-        "Monthly sales revenue",
-        _columns(
-            ("month", Kind.TIMESTAMPTZ),
-            ("sales", Kind.INT),
-            ("revenue", Kind.FLOAT),
-            ("average_price", Kind.FLOAT),
-        ),
-        monthly_revenue,
-    ),
-    Panel(
-        "top_artists",
-        "Top artists by revenue",
-        _columns(
-            ("rank", Kind.INT),
-            ("artist_id", Kind.STRING),
-            ("artist", Kind.STRING),
-            ("nationality", Kind.STRING),
-            ("sales", Kind.INT),
-            ("revenue", Kind.FLOAT),
-            ("share", Kind.FLOAT),
-        ),
-        top_artists,
-    ),
-    Panel(
-        "artworks_by_medium_status",
-        "Artworks by medium and status",
-        _columns(
-            ("medium", Kind.STRING),
-            ("status", Kind.CATEGORY),
-            ("artworks", Kind.INT),
-            ("list_value", Kind.FLOAT),
-        ),
-        artworks_by_medium_and_status,
-    ),
-    Panel(
-        "acquisitions_per_year",
-        "Acquisitions per year",
-        _columns(("year", Kind.INT), ("artworks", Kind.INT), ("list_value", Kind.FLOAT)),
-        acquisitions_per_year,
-    ),
-    Panel(
-        "exhibition_attendance",
-        "Exhibition attendance per week",
-        _columns(("week", Kind.DATE), ("visitors", Kind.INT), ("exhibitions_open", Kind.INT)),
-        exhibition_attendance,
-    ),
-    Panel(
-        "artists_by_nationality_gender",
-        "Artists by nationality and gender",
-        _columns(("nationality", Kind.STRING), ("gender", Kind.STRING), ("artists", Kind.INT)),
-        artists_by_nationality_and_gender,
-    ),
-    Panel(
-        "key_figures",
-        "Key figures",
-        _columns(
-            ("artworks", Kind.INT),
-            ("revenue", Kind.FLOAT),
-            ("active_exhibitions", Kind.INT),
-            ("visitors", Kind.INT),
-        ),
-        key_figures,
-    ),
-)
-
-PANELS_BY_NAME = {panel.name: panel for panel in OVERVIEW_PANELS}

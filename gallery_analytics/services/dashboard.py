@@ -6,10 +6,12 @@ by gathered tasks fails with "This session is provisioning a new connection;
 concurrent operations are not permitted" and is left broken; this design makes that
 mistake impossible to make by accident.)
 
-A panel that fails or exceeds its time budget becomes a :class:`PanelResult` carrying
-the error; the others still arrive. Cancelling a load cancels every panel query: the
-client stops waiting, asyncpg asks the server to cancel the statement, and the
-connection goes back to the pool.
+The panels are those of the registry (:mod:`gallery_analytics.panels`), or any list of
+:class:`Panel`; each result carries the panel's columns, with the load's currency as the
+unit of its money columns. A panel that fails or exceeds its time budget becomes a
+:class:`PanelResult` carrying the error; the others still arrive. Cancelling a load
+cancels every panel query: the client stops waiting, asyncpg asks the server to cancel
+the statement, and the connection goes back to the pool.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
+from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters
@@ -33,7 +36,7 @@ from gallery_analytics.errors import (
     QueryTimeoutError,
     ValidationError,
 )
-from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
+from gallery_analytics.panels import Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dtos import DashboardDto, GalleryOverviewDto, PanelResult
 
@@ -67,7 +70,8 @@ class DashboardService:
         parallel: bool = True,
         timeouts: Mapping[str, float] | None = None,
     ) -> GalleryOverviewDto:
-        """Run every overview panel (or ``panels``) for ``filters``, concurrently by default.
+        """Run every registered panel (or ``panels``: panels or their names) for
+        ``filters``, concurrently by default.
 
         ``parallel=False`` runs the same panels one after another, for comparison.
         ``timeouts`` overrides the time budget of individual panels, by name.
@@ -145,13 +149,14 @@ class DashboardService:
         self, panel: Panel, filters: OverviewFilters, budget_seconds: float
     ) -> PanelResult:
         started = time.perf_counter()
+        columns = panel.columns_in(filters.currency)
 
         def failed(status: Literal["error", "timeout"], message: str) -> PanelResult:
             return PanelResult(
                 name=panel.name,
                 title=panel.title,
                 status=status,
-                columns=panel.columns,
+                columns=columns,
                 error=message,
                 wall_seconds=time.perf_counter() - started,
             )
@@ -161,7 +166,7 @@ class DashboardService:
                 # The server enforces the budget too, in case the client is stuck.
                 milliseconds = str(int(budget_seconds * 1000) + 1000)
                 await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
-                result = await session.execute(panel.build(filters))
+                result = await session.execute(panel.query(filters))
                 rows = tuple(dict(row) for row in result.mappings())
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
             return failed("error", str(exc))
@@ -178,7 +183,7 @@ class DashboardService:
             name=panel.name,
             title=panel.title,
             status="ok",
-            columns=panel.columns,
+            columns=columns,
             rows=rows,
             row_count=len(rows),
             wall_seconds=time.perf_counter() - started,
@@ -215,19 +220,13 @@ class DashboardService:
 
 def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
     if panels is None:
-        return list(OVERVIEW_PANELS)
+        return list(registry.PANELS)
     if isinstance(panels, str) or not isinstance(panels, Sequence) or not panels:
         raise ValidationError("panels", "expected a non-empty list of panels or panel names")
-    chosen: list[Panel] = []
-    for panel in panels:
-        if isinstance(panel, Panel):
-            chosen.append(panel)
-        elif isinstance(panel, str) and panel in PANELS_BY_NAME:
-            chosen.append(PANELS_BY_NAME[panel])
-        else:
-            raise ValidationError(
-                "panels", f"unknown panel {panel!r}; expected one of {', '.join(PANELS_BY_NAME)}"
-            )
+    chosen = [
+        given if isinstance(given, Panel) else registry.panel(given, field="panels")
+        for given in panels
+    ]
     names = [panel.name for panel in chosen]
     if len(set(names)) != len(names):
         raise ValidationError("panels", "each panel may appear only once")

@@ -7,6 +7,10 @@ cancels the one in flight (its queries are cancelled on the server and its conne
 returned), and a result is applied only if no newer refresh was asked for since, so a
 stale result can never overwrite a newer one. Figures are FigureWidgets updated in
 place: the widgets are created once and only their traces and layout change.
+
+What is shown comes from the panel registry (:mod:`gallery_analytics.panels`): one figure
+per charted panel, in registry order, each drawn by ``panel.draw``; the KPI tiles are the
+columns of the chartless ``key_figures`` panel, labelled and formatted as declared there.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ import datetime as dt
 import html
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,13 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.graph_objects import FigureWidget
 
 from gallery_analytics import charts
+from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import GalleryAnalyticsError
-from gallery_analytics.frames import to_frame
-from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
+from gallery_analytics.panels import Panel
 from gallery_analytics.reports import DEFAULT_END, DEFAULT_START, check_parameters, execute_report
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
@@ -49,20 +52,6 @@ for _bundle in (getattr(FigureWidget, "_esm", None), getattr(FigureWidget, "_css
     if _bundle is not None:
         str(_bundle)  # anywidget's FileContents caches the text after the first read
 
-CHARTED_PANELS: dict[str, Callable[..., go.Figure]] = {
-    "monthly_revenue": charts.revenue_by_month,
-    "top_artists": charts.top_artists,
-    "artworks_by_medium_status": charts.medium_status_treemap,
-    "acquisitions_per_year": charts.acquisitions_per_year,
-    "exhibition_attendance": charts.attendance_over_time,
-    "artists_by_nationality_gender": charts.artists_by_nationality_gender,
-}
-_TAKES_CURRENCY = {
-    "monthly_revenue",
-    "top_artists",
-    "artworks_by_medium_status",
-    "acquisitions_per_year",
-}
 KPI_PANEL = "key_figures"
 ALL = "(all)"
 DEBOUNCE_SECONDS = 0.25
@@ -142,8 +131,10 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         self.export_button.on_click(self._on_export)
 
         self.kpis = {
-            name: widgets.HTML(layout=widgets.Layout(min_width="170px")).add_class("gallery-kpi")
-            for name in ("artworks", "revenue", "active_exhibitions", "visitors")
+            column.name: widgets.HTML(layout=widgets.Layout(min_width="170px")).add_class(
+                "gallery-kpi"
+            )
+            for column in registry.panel(KPI_PANEL).columns
         }
         self.status_line = widgets.HTML().add_class("gallery-status-line")
         self.messages = widgets.Output()
@@ -160,7 +151,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
                 )
             )
             for panel in self.panels
-            if panel.name != KPI_PANEL
+            if panel.charted
         }
         grid = widgets.GridBox(
             [widgets.Box([figure]) for figure in self.figures.values()],
@@ -200,7 +191,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             users=[(u.id, f"{u.display_name} <{u.email}>") for u in users],
             mediums=mediums,
             filters=checked,
-            panels=panels or OVERVIEW_PANELS,
+            panels=panels or registry.PANELS,
             debounce_seconds=debounce_seconds,
             report_dir=Path(report_dir),
         )
@@ -265,7 +256,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         try:
             # Building figures is CPU work (plotly validation): in a worker thread, so
             # the loop keeps serving other events; the widgets are updated back here.
-            figures = await asyncio.to_thread(self._build_figures, overview, filters)
+            figures = await asyncio.to_thread(self._build_figures, overview)
             if generation != self._generation:
                 return  # a newer refresh was asked for: never let this older result win
             self._apply(overview, figures)
@@ -284,14 +275,13 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         self.stats.last_finished_at = dt.datetime.now()
         self.status_line.value = _status_html(_describe(overview, elapsed), "ok")
 
-    def _build_figures(
-        self, overview: GalleryOverviewDto, filters: OverviewFilters
-    ) -> dict[str, go.Figure]:
-        return {
-            name: self._figure_for(overview.panels[name], filters)
-            for name in self.figures
-            if name in overview.panels
-        }
+    def _build_figures(self, overview: GalleryOverviewDto) -> dict[str, go.Figure]:
+        with charts.unthemed():  # the FigureWidgets were themed once, when made
+            return {
+                panel.name: panel.draw(overview.panels[panel.name])
+                for panel in self.panels
+                if panel.name in self.figures and panel.name in overview.panels
+            }
 
     def _apply(self, overview: GalleryOverviewDto, figures: Mapping[str, go.Figure]) -> None:
         kpi = overview.panels.get(KPI_PANEL)
@@ -300,36 +290,16 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         for name, fresh in figures.items():
             _replace_figure(self.figures[name], fresh)
 
-    def _figure_for(self, result: PanelResult, filters: OverviewFilters) -> go.Figure:
-        with charts.unthemed():
-            return self._chart(result, filters)
-
-    def _chart(self, result: PanelResult, filters: OverviewFilters) -> go.Figure:
-        if not result.ok:
-            return charts.no_data_figure(result.title, f"Panel failed: {result.error}")
-        chart = CHARTED_PANELS.get(result.name)
-        if chart is None:
-            return charts.no_data_figure(result.title, "No chart for this panel")
-        if result.name in _TAKES_CURRENCY:
-            chart = partial(chart, currency=filters.currency)
-        return chart(to_frame(result))
-
     def _show_kpis(self, result: PanelResult) -> None:
-        labels = {
-            "artworks": "Artworks",
-            "revenue": f"Revenue ({self._currency})",
-            "active_exhibitions": "Exhibitions open",
-            "visitors": "Visitors",
-        }
+        """One tile per key figure: heading and value as the registry declares them."""
         row = result.rows[0] if result.ok and result.rows else {}
+        columns = {column.name: column for column in result.columns}
         for name, tile in self.kpis.items():
-            value = row.get(name)
-            shown = "-" if value is None else f"{value:,.0f}"
-            if not result.ok:
-                shown = "error"
+            column = columns[name]
+            shown = column.show(row.get(name)) if result.ok else "error"
             tile.value = (  # every interpolated value escaped: tiles are raw HTML
                 f"<div style='padding:6px 12px;border:1px solid #ddd;border-radius:6px'>"
-                f"<div style='font-size:12px;color:#555'>{html.escape(labels[name])}</div>"
+                f"<div style='font-size:12px;color:#555'>{html.escape(column.heading())}</div>"
                 f"<div class='gallery-kpi-value' data-kpi='{html.escape(name)}' "
                 f"style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
             )

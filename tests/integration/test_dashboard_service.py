@@ -18,9 +18,10 @@ from gallery_analytics.demo.generate import SIZES, generate_demo_data
 from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.frames import to_frame
+from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.queries import overview
-from gallery_analytics.queries.overview import OVERVIEW_PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
+from gallery_analytics.services.summary import SummaryService
 
 FILTERED = {
     "start": dt.date(2022, 3, 1),
@@ -250,7 +251,7 @@ async def test_empty_selection_gives_empty_panels(seeded_db: Database) -> None:
 
 async def test_panel_results_carry_timings_and_row_counts(seeded_db: Database) -> None:
     result = await DashboardService(seeded_db).get_gallery_overview()
-    assert set(result.panels) == {panel.name for panel in OVERVIEW_PANELS}
+    assert list(result.panels) == [panel.name for panel in PANELS]  # registry order
     assert len(result.panels) >= 6
     for panel in result.panels.values():
         assert panel.ok
@@ -261,6 +262,77 @@ async def test_panel_results_carry_timings_and_row_counts(seeded_db: Database) -
     assert {n: p.rows for n, p in sequential.panels.items()} == {
         n: p.rows for n, p in result.panels.items()
     }
+
+
+# -- the registry against the database -------------------------------------------------------
+
+_PYTHON_TYPES: dict[Kind, tuple[type, ...]] = {
+    Kind.INT: (int,),
+    Kind.FLOAT: (float,),
+    Kind.STRING: (str,),
+    Kind.CATEGORY: (str,),
+    Kind.TIMESTAMPTZ: (dt.datetime,),
+    Kind.DATE: (dt.date,),
+}
+
+
+@pytest.mark.parametrize("panel", PANELS, ids=[panel.name for panel in PANELS])
+async def test_every_panel_returns_the_columns_it_declares(
+    seeded_db: Database, panel: Panel
+) -> None:
+    """The declared columns are what the query returns: names in order, and each value of
+    the declared kind (an INT column never brings floats or Decimals, a DATE column never
+    timestamps, a category only its declared levels)."""
+    async with seeded_db.read_session() as session:
+        result = await session.execute(panel.query(OverviewFilters()))
+        names = list(result.keys())
+        rows = [dict(row) for row in result.mappings()]
+    assert names == [column.name for column in panel.columns]
+    assert rows, "the demo data should give every panel rows"
+    for column in panel.columns:
+        values = [row[column.name] for row in rows if row[column.name] is not None]
+        assert values, f"{panel.name}.{column.name} is always null in the demo data"
+        wrong = {type(value).__name__ for value in values} - {
+            kind.__name__ for kind in _PYTHON_TYPES[column.kind]
+        }
+        assert not wrong, f"{panel.name}.{column.name} ({column.kind}) holds {wrong}"
+        if column.kind is Kind.TIMESTAMPTZ:
+            assert all(value.tzinfo is not None for value in values)
+        if column.categories:
+            assert set(values) <= set(column.categories), (panel.name, column.name)
+
+
+async def test_results_carry_the_currency_of_the_load_as_their_money_unit(
+    seeded_db: Database,
+) -> None:
+    """Money columns are declared with a placeholder unit; a load fills in its currency,
+    so a result (and its chart, and a table of it) says which currency it sums."""
+    result = await DashboardService(seeded_db).get_gallery_overview(
+        {"currency": "USD"}, panels=["monthly_revenue", "exhibition_attendance"]
+    )
+    revenue = {column.name: column for column in result["monthly_revenue"].columns}
+    assert (revenue["revenue"].unit, revenue["average_price"].unit) == ("USD", "USD")
+    assert revenue["sales"].unit == "sales"
+    assert {column.unit for column in result["exhibition_attendance"].columns} == {
+        "",
+        "visitors",
+        "exhibitions",
+    }
+
+
+async def test_the_summary_lists_the_top_artists_panel(seeded_db: Database) -> None:
+    """`gallery-analytics summary` and the dashboards agree on "top artists by revenue"."""
+    summary = await SummaryService(seeded_db).get_summary(on=dt.date(2024, 6, 1), top=5)
+    panel = await DashboardService(seeded_db).get_gallery_overview(
+        {"top_n": 5}, panels=["top_artists"]
+    )
+    top = to_frame(panel["top_artists"])
+    assert [a.artist_id for a in summary.top_artists] == top["artist_id"].tolist()
+    assert [a.name for a in summary.top_artists] == top["artist"].tolist()
+    assert [float(a.revenue) for a in summary.top_artists] == pytest.approx(top["revenue"])
+    assert {a.currency for a in summary.top_artists} == {"EUR"}
+    first = summary.top_artists[0]
+    assert f"    1. {first.name}: {first.revenue:,.2f} EUR" in summary.render()
 
 
 def _sleeping_panel(name: str, seconds: float) -> Panel:

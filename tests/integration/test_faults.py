@@ -173,7 +173,7 @@ KERNEL_SETUP = """
 from sqlalchemy import String, cast, func, select
 import gallery_analytics as ga
 from gallery_analytics.domain.columns import ColumnSpec, Kind
-from gallery_analytics.queries.overview import Panel
+from gallery_analytics.panels import Panel
 db = await ga.connect()
 slow = [Panel(f"slow{i}", "slow", (ColumnSpec("slept", Kind.STRING),),
               lambda _: select(cast(func.pg_sleep(30), String).label("slept")))

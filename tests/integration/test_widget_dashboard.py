@@ -4,6 +4,7 @@ changes collapse into one refresh, a newer refresh cancels the older, failures s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import pytest
 from blockbuster import BlockBuster
 from sqlalchemy import String, cast, func, literal, select
 
+from gallery_analytics import panels as registry
 from gallery_analytics.db.database import Database
 from gallery_analytics.frames import to_frame
-from gallery_analytics.queries.overview import OVERVIEW_PANELS, PANELS_BY_NAME, Panel
+from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.widgets import GalleryDashboard
 from tests.integration.test_dashboard_service import _assert_nothing_running, _running_queries
@@ -41,6 +43,27 @@ async def test_first_view_matches_the_service(seeded_db: Database) -> None:
     assert "Updated" in dashboard.status_line.value
     assert repr(dashboard) == "GalleryDashboard(7 panels)"
     assert dashboard.figures["monthly_revenue"].layout.template.layout.colorway[0] == "#E69F00"
+
+
+async def test_figures_and_tiles_come_from_the_panel_registry(seeded_db: Database) -> None:
+    """One figure per charted panel, in registry order, each the panel's own chart under
+    its registry title; the KPI tiles are the key_figures columns, headed and formatted
+    as declared (before: a panel -> chart table and tile labels of the widget's own)."""
+    dashboard = await _dashboard(seeded_db)
+    charted = [panel for panel in PANELS if panel.charted]
+    assert list(dashboard.figures) == [panel.name for panel in charted]
+    overview = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024)
+    for panel in charted:
+        shown = dashboard.figures[panel.name]
+        expected = registry.draw(overview[panel.name])
+        assert shown.layout.title.text == panel.title
+        assert [trace.type for trace in shown.data] == [trace.type for trace in expected.data]
+    key_figures = registry.panel("key_figures")
+    assert list(dashboard.kpis) == [column.name for column in key_figures.columns]
+    assert "Revenue (EUR)" in dashboard.kpis["revenue"].value
+    assert "Exhibitions open" in dashboard.kpis["active_exhibitions"].value
+    revenue = to_frame(overview["key_figures"])["revenue"][0]
+    assert _kpi(dashboard, "revenue") == key_figures.column("revenue").show(revenue)
 
 
 async def test_filter_changes_update_the_figures_in_place(seeded_db: Database) -> None:
@@ -83,15 +106,15 @@ async def test_ten_rapid_changes_give_exactly_one_refresh(seeded_db: Database) -
 
 def _slow(panel: Panel, seconds: float) -> Panel:
     def build(filters: object) -> object:
-        inner = panel.build(filters).subquery()  # type: ignore[arg-type]
+        inner = panel.query(filters).subquery()  # type: ignore[arg-type]
         wait = select(cast(func.pg_sleep(seconds), String).label("waited")).cte("wait")
         return select(*inner.c).select_from(inner).join(wait, literal(True))
 
-    return Panel(panel.name, panel.title, panel.columns, build)  # type: ignore[arg-type]
+    return dataclasses.replace(panel, query=build)  # type: ignore[arg-type]
 
 
 async def test_a_newer_refresh_cancels_the_one_in_flight(seeded_db: Database) -> None:
-    panels = [_slow(p, 1.0) if p.name == "exhibition_attendance" else p for p in OVERVIEW_PANELS]
+    panels = [_slow(p, 1.0) if p.name == "exhibition_attendance" else p for p in PANELS]
     dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
     completed = dashboard.stats.completed
 
@@ -116,13 +139,11 @@ async def test_a_newer_refresh_cancels_the_one_in_flight(seeded_db: Database) ->
 async def test_a_failing_panel_shows_its_error_while_the_others_update(
     seeded_db: Database,
 ) -> None:
-    broken = Panel(
-        "monthly_revenue",
-        "Monthly sales revenue",
-        PANELS_BY_NAME["monthly_revenue"].columns,
-        lambda _: select((literal(1) / literal(0)).label("month")),
+    broken = dataclasses.replace(
+        registry.panel("monthly_revenue"),
+        query=lambda _: select((literal(1) / literal(0)).label("month")),
     )
-    panels = [broken if p.name == "monthly_revenue" else p for p in OVERVIEW_PANELS]
+    panels = [broken if p.name == "monthly_revenue" else p for p in PANELS]
     dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
     dashboard.status.value = "sold"
     await dashboard.wait_idle()

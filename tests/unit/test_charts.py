@@ -183,10 +183,10 @@ def test_no_data_figure_has_centred_message_and_hidden_axes() -> None:
 # --- charts with data ----------------------------------------------------------------------
 
 
-def test_revenue_by_month() -> None:
+def test_monthly_revenue() -> None:
     frame = revenue_frame()
     before = frame.copy()
-    fig = charts.revenue_by_month(frame, currency="USD")
+    fig = charts.monthly_revenue(frame, currency="USD")
     assert_themed(fig, "Revenue by month")
     pd.testing.assert_frame_equal(frame, before)  # input untouched
     (bars,) = fig.data
@@ -199,12 +199,12 @@ def test_revenue_by_month() -> None:
     assert "customdata[0]" in bars.hovertemplate  # sales count in the hover
     assert axis_title(fig, "yaxis") == "Revenue (USD)"
     assert axis_title(fig, "xaxis") == "Month"
-    assert axis_title(charts.revenue_by_month(frame), "yaxis") == "Revenue (EUR)"
+    assert axis_title(charts.monthly_revenue(frame), "yaxis") == "Revenue (EUR)"
 
 
-def test_revenue_by_month_sorts_months() -> None:
+def test_monthly_revenue_sorts_months() -> None:
     frame = revenue_frame().iloc[::-1]
-    fig = charts.revenue_by_month(frame)
+    fig = charts.monthly_revenue(frame)
     np.testing.assert_array_equal(fig.data[0].y, [1500.0, 0.0, 820.5])
 
 
@@ -223,9 +223,9 @@ def test_top_artists_best_first_and_separate_bars_for_same_name() -> None:
     assert axis_title(fig, "xaxis") == "Revenue (EUR)"
 
 
-def test_medium_status_treemap() -> None:
+def test_artworks_by_medium_status() -> None:
     frame = treemap_frame()
-    fig = charts.medium_status_treemap(frame)
+    fig = charts.artworks_by_medium_status(frame)
     assert_themed(fig, "Artworks by medium and status (count)")
     (tree,) = fig.data
     assert tree.type == "treemap"
@@ -248,10 +248,10 @@ def test_medium_status_treemap() -> None:
     assert {labels[i] for i in leaves} == set(STATUSES)
 
 
-def test_medium_status_treemap_aggregates_duplicates_and_skips_zero_rows() -> None:
+def test_artworks_by_medium_status_aggregates_duplicates_and_skips_zero_rows() -> None:
     frame = pd.concat([treemap_frame(), treemap_frame().iloc[:1]], ignore_index=True)
     frame.loc[2, "artworks"] = 0  # Bronze/on_loan disappears
-    fig = charts.medium_status_treemap(frame)
+    fig = charts.artworks_by_medium_status(frame)
     (tree,) = fig.data
     label_of = dict(zip(tree.ids, tree.labels, strict=True))
     has_children = set(tree.parents)
@@ -286,9 +286,9 @@ def test_acquisitions_per_year_across_two_centuries() -> None:
     assert axis_title(fig, "yaxis") == "Artworks (count)"
 
 
-def test_attendance_over_time() -> None:
+def test_exhibition_attendance() -> None:
     frame = attendance_frame()
-    fig = charts.attendance_over_time(frame)
+    fig = charts.exhibition_attendance(frame)
     assert_themed(fig, "Exhibition attendance")
     (line,) = fig.data
     assert line.type == "scatter"
@@ -339,9 +339,19 @@ def test_exhibition_timeline_end_is_last_day_plus_one() -> None:
     assert axis_title(fig, "xaxis") == "Date"
 
 
-def test_missing_column_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="revenue"):
-        charts.revenue_by_month(revenue_frame().drop(columns=["revenue"]))
+def test_missing_column_is_the_projects_validation_error_naming_it() -> None:
+    """A bare ValueError before: not catchable as the project's errors, no field."""
+    with pytest.raises(charts.ValidationError) as caught:
+        charts.monthly_revenue(revenue_frame().drop(columns=["revenue"]))
+    assert caught.value.field == "frame.revenue"
+    assert "monthly_revenue needs column(s) revenue" in str(caught.value)
+    assert "month, sales, average_price" in str(caught.value)  # what the frame has
+
+
+def test_title_is_the_callers_and_shown_literally() -> None:
+    fig = charts.monthly_revenue(revenue_frame(), title="Sales <b>2024</b>")
+    assert fig.layout.title.text == "Sales &lt;b&gt;2024&lt;/b&gt;"
+    assert_no_data(charts.exhibition_attendance(attendance_frame().iloc[:0], title="X"), "X")
 
 
 # --- no data -------------------------------------------------------------------------------
@@ -349,16 +359,16 @@ def test_missing_column_is_a_clear_error() -> None:
 ChartFn = Callable[[pd.DataFrame], go.Figure]
 
 CASES: list[tuple[ChartFn, Callable[[], pd.DataFrame], str, str]] = [
-    (charts.revenue_by_month, revenue_frame, "revenue", "Revenue by month"),
+    (charts.monthly_revenue, revenue_frame, "revenue", "Revenue by month"),
     (charts.top_artists, top_artists_frame, "revenue", "Top artists by revenue"),
     (
-        charts.medium_status_treemap,
+        charts.artworks_by_medium_status,
         treemap_frame,
         "artworks",
         "Artworks by medium and status (count)",
     ),
     (charts.acquisitions_per_year, acquisitions_frame, "artworks", "Acquisitions per year"),
-    (charts.attendance_over_time, attendance_frame, "visitors", "Exhibition attendance"),
+    (charts.exhibition_attendance, attendance_frame, "visitors", "Exhibition attendance"),
     (
         charts.artists_by_nationality_gender,
         nationality_frame,
@@ -397,7 +407,7 @@ def test_all_null_values_give_no_data_figure(
 
 def test_treemap_with_only_zero_counts_is_no_data() -> None:
     frame = treemap_frame().assign(artworks=0)
-    assert_no_data(charts.medium_status_treemap(frame), "Artworks by medium and status (count)")
+    assert_no_data(charts.artworks_by_medium_status(frame), "Artworks by medium and status (count)")
 
 
 # -- free text is shown literally, never as markup; no cloud button ----------------------------
@@ -437,7 +447,7 @@ def _strings(value: object, key: str = "") -> list[tuple[str, str]]:
     ("build", "frame"),
     [
         (charts.top_artists, top_artists_frame),
-        (charts.medium_status_treemap, treemap_frame),
+        (charts.artworks_by_medium_status, treemap_frame),
         (charts.artists_by_nationality_gender, nationality_frame),
         (charts.exhibition_timeline, timeline_frame),
     ],
@@ -466,11 +476,11 @@ def test_no_data_figure_escapes_title_and_message(text: str) -> None:
 @pytest.mark.parametrize("currency", ["eur", "%{x}", "<b>", "EURO", ""])
 def test_currency_must_be_a_code(currency: str) -> None:
     with pytest.raises(charts.ValidationError, match=r"^currency: "):
-        charts.revenue_by_month(revenue_frame(), currency=currency)
+        charts.monthly_revenue(revenue_frame(), currency=currency)
 
 
 def test_no_renderer_offers_the_cloud_share_button() -> None:
-    html = pio.to_html(charts.revenue_by_month(revenue_frame()), config=charts.PLOTLY_CONFIG)
+    html = pio.to_html(charts.monthly_revenue(revenue_frame()), config=charts.PLOTLY_CONFIG)
     assert '"showSendToCloud": false' in html
     for name in ("plotly_mimetype", "jupyterlab", "notebook", "notebook_connected"):
         config = pio.renderers[name].config

@@ -1,0 +1,284 @@
+"""The dashboard panels, each declared once: name, title, typed columns, query and chart.
+
+A panel's query (:mod:`gallery_analytics.queries.overview`) and chart
+(:mod:`gallery_analytics.charts`) are functions with the panel's own name, so
+``monthly_revenue`` is queried by ``queries.overview.monthly_revenue`` and drawn by
+``charts.monthly_revenue``. Everything that shows panels iterates over :data:`PANELS`:
+the dashboard service, the widget, the report notebook, the CLI summary and the HTTP API.
+Adding a panel is one entry here (plus its SQL and its chart).
+
+Columns carry their kind (the frame's dtypes), their categories (declared per column),
+their unit and their display format; money columns use the :data:`CURRENCY` placeholder,
+which the service fills in with the currency a load was run for.
+
+Charts and frames are imported when a panel is drawn, not when this module is: plotly's
+theme and pandas cost over a second at import, and the CLI and services need neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from gallery_analytics.domain.columns import CURRENCY, ColumnSpec, Kind, in_currency
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.queries import overview as sql
+from gallery_analytics.queries.overview import PanelQuery
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
+
+    from gallery_analytics.services.dtos import PanelResult
+
+__all__ = ["PANELS", "STATUSES", "Panel", "draw", "panel", "table"]
+
+STATUSES: Final = tuple(status.value for status in ArtworkStatus)
+COUNT: Final = ",d"  # display formats (Python format specs; d3 reads them the same)
+MONEY: Final = ",.2f"
+ROUNDED_MONEY: Final = ",.0f"
+NO_CHART: Final = "No chart for this panel"
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One dashboard panel: what it is called, what it returns, how it is queried and drawn.
+
+    ``charted``: drawn by the function of the same name in :mod:`gallery_analytics.charts`;
+    a panel without a chart (``key_figures``) is shown as tiles or a table.
+    """
+
+    name: str
+    title: str
+    columns: tuple[ColumnSpec, ...]
+    query: Callable[[OverviewFilters], PanelQuery]
+    charted: bool = False
+
+    @property
+    def takes_currency(self) -> bool:
+        """Whether the panel sums money, so its query and chart depend on the currency."""
+        return any(column.unit == CURRENCY for column in self.columns)
+
+    def columns_in(self, currency: str) -> tuple[ColumnSpec, ...]:
+        """The columns with the money placeholder replaced by ``currency``."""
+        return in_currency(self.columns, currency)
+
+    def column(self, name: str) -> ColumnSpec:
+        """The column called ``name`` (ValidationError naming the panel's columns if none)."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise ValidationError(
+            "column",
+            f"panel {self.name!r} has no column {name!r}; expected one of "
+            f"{', '.join(column.name for column in self.columns)}",
+            value=name,
+        )
+
+    @property
+    def chart_function(self) -> Callable[..., go.Figure] | None:
+        """``charts.<name>``, or None for a panel without a chart."""
+        if not self.charted:
+            return None
+        from gallery_analytics import charts  # lazy: see the module docstring
+
+        function: Callable[..., go.Figure] | None = getattr(charts, self.name, None)
+        if function is None:
+            raise ValidationError(
+                "panel", f"panel {self.name!r} is charted but charts.{self.name} does not exist"
+            )
+        return function
+
+    def chart(self, frame: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
+        """The panel's chart of ``frame`` (``to_frame`` of its result), under its title.
+
+        ``currency`` labels the money columns (default EUR); panels without money ignore
+        it, so callers may pass it to every panel.
+        """
+        function = self.chart_function
+        if function is None:
+            raise ValidationError(
+                "panel", f"panel {self.name!r} has no chart; show it with panels.table()"
+            )
+        options: dict[str, Any] = {"title": self.title}
+        if self.takes_currency and currency is not None:
+            options["currency"] = currency
+        return function(frame, **options)
+
+    def draw(self, result: PanelResult, *, currency: str | None = None) -> go.Figure:
+        """The figure for one of this panel's results: its chart, or a figure that says
+        why there is none (the panel failed, or it has no chart). The currency is the
+        one the result was loaded in, unless ``currency`` is given."""
+        from gallery_analytics import charts
+        from gallery_analytics.frames import to_frame
+
+        if not result.ok:
+            return charts.no_data_figure(result.title, f"Panel failed: {result.error}")
+        if not self.charted:
+            return charts.no_data_figure(result.title, NO_CHART)
+        return self.chart(to_frame(result), currency=currency or _currency_of(result))
+
+
+def _currency_of(result: PanelResult) -> str | None:
+    """The currency a result's money columns were filled in with (None if not filled)."""
+    units = {column.unit for column in result.columns if column.is_money}
+    units.discard(CURRENCY)
+    return units.pop() if len(units) == 1 else None
+
+
+def _col(
+    name: str,
+    kind: Kind,
+    *,
+    unit: str = "",
+    format: str = "",
+    label: str = "",
+    categories: tuple[str, ...] = (),
+) -> ColumnSpec:
+    return ColumnSpec(name, kind, categories, unit=unit, format=format, label=label)
+
+
+PANELS: Final[tuple[Panel, ...]] = (
+    Panel(  # first: the headline numbers, shown as tiles (widget) or a table (report)
+        "key_figures",
+        "Key figures",
+        (
+            _col("artworks", Kind.INT, unit="artworks", format=COUNT),
+            _col("revenue", Kind.FLOAT, unit=CURRENCY, format=ROUNDED_MONEY),
+            _col(
+                "active_exhibitions",
+                Kind.INT,
+                unit="exhibitions",
+                format=COUNT,
+                label="Exhibitions open",
+            ),
+            _col("visitors", Kind.INT, unit="visitors", format=COUNT),
+        ),
+        sql.key_figures,
+        charted=False,
+    ),
+    Panel(
+        "monthly_revenue",
+        "Revenue by month",
+        (
+            _col("month", Kind.TIMESTAMPTZ, format="%b %Y"),
+            _col("sales", Kind.INT, unit="sales", format=COUNT),
+            _col("revenue", Kind.FLOAT, unit=CURRENCY, format=MONEY),
+            _col("average_price", Kind.FLOAT, unit=CURRENCY, format=MONEY),
+        ),
+        sql.monthly_revenue,
+        charted=True,
+    ),
+    Panel(
+        "top_artists",
+        "Top artists by revenue",
+        (
+            _col("rank", Kind.INT, format="d"),
+            _col("artist_id", Kind.STRING, label="Artist id"),
+            _col("artist", Kind.STRING),
+            _col("nationality", Kind.STRING),
+            _col("sales", Kind.INT, unit="sales", format=COUNT),
+            _col("revenue", Kind.FLOAT, unit=CURRENCY, format=MONEY),
+            _col("share", Kind.FLOAT, format=".1%", label="Share of revenue"),
+        ),
+        sql.top_artists,
+        charted=True,
+    ),
+    Panel(
+        "artworks_by_medium_status",
+        "Artworks by medium and status (count)",
+        (
+            _col("medium", Kind.STRING),
+            _col("status", Kind.CATEGORY, categories=STATUSES),
+            _col("artworks", Kind.INT, unit="artworks", format=COUNT),
+            _col("list_value", Kind.FLOAT, unit=CURRENCY, format=ROUNDED_MONEY),
+        ),
+        sql.artworks_by_medium_status,
+        charted=True,
+    ),
+    Panel(
+        "acquisitions_per_year",
+        "Acquisitions per year",
+        (
+            _col("year", Kind.INT, format="d", label="Year acquired"),
+            _col("artworks", Kind.INT, unit="artworks", format=COUNT),
+            _col("list_value", Kind.FLOAT, unit=CURRENCY, format=ROUNDED_MONEY),
+        ),
+        sql.acquisitions_per_year,
+        charted=True,
+    ),
+    Panel(
+        "exhibition_attendance",
+        "Exhibition attendance",
+        (
+            _col("week", Kind.DATE, format="%d %b %Y", label="Week (from Monday)"),
+            _col("visitors", Kind.INT, unit="visitors", format=COUNT),
+            _col("exhibitions_open", Kind.INT, unit="exhibitions", format=COUNT),
+        ),
+        sql.exhibition_attendance,
+        charted=True,
+    ),
+    Panel(
+        "artists_by_nationality_gender",
+        "Artists by nationality and gender",
+        (
+            _col("nationality", Kind.STRING),
+            _col("gender", Kind.STRING),
+            _col("artists", Kind.INT, unit="artists", format=COUNT),
+        ),
+        sql.artists_by_nationality_gender,
+        charted=True,
+    ),
+)
+"""Every dashboard panel, in the order dashboards and reports show them."""
+
+_BY_NAME: Final = {declared.name: declared for declared in PANELS}
+
+
+def panel(name: str, *, field: str = "panel") -> Panel:
+    """The registered panel called ``name``; a ValidationError (on ``field``) lists the
+    valid names otherwise."""
+    found = _BY_NAME.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise ValidationError(
+            field, f"unknown panel {name!r}; expected one of {', '.join(_BY_NAME)}", value=name
+        )
+    return found
+
+
+def draw(result: PanelResult, *, currency: str | None = None) -> go.Figure:
+    """The figure for a panel result of the overview: ``panel(result.name).draw(result)``;
+    a result of a panel that is not registered gets a figure saying it has no chart."""
+    registered = _BY_NAME.get(result.name)
+    if registered is None:
+        from gallery_analytics import charts
+
+        return charts.no_data_figure(result.title, NO_CHART)
+    return registered.draw(result, currency=currency)
+
+
+def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A panel result for people: one column per declared column (or ``columns``), headed
+    by label and unit ("Revenue (EUR)"), values as text in the column's display format."""
+    import pandas as pd
+
+    specs = {spec.name: spec for spec in result.columns}
+    chosen = list(specs) if columns is None else list(columns)
+    unknown = [name for name in chosen if name not in specs]
+    if unknown:
+        raise ValidationError(
+            "columns",
+            f"panel {result.name!r} has no column {unknown[0]!r}; expected one of "
+            f"{', '.join(specs)}",
+            value=unknown[0],
+        )
+    return pd.DataFrame(
+        {
+            specs[name].heading(): [specs[name].show(row[name]) for row in result.rows]
+            for name in chosen
+        },
+        columns=[specs[name].heading() for name in chosen],
+    )
