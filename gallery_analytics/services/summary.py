@@ -1,7 +1,9 @@
 """A one-screen summary of the gallery: counts, revenue, top artists, open exhibitions.
 
 Four independent queries, each in its own read session (and so its own pooled
-connection), run concurrently with ``asyncio.gather``; all aggregation is in SQL.
+connection), run concurrently with ``asyncio.gather``; all aggregation is in SQL. The top
+artists are the dashboard's ``top_artists`` panel (its query from the panel registry), so
+"top artists by revenue" means the same thing in the summary, the widget and the report.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
+from gallery_analytics import panels
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
+from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.values import require_date
 from gallery_analytics.errors import ValidationError
+
+SUMMARY_CURRENCY = "EUR"  # the currency whose top artists the summary lists
 
 
 class RevenueLine(BaseModel):
@@ -109,21 +115,19 @@ class SummaryService:
         return [RevenueLine(currency=r.currency, sales=r.sales, revenue=r.revenue) for r in rows]
 
     async def _top_artists(self, top: int) -> list[ArtistRevenue]:
-        revenue = func.sum(Sale.price).label("revenue")
-        statement = (
-            select(Artist.id, Artist.name, Sale.currency, revenue)
-            .join(Artwork, Artwork.artist_id == Artist.id)
-            .join(Sale, Sale.artwork_id == Artwork.id)
-            .where(Sale.currency == "EUR")
-            .group_by(Artist.id, Artist.name, Sale.currency)
-            .order_by(revenue.desc(), Artist.name)
-            .limit(top)
-        )
+        filters = OverviewFilters(currency=SUMMARY_CURRENCY, top_n=top)
+        statement = panels.panel("top_artists").query(filters)
         async with self.db.read_session() as session:
-            rows = (await session.execute(statement)).all()
+            rows = (await session.execute(statement)).mappings().all()
         return [
-            ArtistRevenue(artist_id=r.id, name=r.name, currency=r.currency, revenue=r.revenue)
-            for r in rows
+            ArtistRevenue(
+                artist_id=row["artist_id"],
+                name=row["artist"],
+                currency=filters.currency,
+                # The panel sums in float8; cents survive the round trip at any real total.
+                revenue=Decimal(f"{row['revenue']:.2f}"),
+            )
+            for row in rows
         ]
 
     async def _open_exhibitions(self, on: dt.date) -> int:
