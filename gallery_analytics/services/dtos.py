@@ -155,7 +155,9 @@ class PanelResult(BaseModel):
 
     A panel that fails or runs out of time does not spoil the others: its result
     carries ``status`` and ``error`` instead of rows. ``wall_seconds`` is the time
-    from asking for a connection to having the rows.
+    from asking for a connection to having the rows. ``columns`` are the panel's
+    declared columns (:mod:`gallery_analytics.panels`) with the load's currency as the
+    unit of its money columns, so the result says what it sums and how to show it.
     """
 
     model_config = ConfigDict(frozen=True)
