@@ -257,7 +257,9 @@ class Settings(BaseSettings):
         # GALLERY_POOL_SIZE -> pool.size: split once, after the field's name.
         env_nested_delimiter="_",
         env_nested_max_split=1,
-        env_file=ENV_FILE,
+        # No env_file here: Settings(...) must never touch the filesystem (it is built
+        # inside async code); from_env reads the .env file itself.
+        env_file=None,
         env_file_encoding="utf-8",
         dotenv_filtering="only_existing",
         env_ignore_empty=True,
@@ -307,10 +309,12 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The ``GALLERY_*`` settings of ``environ``; by default ``os.environ`` over a
-        ``.env`` file in the current directory."""
+        ``.env`` file in the current directory. Reading that file blocks: async code calls
+        ``await asyncio.to_thread(Settings.from_env)``."""
         if environ is not None:
             return cls(**_MappingSource(cls, environ)())
-        return cls(**_layered(DotEnvSettingsSource(cls)(), EnvSettingsSource(cls)()))
+        dotenv = DotEnvSettingsSource(cls, env_file=ENV_FILE)  # reads a file: off the loop
+        return cls(**_layered(dotenv(), EnvSettingsSource(cls)()))
 
     @property
     def schema_owner_url(self) -> URL | None:

@@ -25,7 +25,8 @@ EMBEDDED_DATABASE = "gallery"
 async def embedded_server_url(settings: Settings | None = None) -> URL:
     """Start the embedded server if needed; its superuser URL, for administrative tools
     only (creating databases and roles, benchmarks), never for application sessions."""
-    settings = settings or Settings.from_env()
+    if settings is None:  # reading .env is file I/O: off the event loop
+        settings = await asyncio.to_thread(Settings.from_env)
     server = EmbeddedPostgres(settings.embedded_dir)
     # Starting runs initdb/pg_ctl subprocesses: keep them off the event loop.
     return make_url(await asyncio.to_thread(server.start))
@@ -65,7 +66,8 @@ async def connect(
     when behind, migrated once as its owner role, so ``db = await connect()`` is all a
     fresh notebook needs.
     """
-    settings = settings or Settings.from_env()
+    if settings is None:  # reading .env is file I/O: off the event loop
+        settings = await asyncio.to_thread(Settings.from_env)
     if url is not None:
         primary = admin = normalise_url(url)
         replica = normalise_url(read_url) if read_url is not None else None

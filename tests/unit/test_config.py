@@ -332,3 +332,10 @@ def test_embedded_dir_and_binaries_come_from_the_settings(in_tmp: Path) -> None:
     assert default_embedded_dir() == in_tmp / "data"
     with pytest.raises(EmbeddedServerError, match=f"GALLERY_PG_BINDIR={in_tmp / 'bin'}"):
         find_postgres_binaries()
+
+
+async def test_settings_built_in_async_code_touch_no_file(in_tmp: Path) -> None:
+    """Database(url) builds Settings() on the event loop: no .env lookup there (the
+    autouse blockbuster fixture fails the test on a blocking stat or read)."""
+    (in_tmp / ".env").write_text("GALLERY_POOL_SIZE=4\n", encoding="utf-8")
+    assert Settings(statement_timeout_seconds=5).pool.size == 10
