@@ -8,6 +8,16 @@ driver traceback. Driver errors are translated once, at the session boundary
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gallery_analytics.imports.problems import Problem
+
+# Import problems listed one per line before the rest are only counted.
+ERROR_LIMIT = 20
+
 
 class GalleryAnalyticsError(Exception):
     """Base class of every error this package raises deliberately."""
@@ -116,3 +126,49 @@ class SchemaOutdatedError(ConfigurationError):
         self.head = head
         self.ahead = ahead
         super().__init__(message)
+
+
+class ImportValidationError(GalleryAnalyticsError):
+    """The import files have problems (``problems``, each with file, line and column);
+    nothing was written."""
+
+    def __init__(self, problems: Sequence[Problem], *, limit: int = ERROR_LIMIT) -> None:
+        self.problems = list(problems)
+        shown = "\n".join(f"  {problem}" for problem in self.problems[:limit])
+        more = len(self.problems) - limit
+        tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the import files; nothing was written:\n"
+            f"{shown}{tail}"
+        )
+
+
+class ReportExecutionError(GalleryAnalyticsError):
+    """A report cell failed; the executed notebook is kept at ``executed_path``."""
+
+    def __init__(self, message: str, *, executed_path: Path) -> None:
+        self.executed_path = executed_path
+        super().__init__(message)
+
+
+class NotebookExecutionError(GalleryAnalyticsError):
+    """A notebook cell failed while re-executing the notebooks; the file is left as it was."""
+
+
+class MissingExtraError(GalleryAnalyticsError, ImportError):
+    """A module needs an optional dependency group (an extra) that is not installed.
+
+    The core (services, queries, frames, charts, imports) installs without Jupyter; the
+    widgets, reports and notebook runner need ``gallery-analytics[notebook]``. Also an
+    ``ImportError``, since it is raised while importing the module that needs the extra.
+    """
+
+    def __init__(self, *, needed_by: str, missing: str, extra: str) -> None:
+        self.needed_by = needed_by
+        self.missing = missing
+        self.extra = extra
+        super().__init__(
+            f"{needed_by} needs {missing}, part of the {extra!r} extra, which is not "
+            f"installed: pip install 'gallery-analytics[{extra}]'",
+            name=missing,
+        )

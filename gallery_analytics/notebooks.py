@@ -13,10 +13,14 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from sqlalchemy.engine import URL
+
+from gallery_analytics.extras import require_extra
+
+with require_extra("notebook", needed_by=__name__):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
 from gallery_analytics.config import (
     ADMIN_DATABASE_URL_ENV,
@@ -30,15 +34,15 @@ from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.db.translate import translate_error
 from gallery_analytics.demo.generate import DEFAULT_SEED
 from gallery_analytics.demo.load import seed_demo
-from gallery_analytics.errors import ConfigurationError, GalleryAnalyticsError, ValidationError
+from gallery_analytics.errors import (
+    ConfigurationError,
+    NotebookExecutionError,
+    ValidationError,
+)
 
 NOTEBOOK_DATABASE = "gallery_notebooks"
 NOTEBOOK_SIZE = "small"
 EXECUTION_TIMEOUT_SECONDS = 600
-
-
-class NotebookExecutionError(GalleryAnalyticsError):
-    """A notebook cell failed while re-executing the notebooks; the file is left as it was."""
 
 
 def notebooks_dir() -> Path:

@@ -17,18 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
-import papermill
 import plotly.io as pio  # type: ignore[import-untyped]
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors import Preprocessor
 from sqlalchemy import text
+
+from gallery_analytics.extras import require_extra
+
+with require_extra("notebook", needed_by=__name__):
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import Preprocessor
 
 from gallery_analytics.charts import PLOTLY_CONFIG
 from gallery_analytics.db.database import Database
-from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.filters import DEFAULT_END, DEFAULT_START, OverviewFilters
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
+    ReportExecutionError,
     ReportIncompleteError,
     ValidationError,
 )
@@ -40,22 +45,12 @@ from gallery_analytics.services.dtos import GalleryOverviewDto
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PARAMETERS = ("start", "end", "user_id", "medium", "status")
-DEFAULT_START = dt.date(2024, 1, 1)
-DEFAULT_END = dt.date(2024, 12, 31)
 TEMPLATE_DIR = Path(__file__).parent / "report_template"
 HEADING_METADATA = "gallery_report"  # output metadata key of the heading: failed panels
 # Characters Markdown gives a meaning to inside a line; escaped so data shows as typed
 # (no links, emphasis or code made of a medium's name). The heading line starts with
 # fixed text, so line-start syntax ("- ", "1. ", "# ") cannot arise.
 _MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
-
-
-class ReportExecutionError(GalleryAnalyticsError):
-    """A report cell failed; the executed notebook is kept at ``executed_path``."""
-
-    def __init__(self, message: str, *, executed_path: Path) -> None:
-        self.executed_path = executed_path
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from gallery_analytics.db.database import release_running_loop_pools
 from gallery_analytics.errors import EventLoopMismatchError, ValidationError
+from gallery_analytics.extras import require_extra
 
 T = TypeVar("T")
 
@@ -50,8 +51,14 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
             f"run_sync cannot re-enter a running {type(loop).__name__} (only asyncio's own "
             "loop can be patched); use `await` instead"
         )
-    import nest_asyncio2  # imported here: only code under a running loop needs the patch
-
+    # Imported here: only code under a running loop (a kernel) needs the patch, and it
+    # comes with the notebook extra (ipykernel depends on it too).
+    try:
+        with require_extra("notebook", needed_by="run_sync under a running event loop"):
+            import nest_asyncio2
+    except ImportError:
+        coroutine.close()
+        raise
     nest_asyncio2.apply(loop)
     return loop.run_until_complete(coroutine)
 

@@ -54,13 +54,12 @@ from gallery_analytics.db.sessions import (
     dropped_when_silent,
     is_driver_timeout,
 )
-from gallery_analytics.db.translate import translate_error
+from gallery_analytics.db.translate import connect_error, translate_error
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
     DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
-    PoolExhaustedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -382,16 +381,13 @@ class Database:
                     "tcp_keepalives_count": "3",
                 },
             )
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            raise DatabaseUnavailableError(
-                f"the database at {_describe_server(url)} did not answer within "
-                f"{CONNECT_TIMEOUT_SECONDS:g} s"
-            ) from exc
-        except OSError as exc:
-            raise DatabaseUnavailableError(
-                f"the database at {_describe_server(url)} cannot be reached "
-                f"({exc.strerror or type(exc).__name__}); is the server running? "
-                "(`gallery-analytics db start` starts the embedded one)"
+        except OSError as exc:  # TimeoutError included
+            raise connect_error(
+                exc,
+                server=_describe_server(url),
+                waited_seconds=CONNECT_TIMEOUT_SECONDS,
+                hint="is the server running? (`gallery-analytics db start` starts the "
+                "embedded one)",
             ) from exc
         if check_role is not None and check_role not in self._checked_roles:
             self._checked_roles.add(check_role)
@@ -451,21 +447,14 @@ class Database:
             yield
         except GalleryAnalyticsError:
             raise
-        except sa_exc.TimeoutError as exc:
-            pool = self.settings.pool
-            raise PoolExhaustedError(
-                f"no database connection became free within {pool.timeout_seconds:g} s "
-                f"(pool of {pool.size} connections, max overflow {pool.max_overflow}): too "
-                "many concurrent queries for the pool; raise GALLERY_POOL_SIZE or "
-                "GALLERY_POOL_TIMEOUT_SECONDS, or run fewer loads at once"
-            ) from exc
         except (
+            sa_exc.TimeoutError,  # no pooled connection became free in time
             sa_exc.DBAPIError,
             asyncpg.PostgresError,  # raw driver connections (COPY) raise these directly
             asyncpg.InterfaceError,
             ConnectionError,
         ) as exc:
-            translated = translate_error(exc, read_only=read_only)
+            translated = translate_error(exc, read_only=read_only, pool=self.settings.pool)
             if translated is None:
                 raise
             raise translated from exc

@@ -3,9 +3,15 @@
 asyncpg has one exception class per SQLSTATE; SQLAlchemy wraps it (``DBAPIError.orig``
 is an adapter whose ``__cause__`` is the asyncpg error). We match classes, never
 message text, and keep the original chained for whoever needs the detail.
+
+Two waits of our own are translated here too, so each has one message: the wait for a
+free pooled connection (SQLAlchemy's ``TimeoutError``, :class:`PoolExhaustedError`) and
+the wait to connect (:func:`connect_error`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -15,9 +21,13 @@ from gallery_analytics.errors import (
     DatabaseError,
     DatabaseUnavailableError,
     GalleryAnalyticsError,
+    PoolExhaustedError,
     QueryTimeoutError,
     ReadOnlyError,
 )
+
+if TYPE_CHECKING:
+    from gallery_analytics.config import PoolSettings
 
 _CONSTRAINT_WORDS: dict[type[BaseException], str] = {
     asyncpg.exceptions.ForeignKeyViolationError: "refers to a row that does not exist",
@@ -35,14 +45,19 @@ def driver_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def translate_error(exc: BaseException, *, read_only: bool = False) -> GalleryAnalyticsError | None:
+def translate_error(
+    exc: BaseException, *, read_only: bool = False, pool: PoolSettings | None = None
+) -> GalleryAnalyticsError | None:
     """Map a database error to a project error; None when it is not a database error.
 
     ``read_only``: the error came from a read session, whose role may only SELECT, so a
-    missing privilege means a write was attempted there.
+    missing privilege means a write was attempted there. ``pool``: the bounds of the pool
+    the error came from, named when no connection became free in time.
     """
     if isinstance(exc, GalleryAnalyticsError):
         return exc
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool's wait, not a statement's
+        return PoolExhaustedError(_pool_exhausted_message(pool))
     cause = driver_error(exc)
     if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):
         return ReadOnlyError(
@@ -98,6 +113,37 @@ def translate_error(exc: BaseException, *, read_only: bool = False) -> GalleryAn
     if isinstance(exc, OSError):
         return DatabaseUnavailableError(f"the database cannot be reached: {exc.strerror or exc}")
     return None
+
+
+def connect_error(
+    exc: OSError, *, server: str, waited_seconds: float, hint: str = ""
+) -> DatabaseUnavailableError:
+    """Why connecting to ``server`` failed: no answer within ``waited_seconds`` (a
+    ``TimeoutError``, itself an ``OSError``) or nothing to reach; ``hint`` says what to try."""
+    if isinstance(exc, TimeoutError):
+        return DatabaseUnavailableError(
+            f"the database at {server} did not answer within {waited_seconds:g} s"
+        )
+    return DatabaseUnavailableError(
+        f"the database at {server} cannot be reached "
+        f"({exc.strerror or type(exc).__name__}){'; ' + hint if hint else ''}"
+    )
+
+
+def _pool_exhausted_message(pool: PoolSettings | None) -> str:
+    bounds = (
+        ""
+        if pool is None
+        else (
+            f" within {pool.timeout_seconds:g} s (pool of {pool.size} connections, "
+            f"max overflow {pool.max_overflow})"
+        )
+    )
+    return (
+        f"no database connection became free{bounds}: too many concurrent queries for the "
+        "pool; raise GALLERY_POOL_SIZE or GALLERY_POOL_TIMEOUT_SECONDS, or run fewer loads "
+        "at once"
+    )
 
 
 def _describe(cause: BaseException) -> str:

@@ -26,10 +26,15 @@ from gallery_analytics.domain.values import (
     build,
     date_range_problem,
     parse_id,
+    reject_awaitable,
 )
 from gallery_analytics.errors import ValidationError
 
 MediumName = NonBlankText
+
+# The period the dashboard and the report show when none is given: the demo data's year.
+DEFAULT_START = dt.date(2024, 1, 1)
+DEFAULT_END = dt.date(2024, 12, 31)
 
 
 class OverviewFilters(BaseModel):
@@ -93,6 +98,7 @@ class OverviewFilters(BaseModel):
     @classmethod
     def parse(cls, value: OverviewFilters | Mapping[str, Any] | None) -> OverviewFilters:
         """Accept filters, a dict of their fields, or None (no filters)."""
+        reject_awaitable(value, field="filters")
         if value is None:
             return cls()
         if isinstance(value, cls):

@@ -7,19 +7,61 @@ saying what was expected, so bad input never reaches the driver.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 import pydantic
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Strict, StringConstraints, TypeAdapter
 
 from gallery_analytics.errors import ValidationError
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+T = TypeVar("T")
+
+AWAIT_HINT = "did you forget `await`?"
+
+
+def reject_awaitable(value: object, *, field: str) -> None:
+    """Raise a ValidationError naming ``field`` if ``value`` is a coroutine (or another
+    awaitable) where a value belongs: ``get_user(catalog.get_user_id(...))`` without
+    ``await`` would otherwise read "expected a UUID string, got coroutine".
+
+    The coroutine is closed: it will never run, and an unawaited coroutine would also
+    emit a "never awaited" RuntimeWarning later, far from the mistake.
+    """
+    if not inspect.isawaitable(value):
+        return
+    name = getattr(value, "__qualname__", None) or type(value).__name__
+    if inspect.iscoroutine(value):
+        value.close()
+    raise ValidationError(
+        field, f"got {type(value).__name__} {name}, not its result: {AWAIT_HINT}", value=value
+    )
+
+
+def validated(adapter: TypeAdapter[T], value: object, *, field: str, expected: str) -> T:
+    """``value`` checked by a pydantic type (``adapter``), or a ValidationError naming
+    ``field`` and saying what was ``expected``: one message style for every input."""
+    reject_awaitable(value, field=field)
+    try:
+        return adapter.validate_python(value)
+    except pydantic.ValidationError:
+        raise ValidationError(
+            field, f"expected {expected}, got {_shown(value)}", value=value
+        ) from None
+
+
+def _shown(value: object) -> str:
+    """A short repr of a rejected value (repr first, then cut: escapes lengthen it)."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def parse_id(value: object, *, field: str) -> str:
     """Return the canonical string form of a UUID id, or raise naming ``field``."""
+    reject_awaitable(value, field=field)
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):
@@ -32,20 +74,22 @@ def parse_id(value: object, *, field: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        shown = repr(text)  # repr first, then cut: escapes would otherwise lengthen it
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise ValidationError(
             field,
-            f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {shown}",
+            f"expected a UUID like 123e4567-e89b-12d3-a456-426614174000, got {_shown(text)}",
             value=value,
         ) from None
 
 
+# A calendar date object: strict, so neither a string nor a datetime (whose time of day
+# would silently be dropped) passes for one.
+CalendarDate = Annotated[dt.date, Strict()]
+_CALENDAR_DATE: TypeAdapter[dt.date] = TypeAdapter(CalendarDate)
+
+
 def require_date(value: object, *, field: str) -> dt.date:
     """``value`` if it is a calendar date (a datetime is not one), else a ValidationError."""
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise ValidationError(field, "expected a date such as 2025-06-01", value=value)
-    return value
+    return validated(_CALENDAR_DATE, value, field=field, expected="a date such as 2025-06-01")
 
 
 # Dates a query range may use. Ranges become half-open timestamp bounds
@@ -99,8 +143,16 @@ NonBlankText = Annotated[str, StringConstraints(max_length=300), AfterValidator(
 ShortText = Annotated[str, StringConstraints(max_length=40), AfterValidator(non_blank_text)]
 
 
-def build(model: type[ModelT], data: dict[str, Any], *, prefix: str = "") -> ModelT:
+def build(model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "") -> ModelT:
     """Validate ``data`` into ``model``; the first problem becomes a ValidationError."""
+    first_awaitable: ValidationError | None = None
+    for name, value in data.items():  # every one is closed, the first is reported
+        try:
+            reject_awaitable(value, field=f"{prefix}{name}")
+        except ValidationError as exc:
+            first_awaitable = first_awaitable or exc
+    if first_awaitable is not None:
+        raise first_awaitable
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

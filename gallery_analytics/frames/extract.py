@@ -46,7 +46,7 @@ from sqlalchemy.sql.elements import TextClause
 from gallery_analytics.concurrency import responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.columns import ColumnSpec, Kind
-from gallery_analytics.domain.values import storable_text
+from gallery_analytics.domain.values import reject_awaitable, storable_text
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_rows
 from gallery_analytics.frames.dtypes import (
@@ -80,6 +80,7 @@ async def extract_frame(
     db: Database, query: Query, params: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     """Run ``query`` on the read database and return all its rows as a DataFrame, fast."""
+    reject_awaitable(db, field="db")
     sql, args = compile_query(query, params)
     received = bytearray()
 
@@ -102,6 +103,7 @@ async def fetch_frame(
     db: Database, query: Query, params: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     """The same result through SQLAlchemy rows: simple and slow, same dtypes."""
+    reject_awaitable(db, field="db")
     statement = text(query) if isinstance(query, str) else query
     async with db.connection() as connection, connection.begin():
         result = await connection.execute(statement, dict(params or {}))

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gallery_analytics.domain.columns import ColumnSpec
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
 from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
@@ -28,6 +29,7 @@ def to_frame(
       an empty list);
     - a list of dicts: pass ``columns=`` with a ColumnSpec per column.
     """
+    reject_awaitable(data, field="data")
     if isinstance(data, PanelResult):
         return frame_from_rows(data.rows, data.columns)
     if isinstance(data, GalleryOverviewDto):

@@ -1,10 +1,13 @@
-"""Import real collection data (artists and artworks CSVs) into the gallery database."""
+"""Import real collection data (artists and artworks CSVs) into the gallery database.
+
+Files with problems raise :class:`gallery_analytics.ImportValidationError` (defined with
+every project error in :mod:`gallery_analytics.errors`).
+"""
 
 from gallery_analytics.imports.fields import parse_year
 from gallery_analytics.imports.loader import (
     UNKNOWN_ARTIST_NAME,
     ImportReport,
-    ImportValidationError,
     import_collection,
 )
 from gallery_analytics.imports.problems import Problem
@@ -12,7 +15,6 @@ from gallery_analytics.imports.problems import Problem
 __all__ = [
     "UNKNOWN_ARTIST_NAME",
     "ImportReport",
-    "ImportValidationError",
     "Problem",
     "import_collection",
     "parse_year",

@@ -26,8 +26,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.domain.values import storable_text
-from gallery_analytics.errors import ValidationError
+from gallery_analytics.domain.values import reject_awaitable, storable_text
+from gallery_analytics.errors import ERROR_LIMIT, ImportValidationError, ValidationError
 from gallery_analytics.imports.parsing import (
     UNKNOWN_ARTIST_NAME,
     UNKNOWN_ARTIST_SOURCE_ID,
@@ -35,12 +35,7 @@ from gallery_analytics.imports.parsing import (
     parse_column_map,
     parse_file,
 )
-from gallery_analytics.imports.problems import (
-    ERROR_LIMIT,
-    ImportValidationError,
-    Problem,
-    listed,
-)
+from gallery_analytics.imports.problems import Problem, listed
 from gallery_analytics.outputs import claim_output
 
 __all__ = [
@@ -48,7 +43,6 @@ __all__ = [
     "UNKNOWN_ARTIST_NAME",
     "UNKNOWN_ARTIST_SOURCE_ID",
     "ImportReport",
-    "ImportValidationError",
     "import_collection",
 ]
 
@@ -116,6 +110,7 @@ async def import_collection(
     input).
     """
     started = time.perf_counter()
+    reject_awaitable(db, field="db")
     source = _check_text(source, "source", 100)
     owner_email = _check_text(owner_email, "owner", 320)
     if "@" not in owner_email:

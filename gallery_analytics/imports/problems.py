@@ -1,4 +1,5 @@
-"""Problems found in import files, and the error that lists them.
+"""Problems found in import files (the error that lists them is
+:class:`gallery_analytics.errors.ImportValidationError`).
 
 Kept apart from the reader, the parser and the loader so each can raise or collect
 problems without importing the others.
@@ -9,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gallery_analytics.errors import GalleryAnalyticsError
+from gallery_analytics.errors import ERROR_LIMIT
 
-__all__ = ["ERROR_LIMIT", "ImportValidationError", "Problem"]
-
-# Problems (and warnings) listed one per line before the rest are only counted.
-ERROR_LIMIT = 20
+__all__ = ["Problem", "listed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +36,3 @@ def listed(problems: Sequence[Problem], *, indent: str = "  ", limit: int = ERRO
     shown = "\n".join(f"{indent}{problem}" for problem in problems[:limit])
     more = len(problems) - limit
     return shown + (f"\n{indent}... and {more} more" if more > 0 else "")
-
-
-class ImportValidationError(GalleryAnalyticsError):
-    """The files have problems; nothing was written."""
-
-    def __init__(self, problems: Sequence[Problem], *, limit: int = ERROR_LIMIT) -> None:
-        self.problems = list(problems)
-        shown = "\n".join(f"  {problem}" for problem in self.problems[:limit])
-        more = len(self.problems) - limit
-        tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
-        super().__init__(
-            f"{len(self.problems)} problem(s) in the import files; nothing was written:\n"
-            f"{shown}{tail}"
-        )

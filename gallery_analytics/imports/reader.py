@@ -19,7 +19,8 @@ import io
 import re
 from dataclasses import dataclass
 
-from gallery_analytics.imports.problems import ImportValidationError, Problem
+from gallery_analytics.errors import ImportValidationError
+from gallery_analytics.imports.problems import Problem
 
 __all__ = ["CsvTable", "Record", "read_csv"]
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from pydantic import Field, Strict, TypeAdapter
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Base
-from gallery_analytics.domain.values import build, parse_id, require_date
+from gallery_analytics.domain.values import (
+    build,
+    parse_id,
+    reject_awaitable,
+    require_date,
+    validated,
+)
 from gallery_analytics.errors import NotFoundError, ValidationError
 from gallery_analytics.repositories import (
     ArtistRepository,
@@ -37,10 +45,14 @@ ModelT = TypeVar("ModelT", bound=Base)
 InputT = TypeVar("InputT", ArtistCreate, ArtworkCreate, ExhibitionCreate, UserCreate)
 
 MAX_LIST_LIMIT = 100_000
+# How many rows a list returns: a whole number (not a bool, float or text), or None for all.
+ListLimit = Annotated[int, Strict(), Field(ge=1, le=MAX_LIST_LIMIT)]
+_LIST_LIMIT: TypeAdapter[int | None] = TypeAdapter(ListLimit | None)
 
 
 class CatalogService:
     def __init__(self, db: Database) -> None:
+        reject_awaitable(db, field="db")  # `CatalogService(ga.connect())`
         self.db = db
 
     # -- single entities ------------------------------------------------------------------
@@ -185,6 +197,7 @@ async def _require(repository: Repository[ModelT], entity_id: str, entity: str) 
 
 
 def _as_input(model: type[InputT], value: InputT | Mapping[str, Any], *, prefix: str) -> InputT:
+    reject_awaitable(value, field=prefix.rstrip("."))
     if isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
@@ -196,11 +209,10 @@ def _as_input(model: type[InputT], value: InputT | Mapping[str, Any], *, prefix:
     return build(model, dict(value), prefix=prefix)
 
 
-def _check_limit(limit: int | None) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise ValidationError(
-            "limit", f"expected a whole number from 1 to {MAX_LIST_LIMIT}", value=limit
-        )
-    return limit
+def _check_limit(limit: object) -> int | None:
+    return validated(
+        _LIST_LIMIT,
+        limit,
+        field="limit",
+        expected=f"a whole number from 1 to {MAX_LIST_LIMIT}, or None for all",
+    )

@@ -29,7 +29,7 @@ from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters
-from gallery_analytics.domain.values import parse_id
+from gallery_analytics.domain.values import parse_id, reject_awaitable
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
     GalleryAnalyticsError,
@@ -52,6 +52,7 @@ _SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :milliseco
 
 class DashboardService:
     def __init__(self, db: Database, *, panel_timeout_seconds: float | None = None) -> None:
+        reject_awaitable(db, field="db")  # `DashboardService(ga.connect())`
         self.db = db
         self._budget_limit = db.settings.statement_timeout_seconds
         self.panel_timeout_seconds = _check_budget(
@@ -198,6 +199,8 @@ class DashboardService:
         workbench's today, ``Database.today()``),
         fetched in parallel, each in its own session."""
         user_id = parse_id(user_id, field="user_id")
+        reject_awaitable(on, field="on")  # checked here, before the parallel loads start
+        reject_awaitable(limit, field="limit")
         day = await self.db.today() if on is None else on
         catalog = CatalogService(self.db)
         started = time.perf_counter()

@@ -1,4 +1,14 @@
-"""Interactive ipywidgets dashboards (JupyterLab, Voila)."""
+"""Interactive ipywidgets dashboards (JupyterLab, Voila).
+
+Needs the ``notebook`` extra (ipywidgets, anywidget): without it, importing this package
+raises :class:`gallery_analytics.MissingExtraError` saying what to install.
+"""
+
+from gallery_analytics.extras import require_extra
+
+with require_extra("notebook", needed_by=__name__):
+    import anywidget  # noqa: F401  (plotly's FigureWidget is built on it)
+    import ipywidgets  # type: ignore[import-untyped]  # noqa: F401
 
 from gallery_analytics.widgets.dashboard import GalleryDashboard
 

@@ -26,19 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
-from plotly.graph_objects import FigureWidget
+
+from gallery_analytics.extras import require_extra
+
+with require_extra("notebook", needed_by=__name__):
+    import anywidget  # noqa: F401  (plotly's FigureWidget is built on it)
+    import ipywidgets as widgets  # type: ignore[import-untyped]
+    from plotly.graph_objects import FigureWidget
 
 from gallery_analytics import charts
 from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.enums import ArtworkStatus
-from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.filters import DEFAULT_END, DEFAULT_START, OverviewFilters
 from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.panels import Panel
-from gallery_analytics.reports import DEFAULT_END, DEFAULT_START, check_parameters, execute_report
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
@@ -314,6 +318,10 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
 
     async def export_report(self) -> Path | None:
         """Write the HTML report for the current filters; its path, or None on failure."""
+        # Imported here: papermill, nbconvert and the demo data are needed to export,
+        # not to show the dashboard, and cost a second of import time.
+        from gallery_analytics.reports import check_parameters, execute_report
+
         try:
             filters = self.filters()
             parameters = await check_parameters(

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gallery_analytics.db.database import Database
+from gallery_analytics.errors import ImportValidationError
 from gallery_analytics.frames import to_frame
-from gallery_analytics.imports import ImportValidationError, loader, parse_year
+from gallery_analytics.imports import loader, parse_year
 from gallery_analytics.services.dashboard import DashboardService
 from tests.conftest import run_cli
 from tests.helpers import (

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError, OutputPathError
+from gallery_analytics.errors import GalleryAnalyticsError, ImportValidationError, OutputPathError
 from gallery_analytics.frames import to_frame
-from gallery_analytics.imports import ImportValidationError, loader
+from gallery_analytics.imports import loader
 from gallery_analytics.services.dashboard import DashboardService
 from tests.conftest import run_cli
 from tests.helpers import (

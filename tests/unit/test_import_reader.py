@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gallery_analytics.imports import ImportValidationError
+from gallery_analytics.errors import ImportValidationError
 from gallery_analytics.imports.fields import (
     ACQUISITION_YEARS,
     LIFE_YEARS,

@@ -1,0 +1,146 @@
+"""A coroutine passed where a value belongs says "did you forget `await`?" and names the
+field, at every public entry point that takes a value; the coroutine is closed, so no
+"never awaited" RuntimeWarning follows. No database: every check runs before any SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import inspect
+import warnings
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import build, parse_id, require_date
+from gallery_analytics.errors import ValidationError
+from gallery_analytics.frames import extract_frame, fetch_frame, to_frame
+from gallery_analytics.imports import import_collection
+from gallery_analytics.services.catalog import CatalogService
+from gallery_analytics.services.dashboard import DashboardService
+from gallery_analytics.services.dtos import UserCreate
+
+ID = "123e4567-e89b-42d3-a456-426614174000"
+HINT = "did you forget `await`?"
+
+
+async def get_user_id() -> str:
+    """Stands for any coroutine whose result was meant: a service call, ``connect()``."""
+    return ID
+
+
+def _db() -> Database:
+    return Database("postgresql://nobody@127.0.0.1:1/nothing")  # never connected
+
+
+def _catalog() -> CatalogService:
+    return CatalogService(_db())
+
+
+def _dashboard() -> DashboardService:
+    return DashboardService(_db())
+
+
+Entry = Callable[[Any], Any]
+
+# (entry point, the field the message must name): each calls one public entry point with
+# the coroutine where a value belongs.
+ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
+    "parse_id": (lambda c: parse_id(c, field="user_id"), "user_id"),
+    "require_date": (lambda c: require_date(c, field="on"), "on"),
+    "build": (lambda c: build(UserCreate, {"email": c, "display_name": "Ann"}), "email"),
+    "OverviewFilters.parse": (OverviewFilters.parse, "filters"),
+    "OverviewFilters.parse(field)": (lambda c: OverviewFilters.parse({"start": c}), "start"),
+    "CatalogService(db)": (CatalogService, "db"),
+    "DashboardService(db)": (DashboardService, "db"),
+    "get_user": (lambda c: _catalog().get_user(c), "user_id"),
+    "get_artist": (lambda c: _catalog().get_artist(c), "artist_id"),
+    "get_artwork": (lambda c: _catalog().get_artwork(c), "artwork_id"),
+    "get_exhibition": (lambda c: _catalog().get_exhibition(c), "exhibition_id"),
+    "list_users(limit)": (lambda c: _catalog().list_users(limit=c), "limit"),
+    "list_artists": (lambda c: _catalog().list_artists(user_id=c), "user_id"),
+    "list_artworks(limit)": (lambda c: _catalog().list_artworks(user_id=ID, limit=c), "limit"),
+    "list_exhibitions": (lambda c: _catalog().list_exhibitions(user_id=c), "user_id"),
+    "find_active_exhibitions(on)": (
+        lambda c: _catalog().find_active_exhibitions(on=c),
+        "on",
+    ),
+    "find_active_exhibitions(user_id)": (
+        lambda c: _catalog().find_active_exhibitions(on=dt.date(2024, 6, 1), user_id=c),
+        "user_id",
+    ),
+    "create_user": (lambda c: _catalog().create_user(email=c, display_name="Ann"), "email"),
+    "create_artist(owner_id)": (
+        lambda c: _catalog().create_artist(owner_id=c, artist={"name": "Ann"}),
+        "owner_id",
+    ),
+    "create_artist(artist)": (lambda c: _catalog().create_artist(owner_id=ID, artist=c), "artist"),
+    "create_exhibition": (
+        lambda c: _catalog().create_exhibition(curator_id=ID, exhibition=c),
+        "exhibition",
+    ),
+    "create_artist_with_artwork": (
+        lambda c: _catalog().create_artist_with_artwork(
+            owner_id=ID, artist={"name": "Ann"}, artwork=c
+        ),
+        "artwork",
+    ),
+    "get_gallery_overview": (lambda c: _dashboard().get_gallery_overview(c), "filters"),
+    "check_filters": (lambda c: _dashboard().check_filters({"user_id": c}), "user_id"),
+    "get_user_dashboard(user_id)": (lambda c: _dashboard().get_user_dashboard(c), "user_id"),
+    "get_user_dashboard(on)": (lambda c: _dashboard().get_user_dashboard(ID, on=c), "on"),
+    "to_frame": (to_frame, "data"),
+    "extract_frame": (lambda c: extract_frame(c, "SELECT 1"), "db"),
+    "fetch_frame": (lambda c: fetch_frame(c, "SELECT 1"), "db"),
+    "import_collection": (
+        lambda c: import_collection(c, artists_csv=Path("a.csv"), artworks_csv=Path("b.csv")),
+        "db",
+    ),
+}
+
+
+async def _call(entry: Entry, value: Coroutine[Any, Any, str]) -> None:
+    result = entry(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+async def test_a_coroutine_for_a_value_asks_about_await(name: str) -> None:
+    entry, field = ENTRY_POINTS[name]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ValidationError) as caught:
+            await _call(entry, get_user_id())
+        message = str(caught.value)
+        del caught  # the error holds the coroutine: let it go, then collect
+        gc.collect()
+    assert message.startswith(f"{field}: ")
+    assert HINT in message
+    assert "get_user_id" in message  # which coroutine it was
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
+
+
+def test_every_field_of_a_model_is_checked_and_every_coroutine_closed() -> None:
+    first, second = get_user_id(), get_user_id()
+    with pytest.raises(ValidationError, match=r"^email: .*forget `await`"):
+        build(UserCreate, {"email": first, "display_name": second})
+    assert inspect.getcoroutinestate(second) == inspect.CORO_CLOSED
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(True, "got True"), (0, "got 0"), (10**12, "got 1000000000000"), ("5", "got '5'")],
+)
+async def test_limit_is_checked_by_its_pydantic_type(value: object, fragment: str) -> None:
+    with pytest.raises(ValidationError, match=rf"^limit: expected a whole number .*{fragment}"):
+        await _catalog().list_users(limit=value)  # type: ignore[arg-type]
+
+
+async def test_a_datetime_is_not_a_date() -> None:
+    with pytest.raises(ValidationError, match=r"^on: expected a date such as 2025-06-01"):
+        await _catalog().find_active_exhibitions(on=dt.datetime(2024, 6, 1, 12))
