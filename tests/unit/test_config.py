@@ -334,8 +334,14 @@ def test_embedded_dir_and_binaries_come_from_the_settings(in_tmp: Path) -> None:
         find_postgres_binaries()
 
 
-async def test_settings_built_in_async_code_touch_no_file(in_tmp: Path) -> None:
+@pytest.fixture
+def dotenv_here(in_tmp: Path) -> Path:
+    path = in_tmp / ".env"
+    path.write_text("GALLERY_POOL_SIZE=4\n", encoding="utf-8")
+    return path
+
+
+async def test_settings_built_in_async_code_touch_no_file(dotenv_here: Path) -> None:
     """Database(url) builds Settings() on the event loop: no .env lookup there (the
     autouse blockbuster fixture fails the test on a blocking stat or read)."""
-    (in_tmp / ".env").write_text("GALLERY_POOL_SIZE=4\n", encoding="utf-8")
     assert Settings(statement_timeout_seconds=5).pool.size == 10
