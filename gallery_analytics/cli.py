@@ -1,26 +1,35 @@
-"""The ``gallery-analytics`` command.
+"""The ``gallery-analytics`` command, built with Typer.
 
-Subcommands are thin: parse arguments, call the library, print one clear line on
-failure (exit code 2 for bad input or configuration, 1 for database failures) rather
-than a traceback. Passwords never reach the output: URLs are printed masked.
+Commands are thin: Typer parses and validates the arguments from their type hints
+(pydantic does the conversion: ranges, dates, sizes), the command calls the library, and
+a failure is one ``error: ...`` line on stderr rather than a traceback. Exit codes: 2 for
+a usage error (an unknown option, a bad option value) and for bad input or configuration
+the library reports (ValidationError, ConfigurationError, ImportValidationError), 1 for
+any other failure (the database, a report cell). Passwords never reach the output: URLs
+are printed masked.
+
+The report, notebook and demo commands import the report machinery when they run: it
+needs the ``notebook`` extra, and the database commands must work without it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
+import functools
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ParamSpec
 
+import typer
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics.config import Settings, mask_url
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
-from gallery_analytics.db.database import Database
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.roles import role_urls
 from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
@@ -29,155 +38,444 @@ from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.errors import (
     ConfigurationError,
     GalleryAnalyticsError,
+    ImportValidationError,
     ValidationError,
 )
-from gallery_analytics.imports import ImportValidationError, import_collection
-from gallery_analytics.notebooks import (
-    execute_notebook,
-    notebook_paths,
-    prepare_notebook_database,
-)
-from gallery_analytics.reports import (
-    PARAMETERS,
-    ReportExecutionError,
-    check_parameters,
-    claim_report_outputs,
-    execute_report,
-    parse_parameter_pairs,
-)
+from gallery_analytics.imports import import_collection
 from gallery_analytics.services.summary import SummaryService
 
+PROG = "gallery-analytics"
 DEFAULT_REPORT = Path("reports") / "gallery-report.html"
-_OUT_HELP = (
-    f"HTML file to write, with the executed notebook beside it (default: {DEFAULT_REPORT}, "
-    "which each run replaces); a file you name is never replaced unless --force"
+MAX_SEED = 2**63 - 1  # numpy's generator takes a non-negative int64
+
+# Errors the person at the keyboard fixes in the command or the environment: exit 2,
+# like a usage error. Every other project error is a failure: exit 1.
+_INPUT_ERRORS = (ValidationError, ConfigurationError, ImportValidationError)
+
+P = ParamSpec("P")
+
+
+# -- argument types: pydantic converts, Typer reports a bad value as a usage error -------------
+
+
+def _iso_date(value: object) -> object:
+    """YYYY-MM-DD, as ``date.fromisoformat`` reads it (no time part, no timestamps)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "iso_date", "expected a date as YYYY-MM-DD, got {shown}", {"shown": repr(value)}
+        ) from None
+
+
+def _demo_size(value: object) -> object:
+    """A demo size by name, from the one table of sizes (``SIZES``)."""
+    if isinstance(value, str) and value in SIZES:
+        return value
+    raise PydanticCustomError(
+        "demo_size",
+        "{shown} is not one of {choices}",
+        {"shown": repr(value), "choices": ", ".join(SIZES)},
+    )
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+DemoSizeOption = Annotated[
+    str,
+    typer.Option(
+        parser=_demo_size,
+        metavar=f"[{'|'.join(SIZES)}]",
+        help="how much demo data: "
+        + ", ".join(f"{size.name} ({size.artworks:,} artworks)" for size in SIZES.values()),
+    ),
+]
+SeedOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=MAX_SEED,
+        metavar="N",
+        help="random seed, 0 to 2**63-1; the same seed always gives the same data",
+    ),
+]
+NoProgressOption = Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")]
+ReportOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="PATH.html",
+        show_default=False,
+        help=f"HTML file to write, with the executed notebook beside it (default: "
+        f"{DEFAULT_REPORT}, which each run replaces); a file you name is never replaced "
+        "unless --force",
+    ),
+]
+ReportForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="replace the HTML file and the executed notebook beside it if they exist"
+    ),
+]
+
+app = typer.Typer(
+    name=PROG,
+    help="Analytics workbench for the gallery platform.",
+    add_completion=False,
+    rich_markup_mode=None,  # plain click help: help texts are shown as written
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
 )
+db_app = typer.Typer(
+    help="Manage the embedded PostgreSQL server and the schema (upgrade, or its synonym "
+    "init, runs the schema migrations).",
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(db_app, name="db")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gallery-analytics",
-        description="Analytics workbench for the gallery platform.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _runs_async(command: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
+    """A Typer command from a coroutine function: one event loop for the command."""
 
-    db = commands.add_parser(
-        "db",
-        help="manage the embedded PostgreSQL server and the schema (upgrade, or its "
-        "synonym init, runs the schema migrations)",
-    )
-    db.add_argument("action", choices=["start", "stop", "status", "url", "init", "upgrade"])
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            asyncio.run(command(*args, **kwargs))
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
 
-    seed = commands.add_parser("seed", help="replace all gallery data with demo data")
-    seed.add_argument("--size", choices=sorted(SIZES), default="small")
-    seed.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
-    seed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return run
 
-    summary = commands.add_parser("summary", help="print a short gallery summary")
-    summary.add_argument(
-        "--on",
-        type=_date,
-        default=DEMO_TODAY,
-        help=f"reference date, YYYY-MM-DD (default: {DEMO_TODAY})",
+
+async def _settings() -> Settings:
+    """The settings, read off the event loop (``.env`` is a file)."""
+    return await asyncio.to_thread(Settings.from_env)
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+@db_app.command("start")
+@_runs_async
+async def db_start() -> None:
+    """Start the embedded PostgreSQL server (nothing happens if it is running)."""
+    settings = await _settings()
+    if settings.database_url is not None:
+        print(
+            f"note: GALLERY_DATABASE_URL is set ({mask_url(settings.database_url)}); "
+            "the embedded server is started but not used",
+            file=sys.stderr,
+        )
+    server = EmbeddedPostgres(settings.embedded_dir)
+    await asyncio.to_thread(server.start)
+    print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
+
+
+@db_app.command("stop")
+@_runs_async
+async def db_stop() -> None:
+    """Stop the embedded PostgreSQL server; its data is kept."""
+    server = EmbeddedPostgres((await _settings()).embedded_dir)
+    stopped = await asyncio.to_thread(server.stop)
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+@db_app.command("status")
+@_runs_async
+async def db_status() -> None:
+    """Say whether the embedded server runs, and which configured database is used instead."""
+    settings = await _settings()
+    server = EmbeddedPostgres(settings.embedded_dir)
+    print(f"embedded PostgreSQL: {(await asyncio.to_thread(server.status)).describe()}")
+    if settings.database_url is not None:
+        print(f"configured database (used instead): {mask_url(settings.database_url)}")
+
+
+@db_app.command("url")
+@_runs_async
+async def db_url() -> None:
+    """Print the database URL in use, password masked."""
+    settings = await _settings()
+    if settings.database_url is not None:
+        print(mask_url(settings.database_url))
+        return
+    # The application's (writer) URL, never the embedded server's superuser.
+    server = EmbeddedPostgres(settings.embedded_dir)
+    server_url = make_url(await asyncio.to_thread(server.url, EMBEDDED_DATABASE))
+    print(mask_url(role_urls(server_url, EMBEDDED_DATABASE).writer))
+
+
+@_runs_async
+async def db_upgrade() -> None:
+    """Run the schema migrations up to this version's revision (idempotent; a database
+    from before migrations is adopted)."""
+    settings = await _settings()
+    url = await _schema_owner_url(settings)
+    await upgrade_schema(url)
+    print(f"schema ready in {mask_url(url)} (revision {HEAD_REVISION})")
+
+
+db_app.command("upgrade")(db_upgrade)
+db_app.command("init", help="The same as upgrade: run the schema migrations.")(db_upgrade)
+
+
+async def _schema_owner_url(settings: Settings) -> URL:
+    """Migrations run as the schema owner: the admin URL, else the database URL, else the
+    embedded server's owner role."""
+    if settings.schema_owner_url is not None:
+        return settings.schema_owner_url
+    return (await embedded_urls(settings)).owner
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+@app.command("seed")
+@_runs_async
+async def seed(
+    size: DemoSizeOption = "small",
+    seed: SeedOption = DEFAULT_SEED,
+    no_progress: NoProgressOption = False,
+) -> None:
+    """Replace all gallery data with demo data."""
+    async with await connect() as db:
+        report = await seed_demo(db, size=size, seed=seed, progress=not no_progress)
+    print(report.summary())
+
+
+def _summary_date(on: dt.date | None) -> dt.date:
+    """The summary's reference date when none is given.
+
+    The one place the CLI falls back to the demo's fixed date; once
+    ``SummaryService.get_summary(on=None)`` means the workbench's today
+    (``Database.today()``), pass ``on`` through and drop this.
+    """
+    return DEMO_TODAY if on is None else on
+
+
+@app.command("summary")
+@_runs_async
+async def summary(
+    on: Annotated[
+        IsoDate | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            show_default=False,
+            help=f"reference date (default: {DEMO_TODAY}, the demo's today)",
+        ),
+    ] = None,
+) -> None:
+    """Print a short gallery summary: counts, revenue, top artists, open exhibitions."""
+    async with await connect() as db:
+        gallery = await SummaryService(db).get_summary(on=_summary_date(on))
+    print(gallery.render())
+
+
+@app.command("import")
+@_runs_async
+async def import_(
+    artists: Annotated[Path, typer.Option(metavar="FILE.csv", help="artists CSV")],
+    artworks: Annotated[Path, typer.Option(metavar="FILE.csv", help="artworks CSV")],
+    owner: Annotated[
+        str,
+        typer.Option(
+            metavar="EMAIL",
+            help="email of the user who owns the imported rows (created if missing)",
+        ),
+    ] = "collections@gallery.example",
+    source: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME", help="name of the collection; (source, source id) identifies rows"
+        ),
+    ] = "import",
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="FILE.COLUMN=SOURCE",
+            show_default=False,
+            help="read our column from another source column, e.g. artworks.year=Date (repeatable)",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and report; write nothing")
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="import the valid rows; write the others to --rejects"),
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE.csv",
+            show_default=False,
+            help="CSV file for rejected rows and warnings (file, line, column, reason); "
+            "never an input, and an existing file only with --force",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="reject rows with an unusable optional value (size, year) or no artist_id, "
+            "instead of importing them with the value left empty or as 'Unknown artist'",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="let --rejects replace an existing file")
+    ] = False,
+    no_progress: NoProgressOption = False,
+) -> None:
+    """Import a collection from artists and artworks CSV files."""
+    async with await connect() as db:
+        report = await import_collection(
+            db,
+            artists_csv=artists,
+            artworks_csv=artworks,
+            owner_email=owner,
+            source=source,
+            column_map=column_map or [],
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects,
+            strict=strict,
+            force=force,
+            progress=not no_progress and sys.stderr.isatty(),
+        )
+    print(report.summary())
+
+
+# -- reports and notebooks (the notebook extra) ---------------------------------------------
+
+
+@app.command("report")
+@_runs_async
+async def report(
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="report parameter: start, end (YYYY-MM-DD), user_id, medium, status (repeatable)",
+        ),
+    ] = None,
+    out: ReportOutOption = None,
+    notebook: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE.ipynb",
+            show_default=False,
+            help="report notebook to execute (default: notebooks/04-report.ipynb)",
+        ),
+    ] = None,
+    no_progress: NoProgressOption = False,
+    force: ReportForceOption = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="write the report even if some panels fail (they are listed at its top); "
+            "without it, a failed panel fails the command",
+        ),
+    ] = False,
+) -> None:
+    """Execute the report notebook and export a self-contained HTML report."""
+    from gallery_analytics.reports import check_parameters, execute_report, parse_parameter_pairs
+
+    raw = parse_parameter_pairs(param or [])
+    async with await connect() as db:
+        parameters = await check_parameters(db, raw)  # before any cell runs
+    written = await asyncio.to_thread(
+        execute_report,
+        parameters,
+        out or DEFAULT_REPORT,
+        notebook=notebook,
+        progress=not no_progress,
+        force=force or out is None,  # the default report is this command's own
+        allow_partial=allow_partial,
+    )
+    print(f"report: {written.html_path}")
+    print(f"executed notebook: {written.notebook_path}")
+    if written.failed_panels:
+        print(
+            f"warning: partial report, {len(written.failed_panels)} panel(s) failed: "
+            f"{', '.join(written.failed_panels)}",
+            file=sys.stderr,
+        )
+
+
+@app.command("notebooks")
+@_runs_async
+async def notebooks(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="NAME",
+            show_default=False,
+            help="notebooks to run, e.g. 01-quickstart (default: all)",
+        ),
+    ] = None,
+) -> None:
+    """Re-execute the notebooks in place against the seeded demo database (keeps their
+    committed outputs current)."""
+    from gallery_analytics.notebooks import (
+        execute_notebook,
+        notebook_paths,
+        prepare_notebook_database,
     )
 
-    report = commands.add_parser(
-        "report", help="execute the report notebook and export a self-contained HTML report"
+    paths = notebook_paths(names or [])
+    settings = await _settings()
+    server = settings.database_url or make_url(
+        await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
     )
-    report.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"report parameter: {', '.join(PARAMETERS)} (repeatable)",
+    # Roles are created only on the embedded server, never on a configured one.
+    database = await prepare_notebook_database(
+        server, provision_roles=settings.database_url is None
     )
-    report.add_argument("--out", type=Path, default=None, help=_OUT_HELP)
-    report.add_argument(
-        "--notebook",
-        type=Path,
-        default=None,
-        help="report notebook to execute (default: notebooks/04-report.ipynb)",
-    )
-    report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    report.add_argument(
-        "--force",
-        action="store_true",
-        help="replace the HTML file and the executed notebook beside it if they exist",
-    )
-    report.add_argument(
-        "--allow-partial",
-        action="store_true",
-        help="write the report even if some panels fail (they are listed at its top); "
-        "without it, a failed panel fails the command",
-    )
+    print(f"notebook database: {mask_url(database.writer)} (small demo data, seed {DEFAULT_SEED})")
+    for path in paths:
+        print(f"executing {path.name} ...", flush=True)
+        await asyncio.to_thread(execute_notebook, path, database=database)
+    print(f"{len(paths)} notebook(s) updated")
 
-    importer = commands.add_parser(
-        "import", help="import a collection from artists and artworks CSV files"
-    )
-    importer.add_argument("--artists", type=Path, required=True, help="artists CSV")
-    importer.add_argument("--artworks", type=Path, required=True, help="artworks CSV")
-    importer.add_argument(
-        "--owner",
-        default="collections@gallery.example",
-        help="email of the user who owns the imported rows (created if missing)",
-    )
-    importer.add_argument(
-        "--source",
-        default="import",
-        help="name of the collection; (source, source id) identifies rows",
-    )
-    importer.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="FILE.COLUMN=SOURCE",
-        help="read our column from another source column, e.g. artworks.year=Date",
-    )
-    importer.add_argument("--dry-run", action="store_true", help="validate, report, write nothing")
-    importer.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="import the valid rows; write the others to --rejects",
-    )
-    importer.add_argument(
-        "--rejects",
-        type=Path,
-        default=None,
-        help="CSV file for rejected rows and warnings (file, line, column, reason); "
-        "never an input, and an existing file only with --force",
-    )
-    importer.add_argument(
-        "--strict",
-        action="store_true",
-        help="reject rows with an unusable optional value (size, year) or no artist_id, "
-        "instead of importing them with the value left empty or as 'Unknown artist'",
-    )
-    importer.add_argument(
-        "--force", action="store_true", help="let --rejects replace an existing file"
-    )
-    importer.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    notebooks = commands.add_parser(
-        "notebooks",
-        help="re-execute the notebooks in place against the seeded demo database "
-        "(keeps their committed outputs current)",
-    )
-    notebooks.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+@app.command("demo")
+@_runs_async
+async def demo(
+    size: DemoSizeOption = "small",
+    seed: SeedOption = DEFAULT_SEED,
+    out: ReportOutOption = None,
+    force: ReportForceOption = False,
+) -> None:
+    """The main job: start the embedded database, seed it, print a summary and write the
+    HTML report."""
+    from gallery_analytics.reports import check_parameters, claim_report_outputs, execute_report
 
-    demo = commands.add_parser(
-        "demo",
-        help="the main job: start the embedded database, seed it, print a summary and "
-        "write the HTML report",
+    target = out or DEFAULT_REPORT
+    replace = force or out is None  # the default report is the demo's own
+    claim_report_outputs(target, force=replace)  # before the slow part
+    progress = sys.stderr.isatty()
+    async with await connect() as db:
+        print(f"database: {mask_url(db.url)}")
+        seeded = await seed_demo(db, size=size, seed=seed, progress=progress)
+        print(seeded.summary())
+        gallery = await SummaryService(db).get_summary(on=_summary_date(None))
+        print(gallery.render())
+        parameters = await check_parameters(db, {})
+    written = await asyncio.to_thread(
+        execute_report, parameters, target, progress=progress, force=replace
     )
-    demo.add_argument("--size", choices=sorted(SIZES), default="small")
-    demo.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED)
-    demo.add_argument("--out", type=Path, default=None, help=_OUT_HELP)
-    demo.add_argument(
-        "--force",
-        action="store_true",
-        help="replace the HTML file and the executed notebook beside it if they exist",
-    )
-    return parser
+    print(f"report: {written.html_path}")
+
+
+# -- entry point ----------------------------------------------------------------------------
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -201,213 +499,38 @@ def _not_socket_send_noise(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("socket.send() raised exception")
 
 
+def _usage_line(error: typer.TyperException) -> str:
+    """A usage error as one line, with where to read more."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    path = context.command_path if context is not None else PROG
+    return f"error: {message} (see '{path} --help')"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Click's standalone mode would print its own multi-line usage errors and call
+    ``sys.exit``; here every outcome is an exit code and at most one ``error:`` line.
+    """
     _configure_logging()
-    handlers: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-        "db": _db,
-        "seed": _seed,
-        "summary": _summary,
-        "report": _report,
-        "notebooks": _notebooks,
-        "import": _import,
-        "demo": _demo,
-    }
+    command = typer.main.get_command(app)
     try:
-        return asyncio.run(handlers[args.command](args))
-    except KeyboardInterrupt:
+        outcome = command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name=PROG,
+            standalone_mode=False,
+        )
+    except typer.TyperException as error:  # click's usage errors (exit code 2)
+        print(_usage_line(error), file=sys.stderr)
+        return error.exit_code
+    except typer.Abort:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValidationError, ConfigurationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ImportValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ReportExecutionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except GalleryAnalyticsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-# -- handlers -------------------------------------------------------------------------------
-
-
-async def _db(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    server = EmbeddedPostgres(settings.embedded_dir)
-    action: str = args.action
-    if action == "start":
-        if settings.database_url is not None:
-            print(
-                f"note: GALLERY_DATABASE_URL is set ({mask_url(settings.database_url)}); "
-                "the embedded server is started but not used",
-                file=sys.stderr,
-            )
-        await asyncio.to_thread(server.start)
-        print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
-    elif action == "stop":
-        stopped = await asyncio.to_thread(server.stop)
-        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
-    elif action == "status":
-        print(f"embedded PostgreSQL: {(await asyncio.to_thread(server.status)).describe()}")
-        if settings.database_url is not None:
-            print(f"configured database (used instead): {mask_url(settings.database_url)}")
-    elif action == "url":
-        if settings.database_url is not None:
-            print(mask_url(settings.database_url))
-        else:
-            # The application's (writer) URL, never the embedded server's superuser.
-            server_url = make_url(await asyncio.to_thread(server.url, EMBEDDED_DATABASE))
-            print(mask_url(role_urls(server_url, EMBEDDED_DATABASE).writer))
-    else:  # upgrade, init: run the migrations up to the newest revision (idempotent)
-        url = await _schema_owner_url(settings)
-        await upgrade_schema(url)
-        print(f"schema ready in {mask_url(url)} (revision {HEAD_REVISION})")
-    return 0
-
-
-async def _schema_owner_url(settings: Settings) -> URL:
-    """Migrations run as the schema owner: the admin URL, else the database URL, else the
-    embedded server's owner role."""
-    if settings.schema_owner_url is not None:
-        return settings.schema_owner_url
-    return (await embedded_urls(settings)).owner
-
-
-async def _seed(args: argparse.Namespace) -> int:
-    db = await connect()
-    try:
-        report = await seed_demo(db, size=args.size, seed=args.seed, progress=not args.no_progress)
-    finally:
-        await db.dispose()
-    print(report.summary())
-    return 0
-
-
-async def _summary(args: argparse.Namespace) -> int:
-    db = await connect()
-    try:
-        summary = await SummaryService(db).get_summary(on=args.on)
-    finally:
-        await db.dispose()
-    print(summary.render())
-    return 0
-
-
-async def _report(args: argparse.Namespace) -> int:
-    raw = parse_parameter_pairs(args.param)
-    db = await connect()
-    try:
-        parameters = await check_parameters(db, raw)  # before any cell runs
-    finally:
-        await db.dispose()
-    report = await asyncio.to_thread(
-        execute_report,
-        parameters,
-        args.out or DEFAULT_REPORT,
-        notebook=args.notebook,
-        progress=not args.no_progress,
-        force=args.force or args.out is None,  # the default report is this command's own
-        allow_partial=args.allow_partial,
-    )
-    print(f"report: {report.html_path}")
-    print(f"executed notebook: {report.notebook_path}")
-    if report.failed_panels:
-        print(
-            f"warning: partial report, {len(report.failed_panels)} panel(s) failed: "
-            f"{', '.join(report.failed_panels)}",
-            file=sys.stderr,
-        )
-    return 0
-
-
-async def _import(args: argparse.Namespace) -> int:
-    db = await connect()
-    try:
-        report = await import_collection(
-            db,
-            artists_csv=args.artists,
-            artworks_csv=args.artworks,
-            owner_email=args.owner,
-            source=args.source,
-            column_map=args.map,
-            dry_run=args.dry_run,
-            skip_invalid=args.skip_invalid,
-            rejects_path=args.rejects,
-            strict=args.strict,
-            force=args.force,
-            progress=not args.no_progress and sys.stderr.isatty(),
-        )
-    finally:
-        await db.dispose()
-    print(report.summary())
-    return 0
-
-
-async def _notebooks(args: argparse.Namespace) -> int:
-    paths = notebook_paths(args.names)
-    settings = Settings.from_env()
-    server = settings.database_url or make_url(
-        await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
-    )
-    # Roles are created only on the embedded server, never on a configured one.
-    database = await prepare_notebook_database(
-        server, provision_roles=settings.database_url is None
-    )
-    print(f"notebook database: {mask_url(database.writer)} (small demo data, seed {DEFAULT_SEED})")
-    for path in paths:
-        print(f"executing {path.name} ...", flush=True)
-        await asyncio.to_thread(execute_notebook, path, database=database)
-    print(f"{len(paths)} notebook(s) updated")
-    return 0
-
-
-async def _demo(args: argparse.Namespace) -> int:
-    out: Path = args.out or DEFAULT_REPORT
-    force: bool = args.force or args.out is None  # the default report is the demo's own
-    claim_report_outputs(out, force=force)  # before the slow part
-    db = await connect()
-    try:
-        print(f"database: {_describe(db)}")
-        seeded = await seed_demo(db, size=args.size, seed=args.seed, progress=sys.stderr.isatty())
-        print(seeded.summary())
-        summary = await SummaryService(db).get_summary(on=DEMO_TODAY)
-        print(summary.render())
-        parameters = await check_parameters(db, {})
-    finally:
-        await db.dispose()
-    report = await asyncio.to_thread(
-        execute_report, parameters, out, progress=sys.stderr.isatty(), force=force
-    )
-    print(f"report: {report.html_path}")
-    return 0
-
-
-# -- argument types -------------------------------------------------------------------------
-
-
-def _describe(db: Database) -> str:
-    return mask_url(db.url)
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2**63-1, got {text}")
-    return value
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+    except GalleryAnalyticsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, _INPUT_ERRORS) else 1
+    return outcome if isinstance(outcome, int) else 0
 
 
 if __name__ == "__main__":
