@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec
 
 import typer
-from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import URL, make_url
 
-from gallery_analytics.config import Settings, mask_url
+from gallery_analytics.config import IsoDate, Settings, mask_url
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.roles import role_urls
@@ -58,18 +57,6 @@ P = ParamSpec("P")
 # -- argument types: pydantic converts, Typer reports a bad value as a usage error -------------
 
 
-def _iso_date(value: object) -> object:
-    """YYYY-MM-DD, as ``date.fromisoformat`` reads it (no time part, no timestamps)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError(
-            "iso_date", "expected a date as YYYY-MM-DD, got {shown}", {"shown": repr(value)}
-        ) from None
-
-
 def _demo_size(value: object) -> object:
     """A demo size by name, from the one table of sizes (``SIZES``)."""
     if isinstance(value, str) and value in SIZES:
@@ -80,8 +67,6 @@ def _demo_size(value: object) -> object:
         {"shown": repr(value), "choices": ", ".join(SIZES)},
     )
 
-
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 DemoSizeOption = Annotated[
     str,

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import pydantic
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -162,6 +163,8 @@ def _expected(error_type: str, context: Mapping[str, Any], name: str) -> str:
         return "must be a whole number"
     if error_type.startswith("float_") or error_type == "finite_number":
         return "must be a number of seconds" if name.endswith("_SECONDS") else "must be a number"
+    if error_type == "iso_date":
+        return "must be a date as YYYY-MM-DD"
     if error_type.startswith("bool_"):
         return "must be true or false"
     if error_type == "greater_than":
@@ -211,6 +214,23 @@ def _without_blanks(data: Any) -> Any:
 
 
 # -- the settings ------------------------------------------------------------------------------
+
+
+def _iso_date(value: object) -> object:
+    """A YYYY-MM-DD string as a date, as ``date.fromisoformat`` reads it: pydantic's own
+    date parsing would also take a datetime at midnight or a Unix timestamp."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise PydanticCustomError(
+            "iso_date", "expected a date as YYYY-MM-DD, got {shown}", {"shown": repr(value)}
+        ) from None
+
+
+# A date written YYYY-MM-DD: GALLERY_TODAY here, the CLI's --on.
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -280,7 +300,7 @@ class Settings(BaseSettings):
     # The workbench's "today" (GALLERY_TODAY). None: the dataset's own reference date
     # when it has one (the demo records its fixed date), else the calendar
     # (see Database.today()).
-    today: dt.date | None = None
+    today: IsoDate | None = None
     # The embedded server: PostgreSQL binaries to use (else pgserver, PATH, Debian's
     # directories), and the account it runs as when we are root.
     pg_bindir: Path | None = None
@@ -336,17 +356,6 @@ class Settings(BaseSettings):
             return normalise_url(value, setting=_env_name(ENV_PREFIX, (info.field_name or "",)))
         except ConfigurationError as exc:
             raise _complete(str(exc)) from None
-
-    @field_validator("today", mode="before")
-    @classmethod
-    def _iso_date(cls, value: object) -> object:
-        """YYYY-MM-DD only (pydantic alone would also take a midnight timestamp)."""
-        if not isinstance(value, str):
-            return value
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise _reason("must be a date as YYYY-MM-DD") from None
 
     @field_validator("embedded_dir", "pg_bindir")
     @classmethod

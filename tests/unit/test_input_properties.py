@@ -326,13 +326,14 @@ def test_cli_seed_is_a_non_negative_int64_or_a_usage_error(text: str) -> None:
 
 @FUZZ
 @given(text=st.one_of(st.text(max_size=30), _date_texts(), st.sampled_from(SQL_INJECTIONS)))
+@example(text=" 2024-01-02\n")  # surrounding blanks are ignored, as in GALLERY_TODAY
 def test_cli_summary_on_is_a_date_or_a_usage_error(text: str) -> None:
     outcome, stderr = _parse(["summary", "--on", text])
     if isinstance(outcome, int):
         _assert_usage_error(outcome, stderr, "--on")
         return
     assert type(outcome["on"]) is dt.date
-    assert outcome["on"] == dt.date.fromisoformat(text)
+    assert outcome["on"] == dt.date.fromisoformat(text.strip())
 
 
 @FUZZ
