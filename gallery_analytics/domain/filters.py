@@ -56,15 +56,18 @@ class OverviewFilters(BaseModel):
     user_id: str | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
     top_n: int = Field(default=10, ge=1, le=100)
+    # The day "open now" means when neither start nor end is given (the key figures'
+    # open exhibitions). DashboardService fills in Database.today() when it is None.
+    today: dt.date | None = None
 
-    @field_validator("start", "end", mode="before")
+    @field_validator("start", "end", "today", mode="before")
     @classmethod
     def _plain_date(cls, value: Any) -> Any:
         if isinstance(value, dt.datetime):
             raise ValueError("expected a date such as 2025-06-01, not a datetime")
         return value
 
-    @field_validator("start", "end")
+    @field_validator("start", "end", "today")
     @classmethod
     def _representable(cls, value: dt.date | None) -> dt.date | None:
         problem = None if value is None else date_range_problem(value)

@@ -39,6 +39,7 @@ from gallery_analytics.db.models import (
     Sale,
 )
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.errors import ValidationError
 
 PanelQuery = Select[*tuple[Any, ...]]
 OTHER_MEDIUM = "Other"
@@ -264,11 +265,20 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
     revenue = (
         select(func.coalesce(func.sum(Sale.price), 0)).select_from(Sale).where(*_sales(filters))
     )
-    # Exhibitions open at some point in the period; with no dates at all, open today.
+    # Exhibitions open at some point in the period; with no dates at all, open on the
+    # workbench's today (filled in by the service from Database.today(), never the
+    # server's clock, so the tile agrees with the user dashboard and the demo data).
     shows = select(func.count()).select_from(Exhibition)
     if filters.start is None and filters.end is None:
-        today = func.current_date()
-        shows = shows.where(Exhibition.starts_on <= today, Exhibition.ends_on >= today)
+        if filters.today is None:
+            raise ValidationError(
+                "today",
+                "key figures without start or end count exhibitions open today; "
+                "give filters a today (DashboardService fills in Database.today())",
+            )
+        shows = shows.where(
+            Exhibition.starts_on <= filters.today, Exhibition.ends_on >= filters.today
+        )
     if filters.start is not None:
         shows = shows.where(Exhibition.ends_on >= filters.start)
     if filters.end is not None:

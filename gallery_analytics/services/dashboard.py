@@ -78,6 +78,8 @@ class DashboardService:
         ``timeouts`` overrides the time budget of individual panels, by name.
         """
         checked = await self.check_filters(filters)
+        if checked.start is None and checked.end is None and checked.today is None:
+            checked = checked.model_copy(update={"today": await self.db.today()})
         chosen = _resolve_panels(panels)
         if timeouts is not None and not isinstance(timeouts, Mapping):
             raise ValidationError(

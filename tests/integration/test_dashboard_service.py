@@ -14,7 +14,7 @@ from sqlalchemy import String, cast, func, literal, select, text
 
 from gallery_analytics import NotFoundError, ValidationError
 from gallery_analytics.db.database import APPLICATION_NAME, Database
-from gallery_analytics.demo.generate import SIZES, generate_demo_data
+from gallery_analytics.demo.generate import DEMO_TODAY, SIZES, generate_demo_data
 from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.frames import to_frame
@@ -284,7 +284,7 @@ async def test_every_panel_returns_the_columns_it_declares(
     the declared kind (an INT column never brings floats or Decimals, a DATE column never
     timestamps, a category only its declared levels)."""
     async with seeded_db.read_session() as session:
-        result = await session.execute(panel.query(OverviewFilters()))
+        result = await session.execute(panel.query(OverviewFilters(today=DEMO_TODAY)))
         names = list(result.keys())
         rows = [dict(row) for row in result.mappings()]
     assert names == [column.name for column in panel.columns]

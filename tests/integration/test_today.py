@@ -45,3 +45,22 @@ async def test_user_dashboard_without_a_date_uses_the_demo_today(seeded_db: Data
     assert {show.id for show in dashboard.active_exhibitions} == {
         show.id for show in open_on_demo_day if show.curator_id == curator
     }
+
+
+async def test_key_figures_without_dates_count_exhibitions_open_on_the_demo_today(
+    seeded_db: Database,
+) -> None:
+    """The KPI tile used the server's current_date: 0 open exhibitions on demo data."""
+    open_on_demo_day = await CatalogService(seeded_db).find_active_exhibitions(on=DEMO_TODAY)
+    overview = await DashboardService(seeded_db).get_gallery_overview(panels=["key_figures"])
+    (row,) = overview["key_figures"].rows
+    assert row["active_exhibitions"] == len(open_on_demo_day) > 0
+
+
+async def test_key_figures_follow_the_gallery_today_setting(seeded_db: Database) -> None:
+    chosen = dt.date(2024, 3, 1)
+    expected = await CatalogService(seeded_db).find_active_exhibitions(on=chosen)
+    settings = Settings.from_env({"GALLERY_TODAY": chosen.isoformat()})
+    async with Database(seeded_db.url, read_url=seeded_db.read_url, settings=settings) as db:
+        overview = await DashboardService(db).get_gallery_overview(panels=["key_figures"])
+    assert overview["key_figures"].rows[0]["active_exhibitions"] == len(expected)
