@@ -72,8 +72,10 @@ class SummaryService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get_summary(self, *, on: dt.date, top: int = 5) -> GallerySummaryDto:
-        require_date(on, field="on")
+    async def get_summary(self, *, on: dt.date | None = None, top: int = 5) -> GallerySummaryDto:
+        """Counts, revenue, top artists and the exhibitions open on ``on`` (default: the
+        workbench's today, ``Database.today()``)."""
+        on = await self.db.today() if on is None else require_date(on, field="on")
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 100:
             raise ValidationError("top", "expected a whole number from 1 to 100", value=top)
         counts, revenue, top_artists, open_shows = await asyncio.gather(

@@ -12,6 +12,7 @@ from gallery_analytics import DashboardService, Database
 from gallery_analytics.config import Settings
 from gallery_analytics.demo.generate import DEMO_TODAY
 from gallery_analytics.services.catalog import CatalogService
+from gallery_analytics.services.summary import SummaryService
 
 
 async def test_demo_data_records_its_today(seeded_db: Database) -> None:
@@ -64,3 +65,10 @@ async def test_key_figures_follow_the_gallery_today_setting(seeded_db: Database)
     async with Database(seeded_db.url, read_url=seeded_db.read_url, settings=settings) as db:
         overview = await DashboardService(db).get_gallery_overview(panels=["key_figures"])
     assert overview["key_figures"].rows[0]["active_exhibitions"] == len(expected)
+
+
+async def test_summary_without_a_date_uses_the_demo_today(seeded_db: Database) -> None:
+    open_on_demo_day = await CatalogService(seeded_db).find_active_exhibitions(on=DEMO_TODAY)
+    summary = await SummaryService(seeded_db).get_summary()
+    assert summary.on == DEMO_TODAY
+    assert len(summary.open_exhibitions) == len(open_on_demo_day)
