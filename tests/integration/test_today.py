@@ -71,4 +71,4 @@ async def test_summary_without_a_date_uses_the_demo_today(seeded_db: Database) -
     open_on_demo_day = await CatalogService(seeded_db).find_active_exhibitions(on=DEMO_TODAY)
     summary = await SummaryService(seeded_db).get_summary()
     assert summary.on == DEMO_TODAY
-    assert len(summary.open_exhibitions) == len(open_on_demo_day)
+    assert summary.open_exhibitions == len(open_on_demo_day) > 0
