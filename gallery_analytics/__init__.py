@@ -7,6 +7,7 @@ package raises on purpose is exported here (``except gallery_analytics.ReadOnlyE
 
 from gallery_analytics.db.connect import connect
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.errors import (
     ConcurrentSessionUseError,
     ConfigurationError,
@@ -33,7 +34,7 @@ from gallery_analytics.errors import (
     ValidationError,
 )
 from gallery_analytics.panels import PANELS, Panel
-from gallery_analytics.services import CatalogService, DashboardService, OverviewFilters
+from gallery_analytics.services import CatalogService, DashboardService
 from gallery_analytics.sync import run_sync
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "SessionClosedError",
     "ValidationError",
     "connect",
+    "default_period",
     "run_sync",
 ]
 

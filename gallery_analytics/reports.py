@@ -30,7 +30,7 @@ with require_extra("notebook", needed_by=__name__):
 
 from gallery_analytics.charts import PLOTLY_CONFIG
 from gallery_analytics.db.database import Database
-from gallery_analytics.domain.filters import DEFAULT_END, DEFAULT_START, OverviewFilters
+from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ReportExecutionError,
@@ -55,8 +55,8 @@ _MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
 
 @dataclass(frozen=True, slots=True)
 class ReportParameters:
-    start: dt.date = DEFAULT_START
-    end: dt.date = DEFAULT_END
+    start: dt.date
+    end: dt.date
     user_id: str | None = None
     medium: str | None = None  # one medium, or several separated by commas
     status: str | None = None  # an artwork status: available, reserved, sold, on_loan
@@ -100,11 +100,16 @@ def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
 async def check_parameters(
     db: Database, raw: Mapping[str, str | dt.date | None]
 ) -> ReportParameters:
-    """Validate report parameters, including the user and medium against the database."""
+    """Validate report parameters, including the user and medium against the database.
+
+    Without ``start``/``end`` the report covers :func:`default_period` of the
+    workbench's today.
+    """
     if not isinstance(raw, Mapping):
         raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
-    start = _date(raw.get("start"), "start", DEFAULT_START)
-    end = _date(raw.get("end"), "end", DEFAULT_END)
+    default_start, default_end = default_period(await db.today())
+    start = _date(raw.get("start"), "start", default_start)
+    end = _date(raw.get("end"), "end", default_end)
     medium = raw.get("medium")
     if medium is not None and not isinstance(medium, str):
         raise ValidationError(

@@ -32,9 +32,13 @@ from gallery_analytics.errors import ValidationError
 
 MediumName = NonBlankText
 
-# The period the dashboard and the report show when none is given: the demo data's year.
-DEFAULT_START = dt.date(2024, 1, 1)
-DEFAULT_END = dt.date(2024, 12, 31)
+
+def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The period the dashboard and the report show when none is given: the last full
+    calendar year before ``today`` (the workbench's today, ``Database.today()``; for the
+    demo data, whose today is 2025-11-15, that is 2024)."""
+    year = today.year - 1
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
 class OverviewFilters(BaseModel):

@@ -1,7 +1,6 @@
 """Services: DTO-returning units of work over the repositories and queries."""
 
-from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 
-__all__ = ["CatalogService", "DashboardService", "OverviewFilters"]
+__all__ = ["CatalogService", "DashboardService"]

@@ -40,7 +40,7 @@ from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.enums import ArtworkStatus
-from gallery_analytics.domain.filters import DEFAULT_END, DEFAULT_START, OverviewFilters
+from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.panels import Panel
 from gallery_analytics.services.catalog import CatalogService
@@ -186,9 +186,10 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
     ) -> GalleryDashboard:
         """Fill the pickers from the database, then load the first view (awaited)."""
         service = DashboardService(db)
-        checked = await service.check_filters(
-            filters or {"start": DEFAULT_START, "end": DEFAULT_END}
-        )
+        if filters is None:  # the last full year before the workbench's today
+            start, end = default_period(await db.today())
+            filters = {"start": start, "end": end}
+        checked = await service.check_filters(filters)
         users, mediums = await gather_all(CatalogService(db).list_users(), service.list_mediums())
         dashboard = cls(
             service,
@@ -327,8 +328,9 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             parameters = await check_parameters(
                 self.service.db,
                 {
-                    "start": (filters.start or DEFAULT_START).isoformat(),
-                    "end": (filters.end or DEFAULT_END).isoformat(),
+                    # No date chosen: the report's own default period.
+                    "start": filters.start.isoformat() if filters.start else None,
+                    "end": filters.end.isoformat() if filters.end else None,
                     "user_id": filters.user_id,
                     "medium": ",".join(filters.mediums) or None,
                     "status": filters.status.value if filters.status else None,

@@ -11,6 +11,7 @@ import datetime as dt
 from gallery_analytics import DashboardService, Database
 from gallery_analytics.config import Settings
 from gallery_analytics.demo.generate import DEMO_TODAY
+from gallery_analytics.reports import check_parameters
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.summary import SummaryService
 
@@ -72,3 +73,14 @@ async def test_summary_without_a_date_uses_the_demo_today(seeded_db: Database) -
     summary = await SummaryService(seeded_db).get_summary()
     assert summary.on == DEMO_TODAY
     assert summary.open_exhibitions == len(open_on_demo_day) > 0
+
+
+async def test_the_default_report_period_is_the_last_full_year_before_today(
+    seeded_db: Database,
+) -> None:
+    parameters = await check_parameters(seeded_db, {})
+    assert (parameters.start, parameters.end) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    settings = Settings.from_env({"GALLERY_TODAY": "2026-03-01"})
+    async with Database(seeded_db.url, read_url=seeded_db.read_url, settings=settings) as db:
+        later = await check_parameters(db, {})
+    assert (later.start, later.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
