@@ -15,7 +15,6 @@ needs the ``notebook`` extra, and the database commands must work without it.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import logging
 import sys
@@ -32,7 +31,7 @@ from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_ur
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.roles import role_urls
 from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
-from gallery_analytics.demo.generate import DEFAULT_SEED, DEMO_TODAY, SIZES
+from gallery_analytics.demo.generate import DEFAULT_SEED, SIZES
 from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.errors import (
     ConfigurationError,
@@ -232,16 +231,6 @@ async def seed(
     print(report.summary())
 
 
-def _summary_date(on: dt.date | None) -> dt.date:
-    """The summary's reference date when none is given.
-
-    The one place the CLI falls back to the demo's fixed date; once
-    ``SummaryService.get_summary(on=None)`` means the workbench's today
-    (``Database.today()``), pass ``on`` through and drop this.
-    """
-    return DEMO_TODAY if on is None else on
-
-
 @app.command("summary")
 @_runs_async
 async def summary(
@@ -250,13 +239,14 @@ async def summary(
         typer.Option(
             metavar="YYYY-MM-DD",
             show_default=False,
-            help=f"reference date (default: {DEMO_TODAY}, the demo's today)",
+            help="reference date (default: the workbench's today: GALLERY_TODAY, else the "
+            "dataset's own date (the demo's is fixed), else the calendar's)",
         ),
     ] = None,
 ) -> None:
     """Print a short gallery summary: counts, revenue, top artists, open exhibitions."""
     async with await connect() as db:
-        gallery = await SummaryService(db).get_summary(on=_summary_date(on))
+        gallery = await SummaryService(db).get_summary(on=on)
     print(gallery.render())
 
 
@@ -451,7 +441,7 @@ async def demo(
         print(f"database: {mask_url(db.url)}")
         seeded = await seed_demo(db, size=size, seed=seed, progress=progress)
         print(seeded.summary())
-        gallery = await SummaryService(db).get_summary(on=_summary_date(None))
+        gallery = await SummaryService(db).get_summary()
         print(gallery.render())
         parameters = await check_parameters(db, {})
     written = await asyncio.to_thread(

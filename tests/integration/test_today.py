@@ -6,6 +6,7 @@ without a date (as the README shows) must agree with the demo, not with the cale
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from gallery_analytics import DashboardService, Database
@@ -14,6 +15,7 @@ from gallery_analytics.demo.generate import DEMO_TODAY
 from gallery_analytics.reports import check_parameters
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.summary import SummaryService
+from tests.conftest import run_cli
 
 
 async def test_demo_data_records_its_today(seeded_db: Database) -> None:
@@ -84,3 +86,11 @@ async def test_the_default_report_period_is_the_last_full_year_before_today(
     async with Database(seeded_db.url, read_url=seeded_db.read_url, settings=settings) as db:
         later = await check_parameters(db, {})
     assert (later.start, later.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+
+
+async def test_cli_summary_without_a_date_uses_the_demo_today(seeded_db: Database) -> None:
+    open_on_demo_day = await CatalogService(seeded_db).find_active_exhibitions(on=DEMO_TODAY)
+    result = await asyncio.to_thread(run_cli, "summary", database_url=seeded_db.url)
+    assert result.returncode == 0, result.stderr
+    assert f"exhibitions open: {len(open_on_demo_day)}" in result.stdout
+    assert DEMO_TODAY.isoformat() in result.stdout

@@ -1,0 +1,221 @@
+"""The package's layers: data flows one way, and every module imports on its own.
+
+A module that must reach "back up" a layer is a sign the boundary is in the wrong
+place (queries importing services was one: it worked only because the package's
+``__init__`` happened to import services first). The ranks below are the architecture
+in one table: a module may import from its own unit or from units of a lower rank.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+import gallery_analytics
+
+PACKAGE = Path(gallery_analytics.__file__).resolve().parent
+
+# unit (a top-level module or subpackage of gallery_analytics) -> rank
+RANKS: dict[str, int] = {
+    "errors": 0,
+    "domain": 1,
+    "config": 1,
+    "concurrency": 1,
+    "outputs": 1,
+    "extras": 1,
+    "db": 2,
+    "charts": 2,
+    "sync": 3,
+    "repositories": 3,
+    "queries": 3,
+    "demo": 3,
+    "pitfalls": 3,
+    "panels": 4,
+    "notebooks": 4,
+    "imports": 4,
+    "services": 5,
+    "frames": 6,
+    "reports": 7,
+    "widgets": 8,
+    "api": 9,
+    "cli": 9,
+    "__init__": 10,
+}
+
+
+# Run by Alembic inside its migration context, never imported by the package.
+NOT_IMPORTABLE_ALONE = {"gallery_analytics.db.migrations.env"}
+
+
+def _module_name(path: Path) -> str:
+    parts = ["gallery_analytics", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(_module_name(path) for path in PACKAGE.rglob("*.py"))
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imported_modules(module: str) -> set[str]:
+    """Project modules ``module`` imports at load time (module level, not TYPE_CHECKING,
+    not inside functions: those are deliberate lazy imports)."""
+    path = PACKAGE.joinpath(*module.split(".")[1:])
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:  # `from pkg import module` imports that module
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
+    return {name for name in found if name in MODULES}
+
+
+def _unit_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module in MODULES:
+        for target in _imported_modules(module):
+            if _unit(target) != _unit(module):
+                graph[_unit(module)].add(_unit(target))
+    return graph
+
+
+def test_every_unit_has_a_rank() -> None:
+    unranked = sorted({_unit(module) for module in MODULES} - set(RANKS))
+    assert not unranked, f"give {unranked} a rank in RANKS (which layers may they import?)"
+
+
+def test_units_import_only_lower_layers() -> None:
+    upward = sorted(
+        f"{source} (rank {RANKS[source]}) imports {target} (rank {RANKS[target]})"
+        for source, targets in _unit_graph().items()
+        for target in targets
+        if RANKS.get(target, 99) >= RANKS.get(source, -1)
+    )
+    assert not upward, "imports against the layering:\n" + "\n".join(upward)
+
+
+def test_the_domain_does_no_io() -> None:
+    """The domain imports no database, HTTP or notebook machinery, only the errors."""
+    for module in [name for name in MODULES if _unit(name) == "domain"]:
+        path = PACKAGE / "domain" / (module.split(".")[-1] + ".py")
+        if module.endswith("domain"):
+            path = PACKAGE / "domain" / "__init__.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        roots = {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        forbidden = roots & {"sqlalchemy", "asyncpg", "httpx", "ipywidgets", "plotly", "pandas"}
+        assert not forbidden, f"{module} imports {sorted(forbidden)}"
+
+
+def test_no_module_import_cycles() -> None:
+    """Module-level import cycles work or fail depending on which module is imported
+    first; none is allowed (the package's ``__init__`` facade aside)."""
+    graph = {module: _imported_modules(module) - {"gallery_analytics"} for module in MODULES}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycle = [*stack[stack.index(target) :], target]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in MODULES:
+        if module not in state:
+            visit(module)
+
+
+# Third-party libraries the package uses, loaded once before forking so each child only
+# pays for the project's own modules; the project is never imported in the parent.
+_PRELOAD = (
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.postgresql.asyncpg",
+    "alembic.command",
+    "pandas",
+    "pyarrow.csv",
+    "pydantic_settings",
+    "typer",
+    "tqdm.auto",
+    "plotly.graph_objects",
+    "plotly.io",
+    "ipywidgets",
+    "anywidget",
+    "nbformat",
+    "nbconvert",
+    "papermill",
+)
+
+
+def test_every_module_imports_on_its_own_in_a_fresh_interpreter() -> None:
+    """Each module is imported first, alone, in a child process whose interpreter has
+    never imported gallery_analytics (forked from a parent that only preloaded
+    third-party libraries, which keeps this under a few seconds)."""
+    script = (
+        "import importlib, os, sys\n"
+        f"for name in {_PRELOAD!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        pass  # an optional extra not installed: its modules are tested elsewhere\n"
+        "assert not any(m.startswith('gallery_analytics') for m in sys.modules)\n"
+        "def start(module):\n"
+        "    read, write = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.close(read)\n"
+        "        try:\n"
+        "            importlib.import_module(module)\n"
+        "        except BaseException as exc:\n"
+        "            os.write(write, f'{type(exc).__name__}: {exc}'.encode()[:2000])\n"
+        "            os._exit(1)\n"
+        "        os._exit(0)\n"
+        "    os.close(write)\n"
+        "    return pid, read, module\n"
+        "failures, running, waiting = [], [], list(sys.argv[1:])\n"
+        "while waiting or running:\n"
+        "    while waiting and len(running) < (os.cpu_count() or 1) + 1:\n"
+        "        running.append(start(waiting.pop()))\n"
+        "    pid, read, module = running.pop(0)\n"
+        "    message = os.read(read, 4096).decode()\n"
+        "    os.close(read)\n"
+        "    if os.waitpid(pid, 0)[1] != 0:\n"
+        "        failures.append(f'{module}: {message}')\n"
+        "print('\\n'.join(failures))\n"
+        "sys.exit(1 if failures else 0)\n"
+    )
+    modules = [name for name in MODULES if name not in NOT_IMPORTABLE_ALONE]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *modules],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
