@@ -79,7 +79,13 @@ def _imported_modules(module: str) -> set[str]:
             for alias in node.names:  # `from pkg import module` imports that module
                 submodule = f"{node.module}.{alias.name}"
                 found.add(submodule if submodule in MODULES else node.module)
-    return {name for name in found if name in MODULES}
+    # Importing a.b.c runs a/__init__ and a/b/__init__ first: those are imported too.
+    with_parents = found | {
+        ".".join(name.split(".")[:end]) for name in found for end in range(2, name.count(".") + 1)
+    }
+    # ...but a module's own ancestors are already initialising when it runs.
+    own_ancestors = {".".join(module.split(".")[:end]) for end in range(1, module.count(".") + 1)}
+    return {name for name in with_parents - own_ancestors if name in MODULES and name != module}
 
 
 def _unit_graph() -> dict[str, set[str]]:
