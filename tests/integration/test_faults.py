@@ -24,7 +24,7 @@ from gallery_analytics.demo.load import seed_demo
 from gallery_analytics.services.dashboard import DashboardService
 from tests.fault_table import FAULT_TABLE
 from tests.helpers import count_rows
-from tests.integration.test_dashboard_service import _running_queries, _sleeping_panel
+from tests.integration.services.test_dashboard import _running_queries, _sleeping_panel
 
 PANELS = ["monthly_revenue", "top_artists", "key_figures"]
 

@@ -146,7 +146,7 @@ def test_a_chart_takes_a_currency_exactly_when_its_panel_sums_money(panel: Panel
 @pytest.mark.parametrize("panel", PANELS, ids=IDS)
 def test_query_selects_the_declared_columns_in_order(panel: Panel) -> None:
     """Names only, without a database; kinds are checked against real rows in
-    tests/integration/test_dashboard_service.py."""
+    tests/integration/services/test_dashboard.py."""
     statement = panel.query(OverviewFilters(start="2024-01-01", end="2024-12-31"))
     assert list(statement.selected_columns.keys()) == [c.name for c in panel.columns]
 

@@ -45,7 +45,7 @@ from gallery_analytics.errors import ConfigurationError, DatabaseError, SchemaOu
 from tests.conftest import run_cli, unique_database_name
 
 # Read at import: file reads inside async tests would block the event loop.
-PRE_ALEMBIC_SQL = (Path(__file__).parent.parent / "data" / "pre_alembic_schema.sql").read_text()
+PRE_ALEMBIC_SQL = (Path(__file__).parents[2] / "data" / "pre_alembic_schema.sql").read_text()
 # The first release had no import columns: what UPGRADES added on top of create_all.
 FIRST_RELEASE_SQL = """
 ALTER TABLE artists DROP COLUMN place_of_birth, DROP COLUMN source, DROP COLUMN source_id;

@@ -19,7 +19,7 @@ from gallery_analytics.frames import to_frame
 from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.widgets import GalleryDashboard
-from tests.integration.test_dashboard_service import _assert_nothing_running, _running_queries
+from tests.integration.services.test_dashboard import _assert_nothing_running, _running_queries
 
 YEAR_2024 = {"start": "2024-01-01", "end": "2024-12-31"}
 
