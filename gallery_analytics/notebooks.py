@@ -93,12 +93,9 @@ async def prepare_notebook_database(server_url: URL, *, provision_roles: bool) -
     else:
         url = server_url.set(database=NOTEBOOK_DATABASE)
         urls = RoleUrls(owner=url, writer=url, reader=url)
-    db = Database(urls.writer, read_url=urls.reader, admin_url=urls.owner)
-    try:
+    async with Database(urls.writer, read_url=urls.reader, admin_url=urls.owner) as db:
         await upgrade_schema(db.admin_url)
         await seed_demo(db, size=NOTEBOOK_SIZE, seed=DEFAULT_SEED, progress=False)
-    finally:
-        await db.dispose()
     return urls
 
 
