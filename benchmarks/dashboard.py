@@ -117,8 +117,7 @@ async def set_parallel_query(db: Database, workers: int) -> None:
 async def main(repeat: int, size: str, skip_large: bool) -> None:
     settings = Settings.from_env()
     server = await server_url(settings)
-    small = await scratch_database(server, "small", settings)
-    try:
+    async with await scratch_database(server, "small", settings) as small:
         six = [latency_bound(panel, LATENCY_SECONDS) for panel in PANELS[:6]]
         await scenario(
             small,
@@ -127,27 +126,24 @@ async def main(repeat: int, size: str, skip_large: bool) -> None:
             f"(a) latency-bound, small data: each panel waits {LATENCY_SECONDS}s",
             target=1.2,
         )
-    finally:
-        await small.dispose()
     if skip_large:
         return
-    large = await scratch_database(server, size, settings)
-    try:
-        panels = list(PANELS)
-        await scenario(large, panels, repeat, f"(b) CPU-bound: gallery overview, {size} data")
-        # PostgreSQL already spreads one big query over both cores (parallel query), which
-        # leaves little for asyncio to add; without it, the gain from running panels
-        # concurrently shows on its own.
-        await set_parallel_query(large, 0)
-        await scenario(
-            large,
-            panels,
-            repeat,
-            f"(b') CPU-bound: gallery overview, {size} data, PostgreSQL parallel query off",
-        )
-    finally:
-        await set_parallel_query(large, 2)
-        await large.dispose()
+    async with await scratch_database(server, size, settings) as large:
+        try:
+            panels = list(PANELS)
+            await scenario(large, panels, repeat, f"(b) CPU-bound: gallery overview, {size} data")
+            # PostgreSQL already spreads one big query over both cores (parallel query), which
+            # leaves little for asyncio to add; without it, the gain from running panels
+            # concurrently shows on its own.
+            await set_parallel_query(large, 0)
+            await scenario(
+                large,
+                panels,
+                repeat,
+                f"(b') CPU-bound: gallery overview, {size} data, PostgreSQL parallel query off",
+            )
+        finally:
+            await set_parallel_query(large, 2)
 
 
 if __name__ == "__main__":

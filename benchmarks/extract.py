@@ -168,12 +168,10 @@ def _load_gallery_analytics(url: URL) -> Runner:
     db = Database(url, settings=Settings.from_env())
 
     async def extract() -> Extraction:
-        try:
+        async with db:
             started = time.perf_counter()
             frame = await extract_frame(db, QUERY)
             seconds = time.perf_counter() - started
-        finally:
-            await db.dispose()
         return Extraction(seconds, frame)
 
     return lambda: asyncio.run(extract())
@@ -317,18 +315,17 @@ async def prepare_dataset(rows: int, rebuild: bool) -> URL:
     server = settings.database_url or await embedded_server_url(settings)
     await ensure_database(server, DATABASE_NAME)
     url = server.set(database=DATABASE_NAME)
-    db = Database(url, settings=settings)
-    try:
-        async with db.driver_connection(write=True) as connection:
-            await connection.execute("SET statement_timeout = 0")  # a 1M-row build can be slow
-            try:
-                await _ensure_table(connection, rows, rebuild)
-                # Untimed warm-up scan so the first contender does not pay for a cold cache.
-                await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
-            finally:
-                await connection.execute("RESET statement_timeout")
-    finally:
-        await db.dispose()
+    async with (
+        Database(url, settings=settings) as db,
+        db.driver_connection(write=True) as connection,
+    ):
+        await connection.execute("SET statement_timeout = 0")  # a 1M-row build can be slow
+        try:
+            await _ensure_table(connection, rows, rebuild)
+            # Untimed warm-up scan so the first contender does not pay for a cold cache.
+            await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
+        finally:
+            await connection.execute("RESET statement_timeout")
     return url
 
 

@@ -37,7 +37,7 @@ async def main(loads: int, pool: int, rounds: int, size: str) -> None:
         scratch.url, read_url=scratch.read_url, admin_url=scratch.admin_url, settings=bounded
     )
     service = DashboardService(db)
-    try:
+    async with db:
         await service.get_gallery_overview()  # warm-up
         for round_number in range(1, rounds + 1):
             started = time.perf_counter()
@@ -52,8 +52,6 @@ async def main(loads: int, pool: int, rounds: int, size: str) -> None:
                 f"p95 {p95:7.1f} ms, failed panels {failed}"
             )
         print(f"pool afterwards: {db.pool_status()} (expected: 0 checked out)")
-    finally:
-        await db.dispose()
 
 
 if __name__ == "__main__":

@@ -31,19 +31,19 @@ async def main(size: str, repeat: int) -> None:
     db = await application_scratch_database(server, name, settings)
     totals: list[float] = []
     try:
-        for run in range(1, repeat + 1):
-            started = time.perf_counter()
-            report = await seed_demo(db, size=size, progress=False)
-            wall = time.perf_counter() - started
-            totals.append(wall)
-            rows = sum(report.rows.values())
-            print(
-                f"run {run}: generate {report.generate_seconds:5.1f} s  "
-                f"load {report.load_seconds:5.1f} s  total {wall:5.1f} s  "
-                f"({rows:,} rows, {rows / wall:,.0f} rows/s)"
-            )
+        async with db:
+            for run in range(1, repeat + 1):
+                started = time.perf_counter()
+                report = await seed_demo(db, size=size, progress=False)
+                wall = time.perf_counter() - started
+                totals.append(wall)
+                rows = sum(report.rows.values())
+                print(
+                    f"run {run}: generate {report.generate_seconds:5.1f} s  "
+                    f"load {report.load_seconds:5.1f} s  total {wall:5.1f} s  "
+                    f"({rows:,} rows, {rows / wall:,.0f} rows/s)"
+                )
     finally:
-        await db.dispose()
         await drop_database(server, name)
     best = min(totals)
     print(

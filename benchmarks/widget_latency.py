@@ -31,8 +31,7 @@ STATUSES = ["sold", "", "available", "on_loan", "reserved"]
 
 async def main(changes: int, size: str) -> None:
     settings = Settings.from_env()
-    db = await scratch_database(await server_url(settings), size, settings)
-    try:
+    async with await scratch_database(await server_url(settings), size, settings) as db:
         dashboard = await GalleryDashboard.create(
             db, filters={"start": "2024-01-01", "end": "2024-12-31"}, debounce_seconds=0
         )
@@ -45,8 +44,6 @@ async def main(changes: int, size: str) -> None:
             await dashboard.wait_idle()
             timings.append((time.perf_counter() - started) * 1000)
         queries = [p.wall_seconds * 1000 for p in (dashboard.current or {}).panels.values()]
-    finally:
-        await db.dispose()
     timings.sort()
     median = statistics.median(timings)
     p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
