@@ -85,12 +85,9 @@ async def template_database(server_url: URL) -> AsyncIterator[str]:
     name = unique_database_name("gallery_template")
     await create_database(server_url, name)
     await provision_database(server_url, name)
-    db = application_database(server_url, name)
-    try:
+    async with application_database(server_url, name) as db:
         await upgrade_schema(db.admin_url)  # migrations run as the schema owner
         await seed_demo(db, size="small", seed=DEFAULT_SEED, progress=False)
-    finally:
-        await db.dispose()
     yield name
     await drop_database(server_url, name)
 
@@ -100,11 +97,10 @@ async def _clone(server_url: URL, template: str, prefix: str) -> AsyncIterator[D
     await create_database(server_url, name, template=template)
     # Tests connect as the application does: writer, SELECT-only reader, schema owner.
     await provision_database(server_url, name)
-    db = application_database(server_url, name)
     try:
-        yield db
+        async with application_database(server_url, name) as db:
+            yield db
     finally:
-        await db.dispose()
         await drop_database(server_url, name)
 
 
@@ -128,12 +124,11 @@ async def empty_db(server_url: URL) -> AsyncIterator[Database]:
     name = unique_database_name("gallery_empty")
     await create_database(server_url, name)
     await provision_database(server_url, name)
-    db = application_database(server_url, name)
     try:
-        await upgrade_schema(db.admin_url)
-        yield db
+        async with application_database(server_url, name) as db:
+            await upgrade_schema(db.admin_url)
+            yield db
     finally:
-        await db.dispose()
         await drop_database(server_url, name)
 
 
