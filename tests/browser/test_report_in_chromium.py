@@ -87,7 +87,9 @@ def hostile_report(fresh_db: Any, tmp_path: Path) -> Path:
     from tests.conftest import run_cli
 
     async def poison() -> None:
-        async with fresh_db.write_session() as session:
+        # Closes the pool this asyncio.run loop opened before the loop ends; fresh_db
+        # stays usable (the fixture disposes it again at teardown).
+        async with fresh_db, fresh_db.write_session() as session:
             artist_id = await session.scalar(
                 text(
                     "SELECT w.artist_id FROM sales s JOIN artworks w ON w.id = s.artwork_id "
@@ -104,7 +106,6 @@ def hostile_report(fresh_db: Any, tmp_path: Path) -> Path:
                 text("UPDATE artworks SET medium = :medium, title = :title WHERE artist_id = :id"),
                 {"medium": MEDIUM, "title": TITLE, "id": artist_id},
             )
-        await fresh_db.dispose()
 
     asyncio.run(poison())
     out = tmp_path / "hostile.html"

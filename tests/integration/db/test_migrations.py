@@ -68,11 +68,8 @@ async def new_database(server_url: URL, *, sql: str = "") -> AsyncIterator[Datab
         if sql:
             await _execute(server_url.set(database=name), sql)
         await provision_database(server_url, name)
-        db = application_database(server_url, name)
-        try:
+        async with application_database(server_url, name) as db:
             yield db
-        finally:
-            await db.dispose()
     finally:
         await drop_database(server_url, name)
 
@@ -313,12 +310,11 @@ async def _connect_while_locked(
 ) -> None:
     holder = await _hold_conflicting_lock(lock_url)
     try:
-        db = await asyncio.wait_for(connect(url, settings=settings), HANG_SECONDS)
-        try:
-            async with db.read_session() as session:  # and reads still get through
-                assert await session.scalar(text("SELECT count(*) FROM artists")) >= 0
-        finally:
-            await db.dispose()
+        async with (
+            await asyncio.wait_for(connect(url, settings=settings), HANG_SECONDS) as db,
+            db.read_session() as session,  # and reads still get through
+        ):
+            assert await session.scalar(text("SELECT count(*) FROM artists")) >= 0
     finally:
         await holder.close()
 
@@ -326,11 +322,9 @@ async def _connect_while_locked(
 async def test_connect_to_the_embedded_server_runs_no_ddl(embedded_settings: Settings) -> None:
     """Regression (finding 8): the embedded server at head, a SHARE lock on artists held
     by another transaction; connect() completes (today it waits on ALTER TABLE)."""
-    first = await connect(settings=embedded_settings)  # a fresh server: migrated once
-    try:
+    # A fresh server: migrated once.
+    async with await connect(settings=embedded_settings) as first:
         await check_schema(first)
-    finally:
-        await first.dispose()
     superuser = (await embedded_server_url(embedded_settings)).set(database="gallery")
     assert await revisions(superuser) == [HEAD_REVISION]
     await _connect_while_locked(superuser, settings=embedded_settings)

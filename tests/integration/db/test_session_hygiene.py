@@ -38,11 +38,8 @@ def _with_pool(db: Database, *, size: int, timeout: float = 30.0) -> Database:
 
 @pytest.fixture
 async def one_connection_db(fresh_db: Database) -> AsyncIterator[Database]:
-    db = _with_pool(fresh_db, size=1)
-    try:
+    async with _with_pool(fresh_db, size=1) as db:
         yield db
-    finally:
-        await db.dispose()
 
 
 SessionFactory = Callable[[Database], AbstractAsyncContextManager[Any]]
@@ -149,8 +146,7 @@ async def _a_user(db: Database) -> str:
 async def test_gathering_on_one_session_fails_fast_and_leaves_the_pool_whole(
     fresh_db: Database, server_url: URL
 ) -> None:
-    db = _with_pool(fresh_db, size=2, timeout=5)
-    try:
+    async with _with_pool(fresh_db, size=2, timeout=5) as db:
         user_id = await _a_user(db)
         for _ in range(5):
             with pytest.raises(ConcurrentSessionUseError, match="its own session"):
@@ -173,8 +169,6 @@ async def test_gathering_on_one_session_fails_fast_and_leaves_the_pool_whole(
         # ...and both pooled connections still serve the right way.
         results = await asyncio.gather(*(_count_artists(db) for _ in range(2)))
         assert results[0] == results[1] > 0
-    finally:
-        await db.dispose()
     FAULT_TABLE.append(
         (
             "gather of 3 calls on one session x5",
@@ -191,16 +185,13 @@ async def _count_artists(db: Database) -> int:
 
 async def test_a_task_per_session_still_runs_in_parallel(fresh_db: Database) -> None:
     """The fix is not serialisation: separate sessions keep running concurrently."""
-    db = _with_pool(fresh_db, size=3)
-    try:
+    async with _with_pool(fresh_db, size=3) as db:
 
         async def sleepy() -> int:
             async with db.read_session() as session:
                 return int(await session.scalar(text("SELECT pg_backend_pid() FROM pg_sleep(0.2)")))
 
         pids = await asyncio.gather(sleepy(), sleepy(), sleepy())
-    finally:
-        await db.dispose()
     assert len(set(pids)) == 3
 
 
