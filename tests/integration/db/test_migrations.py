@@ -31,14 +31,11 @@ from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.models import Base
 from gallery_analytics.db.roles import provision_database
 from gallery_analytics.db.schema import (
-    BASELINE_REVISION,
     HEAD_REVISION,
-    LEGACY_UPGRADES,
     UPGRADE_COMMAND,
     alembic_config,
     check_schema,
     migration_engine,
-    script_directory,
     upgrade_schema,
 )
 from gallery_analytics.errors import ConfigurationError, DatabaseError, SchemaOutdatedError
@@ -168,15 +165,6 @@ async def revisions(url: URL) -> list[str]:
 # -- the revisions themselves -------------------------------------------------------------
 
 
-def test_head_revision_is_the_single_head_of_the_scripts() -> None:
-    """HEAD_REVISION (what connect() expects) is the scripts' one head; the history is
-    linear and starts at the baseline."""
-    scripts = script_directory()
-    assert scripts.get_heads() == [HEAD_REVISION]
-    assert scripts.get_bases() == [BASELINE_REVISION]
-    assert schema.known_revisions() == {revision.revision for revision in scripts.walk_revisions()}
-
-
 async def test_migrations_create_exactly_the_models(
     server_url: URL, models_catalog: dict[str, list[tuple[Any, ...]]]
 ) -> None:
@@ -240,22 +228,6 @@ async def test_a_database_with_only_some_gallery_tables_is_refused(server_url: U
         with pytest.raises(ConfigurationError, match="not migrated"):
             await upgrade_schema(db.admin_url)
         assert await _fetch(db.admin_url, "SELECT to_regclass('alembic_version')") == [(None,)]
-
-
-def test_legacy_upgrades_only_add_what_models_declare() -> None:
-    """The frozen adoption statements name only columns and indexes models.py has."""
-    columns = {
-        (table.name, column.name)
-        for table in Base.metadata.tables.values()
-        for column in table.columns
-    }
-    indexes = {index.name for table in Base.metadata.tables.values() for index in table.indexes}
-    for statement in LEGACY_UPGRADES:
-        words = statement.split()
-        if statement.startswith("ALTER TABLE"):
-            assert (words[2], words[8]) in columns, statement
-        else:
-            assert words[6] in indexes, statement
 
 
 async def test_concurrent_upgrades_are_serialised(server_url: URL) -> None:

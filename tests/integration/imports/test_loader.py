@@ -14,7 +14,7 @@ import pytest
 from gallery_analytics.db.database import Database
 from gallery_analytics.errors import ImportValidationError
 from gallery_analytics.frames import to_frame
-from gallery_analytics.imports import loader, parse_year
+from gallery_analytics.imports import loader
 from gallery_analytics.services.dashboard import DashboardService
 from tests.conftest import run_cli
 from tests.helpers import (
@@ -49,23 +49,6 @@ async def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def _read_rejects(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-@pytest.mark.parametrize(
-    ("text_value", "year"),
-    [
-        ("1887", 1887),
-        ("c.1880", 1880),
-        ("1920-5", 1920),
-        ("1960s", 1960),
-        ("date not known", None),
-        ("", None),
-        (None, None),
-        ("circa 1500-1510", 1500),
-    ],
-)
-def test_free_text_years(text_value: str | None, year: int | None) -> None:
-    assert parse_year(text_value) == year
 
 
 async def test_round_trip(empty_db: Database) -> None:
