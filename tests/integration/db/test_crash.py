@@ -114,19 +114,15 @@ async def test_acknowledged_import_and_create_survive_a_kill_9(
     artists_csv, artworks_csv = await asyncio.to_thread(
         _write_collection, tmp_path, artists=3, artworks=5
     )
-    db = await connect(settings=settings)
-    try:
+    async with await connect(settings=settings) as db:
         report = await import_collection(
             db, artists_csv=artists_csv, artworks_csv=artworks_csv, source="crash", progress=False
         )
         assert report.artworks["new"] == 5
         await asyncio.to_thread(kill_server, server)
-    finally:
-        await db.dispose()
     assert await _count(server, "SELECT count(*) FROM artworks WHERE source = 'crash'") == 5
 
-    db = await connect(settings=settings)
-    try:
+    async with await connect(settings=settings) as db:
         owner = await _count(server, "SELECT count(*) FROM users")
         assert owner >= 1
         async with db.read_session() as session:
@@ -137,8 +133,6 @@ async def test_acknowledged_import_and_create_survive_a_kill_9(
             owner_id=owner_id, artist={"name": "Survives the crash", "nationality": "Dutch"}
         )
         await asyncio.to_thread(kill_server, server)
-    finally:
-        await db.dispose()
     found = await _count(server, f"SELECT count(*) FROM artists WHERE id = '{artist.id}'")
     FAULT_TABLE.append(
         (

@@ -409,8 +409,7 @@ ROLE_SETTING_PROBES = [
 
 async def _later_read_is_unaffected(db: Database, check: str) -> None:
     """A brand-new pool (another analyst) reads as if nothing happened."""
-    other = _with_pool(db, size=1)
-    try:
+    async with _with_pool(db, size=1) as other:
         if check == "panels":
             overview = await DashboardService(other).get_gallery_overview({})
             failed = {name: p.error for name, p in overview.panels.items() if p.error}
@@ -426,8 +425,6 @@ async def _later_read_is_unaffected(db: Database, check: str) -> None:
                 await session.execute(text("COMMIT"))
                 fence = await session.scalar(text("SHOW default_transaction_read_only"))
             assert fence == "on"
-    finally:
-        await other.dispose()
 
 
 @pytest.mark.parametrize(
@@ -507,10 +504,8 @@ async def test_a_read_cannot_end_another_analysts_read(probe_db: Database, funct
                 )
             )
 
-    try:
+    async with db:
         results = await asyncio.gather(victim(), attacker(), return_exceptions=True)
-    finally:
-        await db.dispose()
     assert not isinstance(results[0], BaseException), repr(results[0])
     assert isinstance(results[0], int)
     assert results[0] > 0
@@ -656,7 +651,7 @@ async def test_session_state_does_not_reach_the_next_user(
 ) -> None:
     db = _with_pool(probe_db, size=1)
     opened = db.read_session if side == "read" else db.write_session
-    try:
+    async with db:
         async with opened() as session:
             pid = await session.scalar(text("SELECT pg_backend_pid()"))
             for statement in statements:
@@ -666,8 +661,6 @@ async def test_session_state_does_not_reach_the_next_user(
         async with opened() as session:
             assert await session.scalar(text("SELECT pg_backend_pid()")) == pid
             leaked = await session.scalar(text(check))
-    finally:
-        await db.dispose()
     assert leaked is False, f"{probe} reached the next session on the same connection"
 
 
@@ -955,33 +948,31 @@ CONCURRENCY_SCENARIOS = [
 async def test_concurrent_use_fails_fast_and_the_pool_stays_whole(
     probe_db: Database, server_url: URL, scenario: Scenario
 ) -> None:
-    db = _with_pool(probe_db, size=2)
     outcome = Outcome(None)
-    try:
-        outcome = await asyncio.wait_for(scenario(db), timeout=30)
-        if isinstance(outcome.error, SessionClosedError):  # used after its block ended
-            assert "open a new session" in str(outcome.error)
-        elif outcome.refused:
-            assert isinstance(outcome.error, ConcurrentSessionUseError), repr(outcome.error)
-            assert "its own session" in str(outcome.error)
-        else:
-            assert outcome.error is None, repr(outcome.error)
-        check = await _pool_check(db, server_url)
-        assert check.problems == []
-    finally:
-        if outcome.session is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(outcome.session.close(), 5)
-        await _end_leftovers(server_url, str(probe_db.url.database))
-        await db.dispose()
+    async with _with_pool(probe_db, size=2) as db:
+        try:
+            outcome = await asyncio.wait_for(scenario(db), timeout=30)
+            if isinstance(outcome.error, SessionClosedError):  # used after its block ended
+                assert "open a new session" in str(outcome.error)
+            elif outcome.refused:
+                assert isinstance(outcome.error, ConcurrentSessionUseError), repr(outcome.error)
+                assert "its own session" in str(outcome.error)
+            else:
+                assert outcome.error is None, repr(outcome.error)
+            check = await _pool_check(db, server_url)
+            assert check.problems == []
+        finally:
+            if outcome.session is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(outcome.session.close(), 5)
+            await _end_leftovers(server_url, str(probe_db.url.database))
 
 
 async def test_the_pool_serves_after_every_concurrency_probe(
     probe_db: Database, server_url: URL
 ) -> None:
     """Repeated refusals on a pool of 2 leave both connections usable (finding 7's check)."""
-    db = _with_pool(probe_db, size=2)
-    try:
+    async with _with_pool(probe_db, size=2) as db:
         for _ in range(5):
             outcome = await _gather_with_return_exceptions(db)
             assert isinstance(outcome.error, ConcurrentSessionUseError)
@@ -990,8 +981,6 @@ async def test_the_pool_serves_after_every_concurrency_probe(
         )
         assert counts[0]["n"][0] == counts[1]["n"][0] > 0
         assert (await _pool_check(db, server_url)).problems == []
-    finally:
-        await db.dispose()
 
 
 # == 4. Every wait is bounded ==================================================================
@@ -1158,26 +1147,24 @@ async def fault_runs(
             return Database(urls[0], read_url=urls[1], admin_url=urls[2], settings=settings)
 
         # SIGSTOP: the server keeps every socket open and answers nothing.
-        db = database(STOP_STATEMENT_TIMEOUT)
-        try:
-            faults, email = await _fault_run(
-                db, server, superuser_url, signal.SIGSTOP, sleep=STOP_STATEMENT_TIMEOUT * 0.9
+        async with database(STOP_STATEMENT_TIMEOUT) as db:
+            try:
+                faults, email = await _fault_run(
+                    db, server, superuser_url, signal.SIGSTOP, sleep=STOP_STATEMENT_TIMEOUT * 0.9
+                )
+            finally:
+                await asyncio.to_thread(_signal_server, server, signal.SIGCONT)
+            for name, fault in faults.items():
+                # Proof the server was stopped in time: no call ended by the server's own timeout.
+                assert fault.seconds > CLIENT_MARGIN * 0.8, (name, fault)
+            runs["SIGSTOP"] = FaultRun(
+                faults,
+                await _count_rows(superuser_url, email),
+                await _after_recovery(db, superuser_url),
             )
-        finally:
-            await asyncio.to_thread(_signal_server, server, signal.SIGCONT)
-        for name, fault in faults.items():
-            # Proof the server was stopped in time: no call ended by the server's own timeout.
-            assert fault.seconds > CLIENT_MARGIN * 0.8, (name, fault)
-        runs["SIGSTOP"] = FaultRun(
-            faults,
-            await _count_rows(superuser_url, email),
-            await _after_recovery(db, superuser_url),
-        )
-        await db.dispose()
 
         # SIGKILL: every server process dies at once; then the server is started again.
-        db = database(30.0)
-        try:
+        async with database(30.0) as db:
             faults, email = await _fault_run(db, server, superuser_url, signal.SIGKILL, sleep=20)
             await asyncio.to_thread(_wait_for_death, server)
             superuser_url = make_url(await asyncio.to_thread(server.start))
@@ -1186,8 +1173,6 @@ async def fault_runs(
                 await _count_rows(superuser_url, email),
                 await _after_recovery(db, superuser_url),
             )
-        finally:
-            await db.dispose()
         for kind, run in runs.items():
             for name, fault in run.faults.items():
                 error = fault.error

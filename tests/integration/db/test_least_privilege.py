@@ -188,17 +188,16 @@ async def test_the_probes_write_through_a_transaction_flag_alone(
 ) -> None:
     statements = dict(HOSTILE_WRITES)[probe]
     server_file = Path("/tmp") / f"gallery-probe-{uuid.uuid4().hex}"
-    superuser = Database(server_url.set(database=fresh_db.url.database))
     try:
-        before = await _state(fresh_db, server_url)
-        async with _orm_session(superuser) as run:
-            for statement in statements:
-                await run(statement.format(server_file=server_file))
-            await run("COMMIT")
-        wrote_file = await asyncio.to_thread(server_file.exists)
-        assert wrote_file or await _state(fresh_db, server_url) != before
+        async with Database(server_url.set(database=fresh_db.url.database)) as superuser:
+            before = await _state(fresh_db, server_url)
+            async with _orm_session(superuser) as run:
+                for statement in statements:
+                    await run(statement.format(server_file=server_file))
+                await run("COMMIT")
+            wrote_file = await asyncio.to_thread(server_file.exists)
+            assert wrote_file or await _state(fresh_db, server_url) != before
     finally:
-        await superuser.dispose()
         await asyncio.to_thread(server_file.unlink, missing_ok=True)
 
 
@@ -258,18 +257,18 @@ async def test_connect_on_the_embedded_server_uses_the_roles(
     settings = Settings(embedded_dir=home)
     db = await connect(settings=settings)
     try:
-        async with db.read_session() as session:
-            reader = await session.scalar(text("SELECT current_user"))
-        async with db.write_session() as session:
-            writer = await session.scalar(text("SELECT current_user"))
-            superuser = await session.scalar(
-                text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            )
-        with pytest.raises(ReadOnlyError):
+        async with db:
             async with db.read_session() as session:
-                await session.execute(text("SET TRANSACTION READ WRITE"))
-                await session.execute(text("DELETE FROM sales"))
+                reader = await session.scalar(text("SELECT current_user"))
+            async with db.write_session() as session:
+                writer = await session.scalar(text("SELECT current_user"))
+                superuser = await session.scalar(
+                    text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                )
+            with pytest.raises(ReadOnlyError):
+                async with db.read_session() as session:
+                    await session.execute(text("SET TRANSACTION READ WRITE"))
+                    await session.execute(text("DELETE FROM sales"))
     finally:
-        await db.dispose()
         await asyncio.to_thread(EmbeddedPostgres(home).stop)
     assert (reader, writer, superuser) == ("gallery_reader", "gallery_writer", False)

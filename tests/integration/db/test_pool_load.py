@@ -42,14 +42,14 @@ async def test_fifty_concurrent_overviews_on_a_pool_of_ten(fresh_db: Database) -
             peak = max(peak, await _our_connections(fresh_db, str(db.url.database)))
             await asyncio.sleep(0.01)
 
-    watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
-    try:
-        loads = await asyncio.gather(*(service.get_gallery_overview() for _ in range(50)))
-    finally:
-        watcher.cancel()
-    elapsed = time.perf_counter() - started
-    try:
+    async with db:
+        watcher = asyncio.create_task(watch())
+        started = time.perf_counter()
+        try:
+            loads = await asyncio.gather(*(service.get_gallery_overview() for _ in range(50)))
+        finally:
+            watcher.cancel()
+        elapsed = time.perf_counter() - started
         assert len(loads) == 50
         assert all(not load.failed for load in loads), [load.failed for load in loads]
         assert all(len(load.panels) == 7 for load in loads)
@@ -60,8 +60,6 @@ async def test_fifty_concurrent_overviews_on_a_pool_of_ten(fresh_db: Database) -
         assert 0 < peak <= 10  # the pool bound held
         assert db.pool_status()["checked_out"] == 0
         print(f"50 overviews (350 panel queries) in {elapsed:.2f} s; peak connections {peak}")
-    finally:
-        await db.dispose()
     assert await _our_connections(fresh_db, str(db.url.database)) == 0
 
 
@@ -78,23 +76,23 @@ async def test_an_exhausted_pool_fails_fast_naming_its_settings(seeded_db: Datab
             await release.wait()
 
     holder = asyncio.create_task(hold_the_only_connection())
-    try:
-        await holding.wait()
-        started = time.perf_counter()
-        with pytest.raises(PoolExhaustedError) as caught:
-            async with db.read_session() as session:
-                await session.execute(text("SELECT 1"))
-        assert time.perf_counter() - started < 5
-        message = str(caught.value)
-        assert "within 0.5 s" in message
-        assert "pool of 1 connections, max overflow 0" in message
-        assert "GALLERY_POOL_SIZE" in message
+    async with db:
+        try:
+            await holding.wait()
+            started = time.perf_counter()
+            with pytest.raises(PoolExhaustedError) as caught:
+                async with db.read_session() as session:
+                    await session.execute(text("SELECT 1"))
+            assert time.perf_counter() - started < 5
+            message = str(caught.value)
+            assert "within 0.5 s" in message
+            assert "pool of 1 connections, max overflow 0" in message
+            assert "GALLERY_POOL_SIZE" in message
 
-        # A dashboard load in the same situation reports it per panel, it does not hang.
-        overview = await DashboardService(db).get_gallery_overview(panels=["key_figures"])
-        assert overview["key_figures"].status == "error"
-        assert "pool of 1 connections" in (overview["key_figures"].error or "")
-    finally:
-        release.set()
-        await holder
-        await db.dispose()
+            # A dashboard load in the same situation reports it per panel, it does not hang.
+            overview = await DashboardService(db).get_gallery_overview(panels=["key_figures"])
+            assert overview["key_figures"].status == "error"
+            assert "pool of 1 connections" in (overview["key_figures"].error or "")
+        finally:
+            release.set()
+            await holder
