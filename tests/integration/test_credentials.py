@@ -134,12 +134,9 @@ async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sec
         else:
             pytest.fail("the server still lets analyst in without a password")
 
-        db = Database(url)
-        try:
+        async with Database(url) as db:
             await upgrade_schema(url)
             await seed_demo(db, size="small", seed=DEFAULT_SEED, progress=False)
-        finally:
-            await db.dispose()
         embedded_dir = tmp_path_factory.mktemp("credentials-embedded")
         yield SecuredServer(
             socket_dir=socket_dir,
@@ -341,14 +338,11 @@ async def test_reprs_errors_and_logs_never_contain_the_password(
     errors: dict[str, BaseException] = {}
 
     # Reprs of everything that holds a URL.
-    db = await ga.connect(secured.url)
-    try:
+    async with await ga.connect(secured.url) as db:
         async with db.read_session() as session:
             assert await session.scalar(text("SELECT current_user")) == ROLE
             sources["repr(session.bind)"] = repr(session.bind)
         sources["repr(Database)"] = repr(db)
-    finally:
-        await db.dispose()
     assert sources["repr(Database)"] == f"Database({db.url.render_as_string()!r})"
     two = Database(secured.url, read_url=secured.wrong_url)
     sources["repr(Database with read_url)"] = repr(two)
@@ -363,16 +357,13 @@ async def test_reprs_errors_and_logs_never_contain_the_password(
 
     # Errors: a wrong password, through a session and through connect() (which reads the
     # schema revision, so it connects).
-    wrong = Database(secured.wrong_url)
-    try:
+    async with Database(secured.wrong_url) as wrong:
         with pytest.raises(
             DatabaseUnavailableError, match="password authentication failed"
         ) as info:
             async with wrong.read_session() as session:
                 await session.execute(text("SELECT 1"))
         errors["error: query with a wrong password"] = info.value
-    finally:
-        await wrong.dispose()
     with pytest.raises(DatabaseUnavailableError) as info:
         await ga.connect(secured.wrong_url)
     errors["error: connect() with a wrong password"] = info.value
@@ -384,16 +375,13 @@ async def test_reprs_errors_and_logs_never_contain_the_password(
     with pytest.raises(DatabaseUnavailableError) as unreachable_info:
         await ga.connect(unreachable)
     errors["error: connect() to no server at the socket"] = unreachable_info.value
-    missing = Database(unreachable)
-    try:
+    async with Database(unreachable) as missing:
         # Today a missing socket escapes untranslated as FileNotFoundError (an OSError,
         # not a ConnectionError); either way its text must not hold the password.
         with pytest.raises((DatabaseUnavailableError, OSError)) as os_info:
             async with missing.read_session() as session:
                 await session.execute(text("SELECT 1"))
         errors["error: no server at the socket"] = os_info.value
-    finally:
-        await missing.dispose()
     for raw in (
         f"{ROLE}:{secured.secrets[0]}@nowhere",  # not a URL at all
         f"mysql://{ROLE}:{quote(secured.secrets[0], safe='')}@h/x",

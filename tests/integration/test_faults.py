@@ -45,13 +45,10 @@ async def faults_db(own_server: EmbeddedPostgres) -> AsyncIterator[Database]:
     url = make_url(await asyncio.to_thread(own_server.start))
     name = f"faults_{os.getpid()}_{time.monotonic_ns()}"
     await create_database(url, name)
-    db = Database(url.set(database=name))
-    await upgrade_schema(db.admin_url)
-    await seed_demo(db, size="small", progress=False)
-    try:
+    async with Database(url.set(database=name)) as db:
+        await upgrade_schema(db.admin_url)
+        await seed_demo(db, size="small", progress=False)
         yield db
-    finally:
-        await db.dispose()
 
 
 async def _wait_until_running(db: Database, count: int) -> None:
@@ -222,19 +219,16 @@ def test_a_kernel_interrupt_cancels_the_queries(faults_db: Database) -> None:
 
 
 async def _running(observer: Database, count: int) -> None:
-    try:
+    # Closes the pool of asyncio.run's loop before it ends; observer stays usable.
+    async with observer:
         await _wait_until_running(observer, count)
-    finally:
-        await observer.dispose()
 
 
 async def _quiet(observer: Database) -> list[str]:
-    try:
+    async with observer:
         for _ in range(100):
             running = await _running_queries(observer)
             if not running:
                 return running
             await asyncio.sleep(0.05)
         return running
-    finally:
-        await observer.dispose()
