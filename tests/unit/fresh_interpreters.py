@@ -1,0 +1,195 @@
+"""Checks that need an interpreter which has not imported the project yet, run together.
+
+Each check used to start its own interpreter (~1-3 s each, mostly importing the same
+libraries). Here one subprocess runs them all, each in its own forked child. The core
+third-party libraries are loaded once first; they import nothing from the extras (checked),
+so loading them with or without the extras makes no difference. The checks that need
+the real environment fork from there; then the notebook/app extras are blocked (their
+imports fail as if they were not installed) and each remaining check forks: it imports
+the project exactly as a fresh interpreter without the extras would.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Top-level modules of the notebook and app extras (and what they pull in).
+EXTRA_MODULES = (
+    "jupyterlab",
+    "jupyter_server",
+    "ipywidgets",
+    "anywidget",
+    "papermill",
+    "nbconvert",
+    "nbclient",
+    "nbformat",
+    "nest_asyncio2",
+    "voila",
+    "ipykernel",
+    "IPython",
+)
+
+CORE_MODULES = (
+    "gallery_analytics",
+    "gallery_analytics.services",
+    "gallery_analytics.queries",
+    "gallery_analytics.frames",
+    "gallery_analytics.charts",
+    "gallery_analytics.imports",
+    "gallery_analytics.db",
+    "gallery_analytics.demo",
+    "gallery_analytics.cli",  # its report and notebooks commands import those on use
+)
+
+NEEDING_THE_NOTEBOOK_EXTRA = (
+    "gallery_analytics.widgets",
+    "gallery_analytics.widgets.dashboard",
+    "gallery_analytics.reports",
+    "gallery_analytics.notebooks",
+)
+
+# Core libraries the project imports, loaded once before forking.
+_PRELOAD = (
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.postgresql.asyncpg",
+    "alembic.command",
+    "pandas",
+    "pyarrow.csv",
+    "pydantic_settings",
+    "typer",
+    "tqdm.auto",
+    "plotly.graph_objects",
+    "plotly.io",
+    "asyncpg",
+)
+
+_SCRIPT = f"""
+import importlib, importlib.abc, json, os, sys, traceback
+
+def fork(check, *args):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            answer = {{"value": check(*args)}}
+        except BaseException:
+            answer = {{"crash": traceback.format_exc()}}
+        os.write(write, json.dumps(answer).encode())
+        os._exit(0)
+    os.close(write)
+    return pid, read
+
+def collect(pid, read):
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    status = os.waitpid(pid, 0)[1]
+    return json.loads(b"".join(chunks) or b'{{"crash": "exit status %d"}}' % status)
+
+for name in {_PRELOAD!r}:
+    importlib.import_module(name)
+assert not any(m.startswith("gallery_analytics") for m in sys.modules)
+BLOCKED = {EXTRA_MODULES!r}
+assert not {{m.partition(".")[0] for m in sys.modules}} & set(BLOCKED)
+
+# -- in the real environment --
+
+def widgets_loaded():
+    import gallery_analytics.widgets
+    return sorted(
+        m for m in sys.modules
+        if m.partition(".")[0] in ("papermill", "nbconvert")
+        or m.startswith(("gallery_analytics.demo", "gallery_analytics.reports",
+                         "gallery_analytics.notebooks"))
+    )
+
+def charts_template():
+    import plotly.io as pio
+    before = pio.templates.default
+    import gallery_analytics.charts
+    return [before == pio.templates.default, "gallery" in pio.templates]
+
+jobs = {{"widgets_loaded": fork(widgets_loaded), "charts_template": fork(charts_template)}}
+
+# -- with the extras blocked --
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+
+def core_failures():
+    failures = {{}}
+    for name in {CORE_MODULES!r}:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failures[name] = f"{{type(exc).__name__}}: {{exc}}"
+    return failures
+
+def missing_extra(module):
+    import gallery_analytics as ga
+    try:
+        importlib.import_module(module)
+    except ga.MissingExtraError as exc:
+        is_import_error = isinstance(exc, ImportError)
+        return {{"error": str(exc), "extra": exc.extra, "import_error": is_import_error}}
+    return {{"error": None}}
+
+def run_sync_error():
+    import asyncio, warnings
+    warnings.simplefilter("error")  # an unclosed coroutine would warn
+    import gallery_analytics as ga
+
+    async def answer():
+        return 42
+
+    async def main():
+        try:
+            ga.run_sync(answer())
+        except ga.MissingExtraError as exc:
+            return str(exc)
+
+    return asyncio.run(main())
+
+jobs["core_failures"] = fork(core_failures)
+for module in {NEEDING_THE_NOTEBOOK_EXTRA!r}:
+    jobs["missing_extra:" + module] = fork(missing_extra, module)
+jobs["run_sync_error"] = fork(run_sync_error)
+print(json.dumps({{name: collect(*job) for name, job in jobs.items()}}))
+"""
+
+
+@functools.cache
+def outcomes() -> dict[str, Any]:
+    """Every check's answer by name (run once per test process)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    answers: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return answers
+
+
+def outcome(name: str) -> Any:
+    """One check's value; a check that raised fails the test with its traceback."""
+    answer = outcomes()[name]
+    assert "crash" not in answer, answer["crash"]
+    return answer["value"]
