@@ -8,6 +8,7 @@ never another exception type.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from decimal import Decimal
@@ -283,10 +284,16 @@ def test_parse_parameter_pairs_round_trip(chosen: dict[str, str]) -> None:
 # -- CLI argument types -----------------------------------------------------------------------
 
 
+@functools.cache
+def _click_command() -> Any:
+    """The real CLI as Click sees it, built once (~4 ms a build, hundreds of examples)."""
+    return typer.main.get_command(app)
+
+
 def _parse(argv: list[str]) -> tuple[Any, str]:
     """Parse ``argv`` with the real CLI (Typer) without running the command:
     (the converted parameters or the exit code, the error line)."""
-    command = typer.main.get_command(app).commands[argv[0]]  # type: ignore[attr-defined]
+    command = _click_command().commands[argv[0]]
     try:
         with command.make_context(argv[0], argv[1:]) as context:
             return context.params, ""
