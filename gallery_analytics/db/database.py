@@ -273,18 +273,23 @@ class Database:
                 await engines.forget()
             self._per_loop.pop(loop, None)
 
-    async def today(self) -> dt.date:
+    async def today(self, session: AsyncSession | None = None) -> dt.date:
         """The workbench's "today", the one every service, query and notebook uses.
 
         ``GALLERY_TODAY`` (``Settings.today``) when set; else the dataset's reference date
         (demo data records the fixed date it was generated around, so a demo notebook
         finds the exhibitions open "now" in its data whatever the calendar says); else
         the calendar's date. Read on every call: a reseed elsewhere is seen at once.
+        ``session``: read it in a session the caller already holds (a dashboard panel
+        does, so a failure to get a connection stays that panel's failure).
         """
         if self.settings.today is not None:
             return self.settings.today
-        async with self.read_session() as session:
+        if session is not None:
             reference = await session.scalar(select(GalleryDataset.reference_date))
+        else:
+            async with self.read_session() as own:
+                reference = await own.scalar(select(GalleryDataset.reference_date))
         return reference if reference is not None else dt.date.today()
 
     async def release_running_loop(self) -> None:

@@ -78,8 +78,6 @@ class DashboardService:
         ``timeouts`` overrides the time budget of individual panels, by name.
         """
         checked = await self.check_filters(filters)
-        if checked.start is None and checked.end is None and checked.today is None:
-            checked = checked.model_copy(update={"today": await self.db.today()})
         chosen = _resolve_panels(panels)
         if timeouts is not None and not isinstance(timeouts, Mapping):
             raise ValidationError(
@@ -169,6 +167,10 @@ class DashboardService:
                 # The server enforces the budget too, in case the client is stuck.
                 milliseconds = str(int(budget_seconds * 1000) + 1000)
                 await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
+                if filters.start is None and filters.end is None and filters.today is None:
+                    # "Open now" needs the workbench's today; read in this panel's own
+                    # session, so no other connection is needed before the panels start.
+                    filters = filters.model_copy(update={"today": await self.db.today(session)})
                 result = await session.execute(panel.query(filters))
                 rows = tuple(dict(row) for row in result.mappings())
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
