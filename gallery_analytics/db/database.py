@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -153,9 +154,13 @@ class Database:
         )
         self._checked_roles: set[str] = set()
         _LIVE_DATABASES.add(self)
+        self._open_blocks = 0
 
     async def __aenter__(self) -> Self:
-        """``async with await connect() as db:`` closes every pooled connection at the end."""
+        """``async with await connect() as db:`` closes every pooled connection at the end
+        of the outermost block (an inner ``async with db`` leaves the pools to it, so
+        sessions the outer block still holds are not cut off)."""
+        self._open_blocks += 1
         return self
 
     async def __aexit__(
@@ -164,7 +169,9 @@ class Database:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.dispose()
+        self._open_blocks -= 1
+        if self._open_blocks == 0:
+            await self.dispose()
 
     def __repr__(self) -> str:
         read = "" if self.read_url == self.url else f", read_url={mask_url(self.read_url)!r}"
@@ -375,9 +382,10 @@ class Database:
                     **_RESULT_SETTINGS,
                     "default_transaction_read_only": "on" if read_only else "off",
                     "application_name": APPLICATION_NAME,
-                    "statement_timeout": str(int(statement_timeout * 1000)),
+                    # Rounded up: 0 would mean "no limit" to PostgreSQL.
+                    "statement_timeout": str(math.ceil(statement_timeout * 1000)),
                     "idle_in_transaction_session_timeout": str(
-                        int((statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
+                        math.ceil((statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
                     ),
                     # TCP keepalives (ignored on Unix sockets): a vanished client or
                     # network is noticed by the server within about a minute.

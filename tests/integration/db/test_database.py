@@ -118,6 +118,44 @@ async def test_database_is_an_async_context_manager(seeded_db: Database) -> None
     assert db.pool_status() == {"checked_out": 0, "idle": 0}
 
 
+NESTED_BLOCKS = """
+import asyncio, gc, sys, warnings
+warnings.simplefilter("error", ResourceWarning)
+from sqlalchemy import text
+from gallery_analytics import Database
+
+async def main() -> None:
+    async with Database(sys.argv[1]) as db:
+        async with db.read_session() as session:
+            async with db:  # e.g. a helper that also uses `async with db`
+                pass
+            print(await session.scalar(text("SELECT count(*) FROM users")))
+        print(db.pool_status()["idle"] >= 1)
+    print(db.pool_status())
+
+asyncio.run(main())
+gc.collect()
+"""
+
+
+def test_nested_async_with_blocks_close_the_pools_once_at_the_outermost_end(
+    seeded_db: Database,
+) -> None:
+    """An inner block used to dispose the pools under the outer block's open session,
+    leaving its connection unclosed (a ResourceWarning)."""
+    url = seeded_db.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", NESTED_BLOCKS, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["40", "True", "{'checked_out': 0, 'idle': 0}"]
+    assert "ResourceWarning" not in result.stderr, result.stderr
+
+
 async def test_same_database_in_this_loop_after_other_loops(seeded_db: Database) -> None:
     assert await _count_users(seeded_db) == 40
 
