@@ -15,6 +15,7 @@ import functools
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,17 +173,70 @@ print(json.dumps({{name: collect(*job) for name, job in jobs.items()}}))
 """
 
 
+# -- running these subprocesses while the in-process tests run ----------------------------
+
+
+@dataclass
+class _Run:
+    args: list[str]
+    env: dict[str, str] | None
+    used_by: tuple[str, ...]  # node ids (or their prefixes) of the tests that read it
+    process: subprocess.Popen[str] | None = None
+
+
+_RUNS: dict[str, _Run] = {}
+
+
+def register(name: str, args: list[str], *, used_by: tuple[str, ...], env: Any = None) -> None:
+    """Declare a subprocess some tests read; it starts when those tests are collected
+    (see tests/unit/conftest.py) or, at the latest, when one of them asks for it."""
+    _RUNS.setdefault(name, _Run(args=args, env=env, used_by=used_by))
+
+
+def start(name: str) -> None:
+    run = _RUNS[name]
+    if run.process is None:
+        run.process = subprocess.Popen(
+            run.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=run.env,
+        )
+
+
+def start_for(node_ids: list[str]) -> None:
+    """Start, in the background, every registered run a selected test will read: on two
+    cores, it runs while this process runs the other tests."""
+    for name, run in _RUNS.items():
+        if any(node_id.startswith(run.used_by) for node_id in node_ids):
+            start(name)
+
+
+def finish(name: str, *, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The run's outcome (started now if it was not yet)."""
+    start(name)
+    process = _RUNS[name].process
+    assert process is not None
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+register(
+    "fresh_interpreters",
+    [sys.executable, "-c", _SCRIPT],
+    used_by=(
+        "tests/unit/test_extras.py",
+        "tests/unit/test_charts.py::test_importing_does_not_change_the_default_template",
+    ),
+)
+
+
 @functools.cache
 def outcomes() -> dict[str, Any]:
     """Every check's answer by name (run once per test process)."""
-    completed = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-        check=False,
-    )
+    completed = finish("fresh_interpreters", timeout=180)
     assert completed.returncode == 0, completed.stderr
     answers: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return answers

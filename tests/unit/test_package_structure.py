@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import gallery_analytics
+from tests.unit import fresh_interpreters
 
 PACKAGE = Path(gallery_analytics.__file__).resolve().parent
 
@@ -178,6 +178,63 @@ _PRELOAD = (
 )
 
 
+# Run in the background from collection on (tests/unit/conftest.py), read by the test below.
+_FRESH_IMPORTS_SCRIPT = (
+    "import importlib, os, sys\n"
+    f"for name in {_PRELOAD!r}:\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except ImportError:\n"
+    "        pass  # an optional extra not installed: its modules are tested elsewhere\n"
+    "assert not any(m.startswith('gallery_analytics') for m in sys.modules)\n"
+    "def start(module, then=None):\n"
+    "    read, write = os.pipe()\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n"
+    "        os.close(read)\n"
+    "        try:\n"
+    "            importlib.import_module(module)\n"
+    "            if then is not None:\n"
+    "                os.write(write, then().encode())\n"
+    "        except BaseException as exc:\n"
+    "            os.write(write, f'{type(exc).__name__}: {exc}'.encode()[:2000])\n"
+    "            os._exit(1)\n"
+    "        os._exit(0)\n"
+    "    os.close(write)\n"
+    "    return pid, read, module\n"
+    "def finish(pid, read):\n"
+    "    chunks = []\n"
+    "    while chunk := os.read(read, 65536):\n"
+    "        chunks.append(chunk)\n"
+    "    os.close(read)\n"
+    "    return os.waitpid(pid, 0)[1] == 0, b''.join(chunks).decode()\n"
+    "def the_rest():  # in the child that imported the package alone\n"
+    "    failures, running = [], []\n"
+    "    waiting = [m for m in sys.argv[1:] if m not in sys.modules]\n"
+    "    while waiting or running:\n"
+    "        while waiting and len(running) < (os.cpu_count() or 1) + 1:\n"
+    "            running.append(start(waiting.pop()))\n"
+    "        pid, read, module = running.pop(0)\n"
+    "        ok, message = finish(pid, read)\n"
+    "        if not ok:\n"
+    "            failures.append(f'{module}: {message}')\n"
+    "    return '\\n'.join(failures)\n"
+    "pid, read, _ = start('gallery_analytics', then=the_rest)\n"
+    "ok, failures = finish(pid, read)\n"
+    "if not ok:  # the package itself: importing any module first fails this way\n"
+    "    failures = f'every module (gallery_analytics: {failures})'\n"
+    "print(failures)\n"
+    "sys.exit(1 if failures else 0)\n"
+)
+fresh_interpreters.register(
+    "package_structure",
+    [sys.executable, "-c", _FRESH_IMPORTS_SCRIPT]
+    + [name for name in MODULES if name not in NOT_IMPORTABLE_ALONE],
+    env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"},
+    used_by=("tests/unit/test_package_structure.py::test_every_module_imports_on_its_own",),
+)
+
+
 def test_every_module_imports_on_its_own_in_a_fresh_interpreter() -> None:
     """Each module is imported first, alone, in an interpreter that has never imported
     gallery_analytics (a child forked from a parent that only preloaded third-party
@@ -188,60 +245,5 @@ def test_every_module_imports_on_its_own_in_a_fresh_interpreter() -> None:
     fails, every module fails the same way; every module it loaded has then been imported
     exactly as importing it first would; and each remaining module is imported in its own
     grandchild forked from that state, which is what importing it first does next."""
-    script = (
-        "import importlib, os, sys\n"
-        f"for name in {_PRELOAD!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except ImportError:\n"
-        "        pass  # an optional extra not installed: its modules are tested elsewhere\n"
-        "assert not any(m.startswith('gallery_analytics') for m in sys.modules)\n"
-        "def start(module, then=None):\n"
-        "    read, write = os.pipe()\n"
-        "    pid = os.fork()\n"
-        "    if pid == 0:\n"
-        "        os.close(read)\n"
-        "        try:\n"
-        "            importlib.import_module(module)\n"
-        "            if then is not None:\n"
-        "                os.write(write, then().encode())\n"
-        "        except BaseException as exc:\n"
-        "            os.write(write, f'{type(exc).__name__}: {exc}'.encode()[:2000])\n"
-        "            os._exit(1)\n"
-        "        os._exit(0)\n"
-        "    os.close(write)\n"
-        "    return pid, read, module\n"
-        "def finish(pid, read):\n"
-        "    chunks = []\n"
-        "    while chunk := os.read(read, 65536):\n"
-        "        chunks.append(chunk)\n"
-        "    os.close(read)\n"
-        "    return os.waitpid(pid, 0)[1] == 0, b''.join(chunks).decode()\n"
-        "def the_rest():  # in the child that imported the package alone\n"
-        "    failures, running = [], []\n"
-        "    waiting = [m for m in sys.argv[1:] if m not in sys.modules]\n"
-        "    while waiting or running:\n"
-        "        while waiting and len(running) < (os.cpu_count() or 1) + 1:\n"
-        "            running.append(start(waiting.pop()))\n"
-        "        pid, read, module = running.pop(0)\n"
-        "        ok, message = finish(pid, read)\n"
-        "        if not ok:\n"
-        "            failures.append(f'{module}: {message}')\n"
-        "    return '\\n'.join(failures)\n"
-        "pid, read, _ = start('gallery_analytics', then=the_rest)\n"
-        "ok, failures = finish(pid, read)\n"
-        "if not ok:  # the package itself: importing any module first fails this way\n"
-        "    failures = f'every module (gallery_analytics: {failures})'\n"
-        "print(failures)\n"
-        "sys.exit(1 if failures else 0)\n"
-    )
-    modules = [name for name in MODULES if name not in NOT_IMPORTABLE_ALONE]
-    result = subprocess.run(
-        [sys.executable, "-c", script, *modules],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"},
-    )
+    result = fresh_interpreters.finish("package_structure")
     assert result.returncode == 0, result.stdout + result.stderr
