@@ -11,3 +11,7 @@ from tests.unit import fresh_interpreters
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     fresh_interpreters.start_for([item.nodeid for item in session.items])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    fresh_interpreters.stop_unread()

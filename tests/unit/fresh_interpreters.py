@@ -214,6 +214,14 @@ def start_for(node_ids: list[str]) -> None:
             start(name)
 
 
+def stop_unread() -> None:
+    """End the runs started for tests that did not read them (e.g. after ``-x``)."""
+    for run in _RUNS.values():
+        if run.process is not None and run.process.returncode is None:
+            run.process.kill()
+            run.process.communicate()
+
+
 def finish(name: str, *, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """The run's outcome (started now if it was not yet)."""
     start(name)
@@ -227,7 +235,10 @@ register(
     "fresh_interpreters",
     [sys.executable, "-c", _SCRIPT],
     used_by=(
-        "tests/unit/test_extras.py",
+        "tests/unit/test_extras.py::test_the_core_imports_without_the_extras",
+        "tests/unit/test_extras.py::test_a_module_needing_a_missing_extra_names_it",
+        "tests/unit/test_extras.py::test_run_sync_under_a_running_loop_names_the_extra",
+        "tests/unit/test_extras.py::test_the_widget_module_does_not_load_reports_or_the_demo",
         "tests/unit/test_charts.py::test_importing_does_not_change_the_default_template",
     ),
 )
