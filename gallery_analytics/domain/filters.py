@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
+import pydantic
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.values import (
+    CurrencyCode,
     NonBlankText,
     build,
     date_range_problem,
+    first_problem,
     parse_id,
     reject_awaitable,
 )
@@ -37,6 +39,13 @@ def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     """The period the dashboard and the report show when none is given: the last full
     calendar year before ``today`` (the workbench's today, ``Database.today()``; for the
     demo data, whose today is 2025-11-15, that is 2024)."""
+    reject_awaitable(today, field="today")
+    if isinstance(today, dt.datetime) or not isinstance(today, dt.date):
+        raise ValidationError("today", "expected a date such as 2025-11-15", value=today)
+    if today.year == dt.MINYEAR:
+        raise ValidationError(
+            "today", "has no full calendar year before it (year 1 is the first)", value=today
+        )
     year = today.year - 1
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
@@ -58,11 +67,21 @@ class OverviewFilters(BaseModel):
     mediums: tuple[MediumName, ...] = Field(default=(), max_length=100)
     status: ArtworkStatus | None = None
     user_id: str | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    currency: CurrencyCode = "EUR"
     top_n: int = Field(default=10, ge=1, le=100)
     # The day "open now" means when neither start nor end is given (the key figures'
     # open exhibitions). DashboardService fills in Database.today() when it is None.
     today: dt.date | None = None
+
+    def __init__(self, **data: Any) -> None:
+        """Built directly (``OverviewFilters(start=...)``), a problem is the project's
+        ValidationError naming the field, as from :meth:`parse`, not pydantic's."""
+        for name, value in data.items():  # every coroutine is closed, the first reported
+            reject_awaitable(value, field=name)
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise first_problem(exc, model=type(self)) from None
 
     @field_validator("start", "end", "today", mode="before")
     @classmethod

@@ -137,6 +137,27 @@ def non_blank_text(value: str) -> str:
     return storable_text(stripped)
 
 
+# A currency code (ISO 4217 form, three capital letters): amounts are summed per currency
+# and the code is shown in labels, headings and plotly hover templates, so nothing else
+# may pass for one. The one definition: filters, column units and charts all use it.
+CurrencyCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
+_CURRENCY_CODE: TypeAdapter[str] = TypeAdapter(CurrencyCode)
+
+
+def require_currency_code(value: object, *, field: str = "currency") -> str:
+    """``value`` if it is a :data:`CurrencyCode`, else a ValidationError naming ``field``."""
+    return validated(_CURRENCY_CODE, value, field=field, expected="a currency code such as EUR")
+
+
+def is_currency_code(value: object) -> bool:
+    """Whether ``value`` is a :data:`CurrencyCode` (a money column's filled-in unit)."""
+    try:
+        _CURRENCY_CODE.validate_python(value)
+    except pydantic.ValidationError:
+        return False
+    return True
+
+
 # Required text: stripped, non-blank, storable; 300 characters for names and titles,
 # 40 for short labels.
 NonBlankText = Annotated[str, StringConstraints(max_length=300), AfterValidator(non_blank_text)]
@@ -156,17 +177,27 @@ def build(model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "") -> 
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        reason = str(first["msg"])
-        if first["type"] == "value_error":  # our own validators: drop pydantic's prefix
-            cause = first.get("ctx", {}).get("error")
-            reason = getattr(cause, "reason", None) or str(cause)
-        location = ".".join(str(part) for part in first["loc"]) or model.__name__
-        field = f"{prefix}{location}"
-        problems = len(exc.errors())
-        more = (
-            f" (and {problems - 1} more problem{'s' if problems > 2 else ''})"
-            if problems > 1
-            else ""
-        )
-        raise ValidationError(field, f"{reason}{more}", value=first.get("input")) from None
+        raise first_problem(exc, model=model, prefix=prefix) from None
+
+
+def first_problem(
+    exc: pydantic.ValidationError, *, model: type[pydantic.BaseModel], prefix: str = ""
+) -> ValidationError:
+    """pydantic's error as the project's: the first problem, naming its field, with a
+    count of the others (never pydantic's multi-line rendering)."""
+    first = exc.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, ValidationError) and not first["loc"]:
+        # A model whose __init__ raises the project's error (OverviewFilters): keep it.
+        return ValidationError(f"{prefix}{cause.field}", cause.reason, value=cause.value)
+    reason = str(first["msg"])
+    if first["type"] == "value_error":  # our own validators: drop pydantic's prefix
+        cause = first.get("ctx", {}).get("error")
+        reason = getattr(cause, "reason", None) or str(cause)
+    location = ".".join(str(part) for part in first["loc"]) or model.__name__
+    field = f"{prefix}{location}"
+    problems = len(exc.errors())
+    more = (
+        f" (and {problems - 1} more problem{'s' if problems > 2 else ''})" if problems > 1 else ""
+    )
+    return ValidationError(field, f"{reason}{more}", value=first.get("input"))
