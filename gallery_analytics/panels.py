@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go  # type: ignore[import-untyped]
 
-    from gallery_analytics.services.dtos import PanelResult
+    from gallery_analytics.domain.results import PanelResult
 
 __all__ = ["PANELS", "STATUSES", "Panel", "draw", "panel", "table"]
 

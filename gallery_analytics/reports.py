@@ -31,6 +31,7 @@ with require_extra("notebook", needed_by=__name__):
 from gallery_analytics.charts import PLOTLY_CONFIG
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters, default_period
+from gallery_analytics.domain.results import GalleryOverviewDto
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ReportExecutionError,
@@ -40,7 +41,6 @@ from gallery_analytics.errors import (
 from gallery_analytics.notebooks import notebooks_dir
 from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
-from gallery_analytics.services.dtos import GalleryOverviewDto
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"

@@ -9,10 +9,10 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gallery_analytics.domain.columns import ColumnSpec
+from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
-from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
 
 
 def to_frame(

@@ -29,6 +29,7 @@ from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.domain.values import parse_id, reject_awaitable
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
@@ -38,7 +39,7 @@ from gallery_analytics.errors import (
 )
 from gallery_analytics.panels import Panel
 from gallery_analytics.services.catalog import CatalogService
-from gallery_analytics.services.dtos import DashboardDto, GalleryOverviewDto, PanelResult
+from gallery_analytics.services.dtos import DashboardDto
 
 logger = logging.getLogger(__name__)
 

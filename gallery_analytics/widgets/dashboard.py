@@ -41,11 +41,11 @@ from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters, default_period
+from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.panels import Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
-from gallery_analytics.services.dtos import GalleryOverviewDto, PanelResult
 
 logger = logging.getLogger(__name__)
 

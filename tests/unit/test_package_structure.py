@@ -36,11 +36,11 @@ RANKS: dict[str, int] = {
     "queries": 3,
     "demo": 3,
     "pitfalls": 3,
+    "frames": 3,  # below panels (panels.draw uses to_frame) and services
     "panels": 4,
     "notebooks": 4,
     "imports": 4,
     "services": 5,
-    "frames": 6,
     "reports": 7,
     "widgets": 8,
     "api": 9,

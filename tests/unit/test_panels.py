@@ -19,9 +19,9 @@ from gallery_analytics import charts, panels
 from gallery_analytics.domain.columns import CURRENCY, ColumnSpec, Kind
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.results import PanelResult
 from gallery_analytics.panels import PANELS, Panel
 from gallery_analytics.queries import overview as queries
-from gallery_analytics.services.dtos import PanelResult
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
