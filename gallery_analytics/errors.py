@@ -2,21 +2,42 @@
 
 Everything the package raises on purpose derives from :class:`GalleryAnalyticsError`,
 so a notebook or the CLI can catch one class and show one clear sentence instead of a
-driver traceback. Driver errors are translated once, at the session boundary
-(:mod:`gallery_analytics.db.translate`), never matched by message text elsewhere.
+driver traceback. Driver and connection errors are translated in one module,
+:mod:`gallery_analytics.db.translate` (by class, never by message text), which every path
+to the server uses: the pool's sessions, the maintenance connection (``db.admin``) and
+the migration engine (``db.schema``); so one failure reads the same wherever it happens.
+
+This is the lowest layer: it imports nothing from the project. That is why
+:class:`Problem`, the record :class:`ImportValidationError` carries, is defined here and
+not in ``gallery_analytics.imports`` (which imports this module, not the other way round).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gallery_analytics.imports.problems import Problem
 
 # Import problems listed one per line before the rest are only counted.
 ERROR_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What is wrong (``reason``) in an import file at ``file``, physical ``line``,
+    ``column`` (may be empty): pure data, collected by the import reader and parser and
+    carried by :class:`ImportValidationError`."""
+
+    file: str
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}" + (
+            f", column {self.column}" if self.column else ""
+        )
+        return f"{where}: {self.reason}"
 
 
 class GalleryAnalyticsError(Exception):

@@ -4,13 +4,13 @@ Files with problems raise :class:`gallery_analytics.ImportValidationError` (defi
 every project error in :mod:`gallery_analytics.errors`).
 """
 
+from gallery_analytics.errors import Problem
 from gallery_analytics.imports.fields import parse_year
 from gallery_analytics.imports.loader import (
     UNKNOWN_ARTIST_NAME,
     ImportReport,
     import_collection,
 )
-from gallery_analytics.imports.problems import Problem
 
 __all__ = [
     "UNKNOWN_ARTIST_NAME",

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.values import reject_awaitable, storable_text
-from gallery_analytics.errors import ERROR_LIMIT, ImportValidationError, ValidationError
+from gallery_analytics.errors import ERROR_LIMIT, ImportValidationError, Problem, ValidationError
 from gallery_analytics.imports.parsing import (
     UNKNOWN_ARTIST_NAME,
     UNKNOWN_ARTIST_SOURCE_ID,
@@ -35,7 +35,7 @@ from gallery_analytics.imports.parsing import (
     parse_column_map,
     parse_file,
 )
-from gallery_analytics.imports.problems import Problem, listed
+from gallery_analytics.imports.problems import listed
 from gallery_analytics.outputs import claim_output
 
 __all__ = [

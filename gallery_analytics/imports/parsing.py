@@ -24,7 +24,7 @@ from typing import Any
 
 import pydantic
 
-from gallery_analytics.errors import ImportValidationError, ValidationError
+from gallery_analytics.errors import ImportValidationError, Problem, ValidationError
 from gallery_analytics.imports.fields import (
     LIFE_YEARS,
     UNUSABLE,
@@ -34,7 +34,6 @@ from gallery_analytics.imports.fields import (
     find_year,
     parse_year,
 )
-from gallery_analytics.imports.problems import Problem
 from gallery_analytics.imports.reader import read_csv
 
 __all__ = [

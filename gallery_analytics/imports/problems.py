@@ -1,34 +1,17 @@
-"""Problems found in import files (the error that lists them is
-:class:`gallery_analytics.errors.ImportValidationError`).
+"""Listing problems found in import files for people.
 
-Kept apart from the reader, the parser and the loader so each can raise or collect
-problems without importing the others.
+The :class:`~gallery_analytics.errors.Problem` record itself lives in
+:mod:`gallery_analytics.errors`, next to :class:`~gallery_analytics.errors.ImportValidationError`
+which carries it: the lowest layer may not import from ``imports``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from gallery_analytics.errors import ERROR_LIMIT
+from gallery_analytics.errors import ERROR_LIMIT, Problem
 
-__all__ = ["Problem", "listed"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """What is wrong (``reason``) at ``file``, physical ``line``, ``column`` (may be empty)."""
-
-    file: str
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}, line {self.line}" + (
-            f", column {self.column}" if self.column else ""
-        )
-        return f"{where}: {self.reason}"
+__all__ = ["listed"]
 
 
 def listed(problems: Sequence[Problem], *, indent: str = "  ", limit: int = ERROR_LIMIT) -> str:

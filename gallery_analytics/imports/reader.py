@@ -19,8 +19,7 @@ import io
 import re
 from dataclasses import dataclass
 
-from gallery_analytics.errors import ImportValidationError
-from gallery_analytics.imports.problems import Problem
+from gallery_analytics.errors import ImportValidationError, Problem
 
 __all__ = ["CsvTable", "Record", "read_csv"]
 
