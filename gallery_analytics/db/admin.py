@@ -1,7 +1,8 @@
 """Server-level chores that cannot run inside a transaction: creating and dropping databases.
 
 They use a short-lived asyncpg connection (:func:`maintenance_connection`), not the pool:
-bounded like every other wait, and failing with one project error, not a driver one.
+bounded like every other wait, and failing with one project error, not a driver one. The
+messages are :mod:`gallery_analytics.db.translate`'s, the same as the pool's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
-from gallery_analytics.db.translate import translate_error
-from gallery_analytics.errors import DatabaseUnavailableError, ValidationError
+from gallery_analytics.db.translate import (
+    connect_error,
+    describe_server,
+    not_answering_error,
+    translate_error,
+)
+from gallery_analytics.errors import ValidationError
 
 # Creating a database from a template copies its files: allow more than a statement.
 ADMIN_COMMAND_TIMEOUT_SECONDS = 300.0
@@ -44,24 +50,28 @@ async def maintenance_connection(
     """A short-lived connection for administrative work (``database``, default the URL's):
     connecting gives up after the connect timeout, every command is bounded, and driver
     errors arrive as project errors."""
+    target = url if database is None else url.set(database=database)
     try:
         connection = await asyncpg.connect(
-            driver_dsn(url, database=database),
+            driver_dsn(target),
             timeout=CONNECT_TIMEOUT_SECONDS,
             command_timeout=ADMIN_COMMAND_TIMEOUT_SECONDS,
         )
-    except TimeoutError as exc:  # before OSError, of which it is a subclass
-        raise DatabaseUnavailableError(
-            f"the database server did not answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+    except OSError as exc:  # TimeoutError included
+        raise connect_error(
+            exc,
+            server=describe_server(target),
+            waited_seconds=CONNECT_TIMEOUT_SECONDS,
+            hint="is the server running?",
         ) from exc
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _translated(exc) from exc
     try:
         yield connection
     except TimeoutError as exc:
-        connection.terminate()
-        raise DatabaseUnavailableError(
-            f"the database server did not answer within {ADMIN_COMMAND_TIMEOUT_SECONDS:g} s"
+        connection.terminate()  # a silent server: waiting to close it would wait again
+        raise not_answering_error(
+            waited=f"{ADMIN_COMMAND_TIMEOUT_SECONDS:g} s (the bound on an administrative command)"
         ) from exc
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _translated(exc) from exc

@@ -35,11 +35,10 @@ from sqlalchemy.pool import NullPool
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
-from gallery_analytics.db.translate import driver_error, translate_error
+from gallery_analytics.db.translate import connect_error, describe_server, translate_error
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import (
     ConfigurationError,
-    DatabaseError,
-    DatabaseUnavailableError,
     GalleryAnalyticsError,
     SchemaOutdatedError,
 )
@@ -130,14 +129,17 @@ def known_revisions() -> frozenset[str]:
 def resolve_migration_url(config: Config, x_url: str | None = None) -> URL:
     """The database ``env.py`` migrates: the URL given by the caller, ``-x url=...``,
     ``sqlalchemy.url``, then the settings (admin URL first: migrations run as the schema
-    owner), then the embedded server's owner role."""
+    owner), then the embedded server's owner role. The settings are the caller's
+    (``config.attributes["settings"]``); only the plain ``alembic`` command, an entry
+    point, reads them from the environment."""
     given: Any = config.attributes.get("url")
     if given is not None:
         return normalise_url(given)
     configured = x_url or config.get_main_option("sqlalchemy.url")
     if configured:
         return normalise_url(configured)
-    settings = Settings.from_env()
+    given_settings = config.attributes.get("settings")
+    settings = given_settings if isinstance(given_settings, Settings) else Settings.from_env()
     if settings.schema_owner_url is not None:
         return settings.schema_owner_url
     from gallery_analytics.db.connect import embedded_urls  # connect imports this module
@@ -162,14 +164,12 @@ def migration_engine(url: URL) -> AsyncEngine:
                     "TimeZone": "UTC",
                 },
             )
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            raise DatabaseUnavailableError(
-                f"the database {mask_url(url)} did not answer within {CONNECT_TIMEOUT_SECONDS:g} s"
-            ) from exc
-        except OSError as exc:
-            raise DatabaseUnavailableError(
-                f"the database {mask_url(url)} cannot be reached "
-                f"({exc.strerror or type(exc).__name__}); is the server running?"
+        except OSError as exc:  # TimeoutError included
+            raise connect_error(
+                exc,
+                server=describe_server(url),
+                waited_seconds=CONNECT_TIMEOUT_SECONDS,
+                hint="is the server running?",
             ) from exc
 
     return create_async_engine(
@@ -223,19 +223,18 @@ async def upgrade_schema(url: str | URL, *, revision: str = "head") -> None:
     the application's role, hence a URL and not a Database. Alembic is synchronous and
     reads files, so it runs in a worker thread with its own event loop and connection.
     """
+    reject_awaitable(url, field="url")
     target = normalise_url(url)
     try:
         await asyncio.to_thread(_upgrade_blocking, target, revision)
     except GalleryAnalyticsError:
         raise
     except (sa_exc.DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        if isinstance(driver_error(exc), asyncpg.exceptions.LockNotAvailableError):
-            raise DatabaseError(
-                f"the schema upgrade of {mask_url(target)} waited more than "
-                f"{LOCK_TIMEOUT_SECONDS} s for a table in use (a long query or an open "
-                "transaction) and changed nothing; run it again when that has finished"
-            ) from exc
-        translated = translate_error(exc)
+        translated = translate_error(
+            exc,
+            operation=f"the schema upgrade of {mask_url(target)}",
+            lock_timeout_seconds=LOCK_TIMEOUT_SECONDS,
+        )
         if translated is None:
             raise
         raise translated from exc
@@ -281,6 +280,7 @@ async def check_schema(db: Database) -> None:
 
     Reads only (the revision table); never waits for a lock a reader would not.
     """
+    reject_awaitable(db, field="db")
     has_tables, revisions = await schema_revisions(db)
     if revisions == {HEAD_REVISION}:
         return

@@ -4,9 +4,12 @@ asyncpg has one exception class per SQLSTATE; SQLAlchemy wraps it (``DBAPIError.
 is an adapter whose ``__cause__`` is the asyncpg error). We match classes, never
 message text, and keep the original chained for whoever needs the detail.
 
-Two waits of our own are translated here too, so each has one message: the wait for a
-free pooled connection (SQLAlchemy's ``TimeoutError``, :class:`PoolExhaustedError`) and
-the wait to connect (:func:`connect_error`).
+The bounded waits are translated here too, so each has one message wherever it happens
+(the pool, the maintenance connection, the migration engine): the wait for a free pooled
+connection (SQLAlchemy's ``TimeoutError``, :class:`PoolExhaustedError`), the wait to
+connect (:func:`connect_error`), a command the server never answered
+(:func:`not_answering_error`) and a lock wait past ``lock_timeout`` (``LockNotAvailable``,
+in :func:`translate_error`).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
 
 from gallery_analytics.errors import (
     ConstraintViolationError,
     DatabaseError,
+    DatabaseNotAnsweringError,
     DatabaseUnavailableError,
     GalleryAnalyticsError,
     PoolExhaustedError,
@@ -46,13 +51,20 @@ def driver_error(exc: BaseException) -> BaseException:
 
 
 def translate_error(
-    exc: BaseException, *, read_only: bool = False, pool: PoolSettings | None = None
+    exc: BaseException,
+    *,
+    read_only: bool = False,
+    pool: PoolSettings | None = None,
+    operation: str = "the statement",
+    lock_timeout_seconds: float | None = None,
 ) -> GalleryAnalyticsError | None:
     """Map a database error to a project error; None when it is not a database error.
 
     ``read_only``: the error came from a read session, whose role may only SELECT, so a
     missing privilege means a write was attempted there. ``pool``: the bounds of the pool
     the error came from, named when no connection became free in time.
+    ``operation`` and ``lock_timeout_seconds``: what gave up waiting for a lock and the
+    ``lock_timeout`` it ran under (a schema upgrade sets its own), named in that message.
     """
     if isinstance(exc, GalleryAnalyticsError):
         return exc
@@ -77,6 +89,8 @@ def translate_error(
         return QueryTimeoutError(
             "the query was cancelled by the server (statement timeout or cancellation)"
         )
+    if isinstance(cause, asyncpg.exceptions.LockNotAvailableError):
+        return lock_timeout_error(operation, waited_seconds=lock_timeout_seconds)
     if isinstance(cause, asyncpg.exceptions.IntegrityConstraintViolationError):
         constraint = getattr(cause, "constraint_name", None)
         table = getattr(cause, "table_name", None)
@@ -127,6 +141,36 @@ def connect_error(
     return DatabaseUnavailableError(
         f"the database at {server} cannot be reached "
         f"({exc.strerror or type(exc).__name__}){'; ' + hint if hint else ''}"
+    )
+
+
+def describe_server(url: URL) -> str:
+    """Host (or socket directory), port and database of ``url``, never credentials: how
+    connection messages name the server."""
+    host = url.host or str(url.query.get("host", "")) or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"{host}{port}/{url.database or ''}"
+
+
+def not_answering_error(*, waited: str) -> DatabaseNotAnsweringError:
+    """A command the server did not answer within ``waited`` (a client-side bound, e.g.
+    "300 s"); the caller has dropped the connection rather than wait again to roll back."""
+    return DatabaseNotAnsweringError(
+        f"the database did not answer within {waited}: the server is stopped, overloaded "
+        "or unreachable; the connection was dropped"
+    )
+
+
+def lock_timeout_error(
+    operation: str = "the statement", *, waited_seconds: float | None = None
+) -> DatabaseError:
+    """``operation`` gave up waiting for a lock (``lock_timeout``, ``waited_seconds`` when
+    known); its transaction was rolled back, so nothing changed. A waiting ``ALTER`` would
+    block every later reader of the table, which is why such waits are bounded."""
+    waited = f"more than {waited_seconds:g} s" if waited_seconds is not None else "too long"
+    return DatabaseError(
+        f"{operation} waited {waited} for a table in use (a long query or an open "
+        "transaction) and changed nothing; run it again when that has finished"
     )
 
 

@@ -3,21 +3,35 @@ and reachable as ``gallery_analytics.X``; driver errors are translated in one pl
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import asyncpg
 import pytest
 from pydantic_core import PydanticCustomError
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 import gallery_analytics
 import gallery_analytics as ga
 from gallery_analytics import errors
 from gallery_analytics.config import Settings
-from gallery_analytics.db.translate import connect_error, translate_error
+from gallery_analytics.db import admin
+from gallery_analytics.db.admin import maintenance_connection
+from gallery_analytics.db.schema import migration_engine
+from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
+from gallery_analytics.db.translate import (
+    connect_error,
+    describe_server,
+    lock_timeout_error,
+    not_answering_error,
+    translate_error,
+)
 
 # Alembic runs these files itself (env.py configures a migration at import).
 _NOT_IMPORTABLE = ("gallery_analytics.db.migrations",)
@@ -115,6 +129,154 @@ def test_connect_failures_say_whether_the_server_was_silent_or_absent() -> None:
         "the database at db.example:5432 cannot be reached (Connection refused); "
         "is the server running?"
     )
+
+
+def test_errors_is_the_lowest_layer_and_imports_nothing_of_the_project() -> None:
+    """Not even for type checking: ``errors.Problem``, which ImportValidationError
+    carries, is defined in errors.py, not imported from ``imports`` above it."""
+    tree = ast.parse(Path(errors.__file__).read_text(encoding="utf-8"))
+    project_imports = [
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.level > 0 or (node.module or "").startswith("gallery_analytics"))
+    ] + [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("gallery_analytics")
+    ]
+    assert project_imports == []
+    problem = errors.Problem("artists.csv", 3, "name", "must not be blank")
+    assert str(ga.ImportValidationError([problem])).endswith(
+        "  artists.csv, line 3, column name: must not be blank"
+    )
+
+
+# Modules that build a database error themselves, and why that is not translating a
+# driver error (everything else goes through gallery_analytics.db.translate).
+_OWN_DATABASE_ERRORS = {
+    # A connection lost mid-COPY is noticed by our own termination listener, which
+    # cancels the stuck task: the error reports that cancellation.
+    "gallery_analytics/db/database.py": 1,
+}
+_DRIVER_ERROR_CLASSES = {
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "PoolExhaustedError",
+    "QueryTimeoutError",
+    "ReadOnlyError",
+    "ConstraintViolationError",
+}
+
+
+def test_database_errors_are_worded_in_one_module() -> None:
+    """admin.py (maintenance connections) and schema.py (migrations) once wrote their
+    own "did not answer" / "cannot be reached" / lock-timeout messages."""
+    package = Path(gallery_analytics.__file__).resolve().parent
+    built: dict[str, int] = {}
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package.parent).as_posix()
+        if relative in {"gallery_analytics/db/translate.py", "gallery_analytics/errors.py"}:
+            continue
+        calls = [
+            node
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _DRIVER_ERROR_CLASSES
+        ]
+        if calls:
+            built[relative] = len(calls)
+    assert built == _OWN_DATABASE_ERRORS
+
+
+def test_a_lock_wait_past_lock_timeout_says_what_waited_and_that_nothing_changed() -> None:
+    cause = asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout")
+    upgrade = translate_error(
+        cause, operation="the schema upgrade of postgresql://db/x", lock_timeout_seconds=1
+    )
+    anywhere = translate_error(cause)
+    assert isinstance(upgrade, ga.DatabaseError)
+    assert str(upgrade) == (
+        "the schema upgrade of postgresql://db/x waited more than 1 s for a table in use "
+        "(a long query or an open transaction) and changed nothing; run it again when that "
+        "has finished"
+    )
+    assert str(anywhere) == str(lock_timeout_error())
+    assert str(anywhere).startswith("the statement waited too long for a table in use")
+
+
+URL = make_url("postgresql+asyncpg://ann:secret@db.example:5432/gallery")
+
+
+@pytest.mark.parametrize(
+    "failure", [TimeoutError(), ConnectionRefusedError(111, "Connection refused")], ids=repr
+)
+async def test_every_connection_path_words_a_failed_connect_alike(
+    failure: OSError, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The maintenance connection (db create/drop, roles) and the migration engine say
+    what the pool says, from connect_error: which server, silent or absent."""
+
+    async def fail(*_args: object, **_kwargs: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(asyncpg, "connect", fail)
+    expected = str(
+        connect_error(
+            failure,
+            server=describe_server(URL),
+            waited_seconds=CONNECT_TIMEOUT_SECONDS,
+            hint="is the server running?",
+        )
+    )
+    with pytest.raises(ga.DatabaseUnavailableError) as maintenance:
+        async with maintenance_connection(URL):
+            pass
+    engine = migration_engine(URL)
+    try:
+        with pytest.raises(ga.DatabaseUnavailableError) as migration:
+            async with engine.connect():
+                pass
+    finally:
+        await engine.dispose()
+    assert str(maintenance.value) == expected
+    assert str(migration.value) == expected
+    assert "db.example:5432/gallery" in expected
+    assert "secret" not in expected
+
+
+class _SilentConnection:
+    """Stands for an asyncpg connection whose server stopped answering."""
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+    def is_closed(self) -> bool:
+        return self.terminated
+
+
+async def test_an_unanswered_admin_command_is_the_not_answering_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection = _SilentConnection()
+
+    async def connect(*_args: object, **_kwargs: object) -> Any:
+        return connection
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    with pytest.raises(ga.DatabaseNotAnsweringError) as caught:
+        async with maintenance_connection(URL):
+            raise TimeoutError  # what asyncpg raises at its command_timeout
+    assert connection.terminated
+    waited = f"{admin.ADMIN_COMMAND_TIMEOUT_SECONDS:g} s (the bound on an administrative command)"
+    assert str(caught.value) == str(not_answering_error(waited=waited))
+    assert isinstance(caught.value, ga.DatabaseUnavailableError)  # as before
 
 
 def test_a_missing_extra_is_an_import_error_that_says_what_to_install() -> None:
