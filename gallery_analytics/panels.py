@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from gallery_analytics.domain.columns import CURRENCY, ColumnSpec, Kind, in_currency
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.queries import overview as sql
 from gallery_analytics.queries.overview import PanelQuery
@@ -241,6 +242,7 @@ _BY_NAME: Final = {declared.name: declared for declared in PANELS}
 def panel(name: str, *, field: str = "panel") -> Panel:
     """The registered panel called ``name``; a ValidationError (on ``field``) lists the
     valid names otherwise."""
+    reject_awaitable(name, field=field)
     found = _BY_NAME.get(name) if isinstance(name, str) else None
     if found is None:
         raise ValidationError(

@@ -31,6 +31,7 @@ from gallery_analytics.demo.generate import (
     DemoSize,
     generate_demo_data,
 )
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
 
 _CHUNK_ROWS = 100_000
@@ -60,6 +61,8 @@ class SeedReport:
 
 
 def resolve_size(size: str | DemoSize) -> DemoSize:
+    """The demo size called ``size`` (``small``, ...), or a ValidationError listing them."""
+    reject_awaitable(size, field="size")
     if isinstance(size, DemoSize):
         return size
     try:
@@ -78,6 +81,10 @@ async def seed_demo(
     progress: bool = True,
 ) -> SeedReport:
     """Replace all gallery data in ``db`` with a deterministic demo dataset."""
+    # Before generating anything: `seed_demo(ga.connect())` failed only after the data
+    # was generated and the progress bar had started.
+    for name, value in (("db", db), ("size", size), ("seed", seed)):
+        reject_awaitable(value, field=name)
     demo_size = resolve_size(size)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValidationError("seed", "expected a whole number from 0 to 2**63-1", value=seed)
@@ -111,6 +118,8 @@ async def load_tables(
     The dataset row is replaced in the same transaction: ``reference_date`` is the
     loaded data's "today" (None: the calendar's), see ``Database.today``.
     """
+    reject_awaitable(db, field="db")
+    reject_awaitable(tables, field="tables")
     unknown = set(tables) - set(TABLE_ORDER)
     if unknown:
         raise ValidationError("tables", f"unknown tables {sorted(unknown)}")

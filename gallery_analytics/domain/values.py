@@ -112,6 +112,7 @@ def date_range_problem(value: dt.date) -> str | None:
 
 def require_date_in_range(value: dt.date, *, field: str) -> dt.date:
     """``value`` if a query range may start or end on it, else a ValidationError."""
+    reject_awaitable(value, field=field)
     problem = date_range_problem(value)
     if problem is not None:
         raise ValidationError(field, problem, value=value)

@@ -11,18 +11,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter
 from sqlalchemy import func, select
 
 from gallery_analytics import panels
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
 from gallery_analytics.domain.filters import OverviewFilters
-from gallery_analytics.domain.values import require_date
-from gallery_analytics.errors import ValidationError
+from gallery_analytics.domain.values import reject_awaitable, require_date, validated
 
 SUMMARY_CURRENCY = "EUR"  # the currency whose top artists the summary lists
+
+MAX_TOP = 100
+# How many top artists the summary lists: a whole number (not a bool, float or text).
+TopCount = Annotated[int, Strict(), Field(ge=1, le=MAX_TOP)]
+_TOP: TypeAdapter[int] = TypeAdapter(TopCount)
 
 
 class RevenueLine(BaseModel):
@@ -70,14 +75,16 @@ class GallerySummaryDto(BaseModel):
 
 class SummaryService:
     def __init__(self, db: Database) -> None:
+        reject_awaitable(db, field="db")  # `SummaryService(ga.connect())`
         self.db = db
 
     async def get_summary(self, *, on: dt.date | None = None, top: int = 5) -> GallerySummaryDto:
         """Counts, revenue, top artists and the exhibitions open on ``on`` (default: the
         workbench's today, ``Database.today()``)."""
-        on = await self.db.today() if on is None else require_date(on, field="on")
-        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 100:
-            raise ValidationError("top", "expected a whole number from 1 to 100", value=top)
+        # Both checked before any I/O (`today()` reads the database).
+        day = None if on is None else require_date(on, field="on")
+        top = validated(_TOP, top, field="top", expected=f"a whole number from 1 to {MAX_TOP}")
+        on = await self.db.today() if day is None else day
         counts, revenue, top_artists, open_shows = await asyncio.gather(
             self._counts(), self._revenue(), self._top_artists(top), self._open_exhibitions(on)
         )

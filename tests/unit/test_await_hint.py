@@ -1,6 +1,12 @@
 """A coroutine passed where a value belongs says "did you forget `await`?" and names the
 field, at every public entry point that takes a value; the coroutine is closed, so no
-"never awaited" RuntimeWarning follows. No database: every check runs before any SQL."""
+"never awaited" RuntimeWarning follows. No database: every check runs before any SQL.
+
+ENTRY_POINTS lists them all for the domain's value checks, the services (catalog,
+dashboard, summary), frames, the import, the demo loader, the schema upgrade and check,
+and the panel registry's lookup; the charts, the panels' drawing and the report
+parameters are listed as their checks land.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,28 @@ from typing import Any
 
 import pytest
 
+from gallery_analytics import panels
+from gallery_analytics import charts, panels
 from gallery_analytics.db.database import Database
+from gallery_analytics.db.schema import check_schema, upgrade_schema
+from gallery_analytics.demo.load import load_tables, resolve_size, seed_demo
 from gallery_analytics.domain.filters import OverviewFilters
-from gallery_analytics.domain.values import build, parse_id, require_date
+from gallery_analytics.domain.values import (
+    _CALENDAR_DATE,
+    build,
+    parse_id,
+    require_date,
+    require_date_in_range,
+    validated,
+)
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames import extract_frame, fetch_frame, to_frame
 from gallery_analytics.imports import import_collection
+from gallery_analytics.reports import check_parameters
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import UserCreate
+from gallery_analytics.services.summary import SummaryService
 
 ID = "123e4567-e89b-42d3-a456-426614174000"
 HINT = "did you forget `await`?"
@@ -45,6 +64,10 @@ def _dashboard() -> DashboardService:
     return DashboardService(_db())
 
 
+def _summary() -> SummaryService:
+    return SummaryService(_db())
+
+
 Entry = Callable[[Any], Any]
 
 # (entry point, the field the message must name): each calls one public entry point with
@@ -52,6 +75,8 @@ Entry = Callable[[Any], Any]
 ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     "parse_id": (lambda c: parse_id(c, field="user_id"), "user_id"),
     "require_date": (lambda c: require_date(c, field="on"), "on"),
+    "require_date_in_range": (lambda c: require_date_in_range(c, field="end"), "end"),
+    "validated": (lambda c: validated(_CALENDAR_DATE, c, field="on", expected="a date"), "on"),
     "build": (lambda c: build(UserCreate, {"email": c, "display_name": "Ann"}), "email"),
     "OverviewFilters.parse": (OverviewFilters.parse, "filters"),
     "OverviewFilters.parse(field)": (lambda c: OverviewFilters.parse({"start": c}), "start"),
@@ -96,10 +121,35 @@ ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     "to_frame": (to_frame, "data"),
     "extract_frame": (lambda c: extract_frame(c, "SELECT 1"), "db"),
     "fetch_frame": (lambda c: fetch_frame(c, "SELECT 1"), "db"),
+    "SummaryService(db)": (SummaryService, "db"),
+    "get_summary(on)": (lambda c: _summary().get_summary(on=c), "on"),
+    "get_summary(top)": (lambda c: _summary().get_summary(top=c), "top"),
+    "seed_demo(db)": (lambda c: seed_demo(c, progress=False), "db"),
+    "seed_demo(size)": (lambda c: seed_demo(_db(), size=c, progress=False), "size"),
+    "seed_demo(seed)": (lambda c: seed_demo(_db(), seed=c, progress=False), "seed"),
+    "resolve_size": (resolve_size, "size"),
+    "load_tables(db)": (lambda c: load_tables(c, {}, progress=False), "db"),
+    "load_tables(tables)": (lambda c: load_tables(_db(), c, progress=False), "tables"),
+    "panels.panel": (panels.panel, "panel"),
+    "upgrade_schema": (upgrade_schema, "url"),
+    "check_schema": (check_schema, "db"),
     "import_collection": (
         lambda c: import_collection(c, artists_csv=Path("a.csv"), artworks_csv=Path("b.csv")),
         "db",
     ),
+    # -- panels, charts and the report's parameters (drawing and reporting entry points) --
+    **{
+        f"charts.{name}": (getattr(charts, name), "frame")
+        for name in [*(p.name for p in panels.PANELS if p.charted), "exhibition_timeline"]
+    },
+    "panels.draw": (panels.draw, "result"),
+    "panels.table": (panels.table, "result"),
+    "panels.show": (panels.show, "result"),
+    "Panel.chart": (panels.panel("monthly_revenue").chart, "frame"),
+    "Panel.draw": (panels.panel("monthly_revenue").draw, "result"),
+    "Panel.show": (panels.panel("key_figures").show, "result"),
+    "check_parameters(db)": (lambda c: check_parameters(c, {}), "db"),
+    "check_parameters(raw)": (lambda c: check_parameters(_db(), c), "parameters"),
 }
 
 
@@ -144,3 +194,16 @@ async def test_limit_is_checked_by_its_pydantic_type(value: object, fragment: st
 async def test_a_datetime_is_not_a_date() -> None:
     with pytest.raises(ValidationError, match=r"^on: expected a date such as 2025-06-01"):
         await _catalog().find_active_exhibitions(on=dt.datetime(2024, 6, 1, 12))
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(True, "got True"), (0, "got 0"), (101, "got 101"), (2.0, "got 2.0"), ("5", "got '5'")],
+)
+async def test_the_summarys_top_is_checked_by_its_pydantic_type_before_any_io(
+    value: object, fragment: str
+) -> None:
+    """``on`` left out: the check comes before ``Database.today()`` reads the (here
+    unreachable) database."""
+    with pytest.raises(ValidationError, match=rf"^top: expected a whole number .*{fragment}"):
+        await _summary().get_summary(top=value)  # type: ignore[arg-type]
