@@ -48,16 +48,20 @@ from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.models import GalleryDataset
 from gallery_analytics.db.roles import role_can_write
 from gallery_analytics.db.sessions import (
+    CLIENT_BOUND,
     CLIENT_TIMEOUT_MARGIN_SECONDS,
     CONNECT_TIMEOUT_SECONDS,
-    NOT_ANSWERING_MESSAGE,
     GuardedAsyncSession,
     dropped_when_silent,
     is_driver_timeout,
 )
-from gallery_analytics.db.translate import connect_error, translate_error
+from gallery_analytics.db.translate import (
+    connect_error,
+    describe_server,
+    not_answering_error,
+    translate_error,
+)
 from gallery_analytics.errors import (
-    DatabaseNotAnsweringError,
     DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
@@ -397,7 +401,7 @@ class Database:
         except OSError as exc:  # TimeoutError included
             raise connect_error(
                 exc,
-                server=_describe_server(url),
+                server=describe_server(url),
                 waited_seconds=CONNECT_TIMEOUT_SECONDS,
                 hint="is the server running? (`gallery-analytics db start` starts the "
                 "embedded one)",
@@ -521,7 +525,7 @@ async def _fail_fast_on_connection_loss(connection: Any) -> AsyncIterator[None]:
         # "connection was closed", a transaction's exit) may arrive first.
         if is_driver_timeout(exc) and not state["lost"]:
             connection.terminate()  # a silent server: drop it rather than wait again
-            raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
+            raise not_answering_error(waited=CLIENT_BOUND) from exc
         if not (state["lost"] or connection.is_closed()):
             raise
         if state["lost"] and task is not None and task.cancelling():
@@ -552,13 +556,6 @@ def _reset_returned_connection(
     dbapi_connection.run_async(
         lambda driver: driver.execute(RESET_CONNECTION_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
     )
-
-
-def _describe_server(url: URL) -> str:
-    """Host (or socket directory) and database, never credentials."""
-    host = url.host or str(url.query.get("host", "")) or "localhost"
-    port = f":{url.port}" if url.port else ""
-    return f"{host}{port}/{url.database or ''}"
 
 
 # Every Database alive in this process, so a loop about to close can release its pools.

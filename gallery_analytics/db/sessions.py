@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+from gallery_analytics.db.translate import not_answering_error
 from gallery_analytics.errors import (
     ConcurrentSessionUseError,
     DatabaseNotAnsweringError,
@@ -46,10 +47,9 @@ SESSION_CLOSED_MESSAGE = (
 CLIENT_TIMEOUT_MARGIN_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 
-NOT_ANSWERING_MESSAGE = (
-    "the database did not answer within the client-side command timeout (statement "
-    f"timeout + {CLIENT_TIMEOUT_MARGIN_SECONDS:g} s): the server is stopped, overloaded or "
-    "unreachable; the connection was dropped"
+# How long a connection waits for a silent server before it is dropped, as messages say it.
+CLIENT_BOUND = (
+    f"the client-side command timeout (statement timeout + {CLIENT_TIMEOUT_MARGIN_SECONDS:g} s)"
 )
 
 
@@ -75,7 +75,7 @@ async def dropped_when_silent(drop: Callable[[], Awaitable[None]]) -> AsyncItera
         await drop()
         if isinstance(exc, DatabaseNotAnsweringError):
             raise
-        raise DatabaseNotAnsweringError(NOT_ANSWERING_MESSAGE) from exc
+        raise not_answering_error(waited=CLIENT_BOUND) from exc
 
 
 # The AsyncSession coroutines that talk to the connection (stream and stream_scalars are
