@@ -5,6 +5,13 @@ validation (numbers, dates, paths), a validator normalises database URLs, and ev
 problem surfaces as the project's :class:`ConfigurationError`, one line naming the
 variable. A database URL is never echoed in an error: it may carry a password.
 
+Where the values come from (:meth:`Settings.from_env`): the environment, over one ``.env``
+file found by :func:`find_env_file` (``GALLERY_ENV_FILE``, else the nearest ``.env`` from
+the current directory up to the project root), so a command, a notebook kernel started in
+``notebooks/`` and a script in a subfolder read the same file. Names are case-sensitive:
+only the upper-case ``GALLERY_*`` names the README lists. Processes the workbench starts
+get the resolved settings (:func:`process_environment`), never a second lookup of their own.
+
 Nothing here connects to anything: reading settings is pure, so importing the
 package never touches a database or an event loop.
 """
@@ -12,6 +19,7 @@ package never touches a database or an event loop.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,12 +39,9 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
-    EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -46,8 +51,10 @@ ENV_PREFIX = "GALLERY_"
 DATABASE_URL_ENV = "GALLERY_DATABASE_URL"
 READ_DATABASE_URL_ENV = "GALLERY_READ_DATABASE_URL"
 ADMIN_DATABASE_URL_ENV = "GALLERY_ADMIN_DATABASE_URL"
-EMBEDDED_DIR_ENV = "GALLERY_EMBEDDED_DIR"
+ENV_FILE_ENV = "GALLERY_ENV_FILE"
 ENV_FILE = ".env"
+# What marks a project's root: the .env search goes no higher.
+_PROJECT_MARKERS = ("pyproject.toml", ".git")
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql"}
 
@@ -114,32 +121,56 @@ def mask_url(url: URL | str) -> str:
 
 
 def default_embedded_dir() -> Path:
-    """Where the embedded server keeps its data: ``GALLERY_EMBEDDED_DIR`` if set, else
+    """Where the embedded server keeps its data when ``GALLERY_EMBEDDED_DIR`` is not set:
     project-local and git-ignored.
 
     In a source checkout (the editable install) that is ``<project>/.gallery``; for an
     installed package it is ``./.gallery`` under the current directory.
     """
-    configured = Settings.from_env().embedded_dir
-    if configured is not None:
-        return configured
     project_root = Path(__file__).resolve().parent.parent
     if (project_root / "pyproject.toml").is_file():
         return project_root / ".gallery"
     return Path.cwd() / ".gallery"
 
 
+def find_env_file(
+    environ: Mapping[str, str] | None = None, *, start: Path | None = None
+) -> Path | None:
+    """The one ``.env`` file :meth:`Settings.from_env` reads, or None.
+
+    ``GALLERY_ENV_FILE`` (in ``environ``, default ``os.environ``) names it explicitly; a
+    name that is not a file is an error rather than silently no settings. Otherwise the
+    nearest ``.env`` walking up from ``start`` (the current directory) to the project root,
+    the first directory holding ``pyproject.toml`` or ``.git``: a kernel in ``notebooks/``
+    or a script in a subfolder reads the project's file, and a ``.env`` above the project
+    (a home directory's) is never read. Outside any project only ``start/.env`` counts.
+    Blocking (it looks at the filesystem).
+    """
+    environ = os.environ if environ is None else environ
+    named = environ.get(ENV_FILE_ENV, "").strip()
+    if named == os.devnull:  # "no file": what process_environment gives a kernel
+        return None
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"{ENV_FILE_ENV}={named} does not exist or is not a file")
+        return path
+    here = (start or Path.cwd()).resolve()
+    upwards = [here, *here.parents]
+    root = next(
+        (folder for folder in upwards if any((folder / m).exists() for m in _PROJECT_MARKERS)),
+        None,
+    )
+    searched = upwards[: upwards.index(root) + 1] if root is not None else [here]
+    return next((folder / ENV_FILE for folder in searched if (folder / ENV_FILE).is_file()), None)
+
+
 # -- validation errors -> one ConfigurationError line ------------------------------------------
 
-# Custom pydantic error types raised by the validators below: a reason to follow the
-# variable's name, or a message that is already complete (it names its variables).
-_REASON = "gallery_reason"
+# The custom pydantic error type raised by the validators below: a message that is
+# already complete (it names its variables).
 _MESSAGE = "gallery_message"
 _SHOWN_LIMIT = 60
-
-
-def _reason(text: str) -> PydanticCustomError:
-    return PydanticCustomError(_REASON, "{reason}", {"reason": text})
 
 
 def _complete(text: str) -> PydanticCustomError:
@@ -189,11 +220,7 @@ def _configuration_error(
     context = error.get("ctx") or {}
     if error["type"] == _MESSAGE:
         return ConfigurationError(str(context["message"]))
-    reason = (
-        str(context["reason"])
-        if error["type"] == _REASON
-        else _expected(error["type"], context, name)
-    )
+    reason = _expected(error["type"], context, name)
     value = error.get("input")
     if (loc and loc[0] in secret) or not isinstance(value, str | int | float):
         return ConfigurationError(f"{name} {reason}")
@@ -237,7 +264,8 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 class PoolSettings(BaseModel):
     """Connection-pool bounds shared by the read and write engines
-    (``GALLERY_POOL_SIZE``, ``GALLERY_POOL_MAX_OVERFLOW``, ``GALLERY_POOL_TIMEOUT_SECONDS``)."""
+    (``GALLERY_POOL_SIZE``, ``GALLERY_POOL_MAX_OVERFLOW``, ``GALLERY_POOL_TIMEOUT_SECONDS``,
+    ``GALLERY_POOL_RECYCLE_SECONDS``, ``GALLERY_POOL_PRE_PING``)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -259,29 +287,28 @@ class PoolSettings(BaseModel):
         return _without_blanks(data)
 
 
-DatabaseUrl = Annotated[URL | None, NoDecode]  # NoDecode: a URL is text, not JSON
+DatabaseUrl = URL | None
 _URL_FIELDS = frozenset({"database_url", "read_database_url", "admin_database_url"})
 
 
 class Settings(BaseSettings):
     """Everything the package reads from the environment, immutable once built.
 
-    ``Settings.from_env()`` reads the ``GALLERY_*`` variables, and a ``.env`` file in
-    the current directory for those not set (the environment wins). ``Settings(...)``
-    itself reads nothing: defaults plus the fields given, so settings built in code
-    (tests, ``Database(url)``) never depend on the shell or a stray ``.env``.
+    ``Settings.from_env()`` reads the ``GALLERY_*`` variables (exact case), and the
+    ``.env`` file :func:`find_env_file` finds for those not set (the environment wins).
+    ``Settings(...)`` itself reads nothing: defaults plus the fields given, so settings
+    built in code (tests, ``Database(url)``) never depend on the shell or a stray ``.env``.
+    Entry points (CLI commands, ``connect()`` without settings) call ``from_env`` once and
+    pass the object down; nothing below them reads the environment again.
     """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        # GALLERY_POOL_SIZE -> pool.size: split once, after the field's name.
-        env_nested_delimiter="_",
-        env_nested_max_split=1,
         # No env_file here: Settings(...) must never touch the filesystem (it is built
-        # inside async code); from_env reads the .env file itself.
+        # inside async code); from_env reads the environment and the .env file itself,
+        # exact-case GALLERY_* names only (_gallery_variables), GALLERY_POOL_* into pool.
         env_file=None,
         env_file_encoding="utf-8",
-        dotenv_filtering="only_existing",
         env_ignore_empty=True,
         extra="ignore",
         frozen=True,
@@ -328,13 +355,34 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The ``GALLERY_*`` settings of ``environ``; by default ``os.environ`` over a
-        ``.env`` file in the current directory. Reading that file blocks: async code calls
+        """The ``GALLERY_*`` settings of ``environ`` (the whole environment: no file), or
+        by default of ``os.environ`` over the ``.env`` file :func:`find_env_file` finds.
+        Reading that file blocks: async code calls
         ``await asyncio.to_thread(Settings.from_env)``."""
         if environ is not None:
-            return cls(**_MappingSource(cls, environ)())
-        dotenv = DotEnvSettingsSource(cls, env_file=ENV_FILE)  # reads a file: off the loop
-        return cls(**_layered(dotenv(), EnvSettingsSource(cls)()))
+            return cls(**_fields(_gallery_variables(environ)))
+        variables = _gallery_variables(os.environ)
+        env_file = find_env_file()
+        if env_file is not None:
+            # case_sensitive: the file's names as written, so lower-case ones are dropped.
+            in_file = DotEnvSettingsSource(cls, env_file=env_file, case_sensitive=True).env_vars
+            variables = {**_gallery_variables(in_file), **variables}
+        return cls(**_fields(variables))
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``GALLERY_*`` variables, for a process the workbench starts
+        (values that differ from the defaults; URLs with their passwords, which the
+        process needs). ``Settings.from_env(s.as_environment()) == s``."""
+        # Not model_dump: it would turn a URL (a named tuple) into a plain tuple.
+        variables = {
+            _env_name(ENV_PREFIX, (name,)): value
+            for name, value in _changed(self)
+            if name != "pool"
+        }
+        variables |= {
+            _env_name(ENV_PREFIX, ("pool", name)): value for name, value in _changed(self.pool)
+        }
+        return {name: _as_text(value) for name, value in variables.items() if value is not None}
 
     @property
     def schema_owner_url(self) -> URL | None:
@@ -359,8 +407,16 @@ class Settings(BaseSettings):
 
     @field_validator("embedded_dir", "pg_bindir")
     @classmethod
-    def _expand_home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
+    def _expand_home(cls, value: Path | None, info: pydantic.ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        try:
+            return value.expanduser()
+        except RuntimeError:  # ~name of an account that does not exist
+            name = _env_name(ENV_PREFIX, (info.field_name or "",))
+            raise _complete(
+                f"{name} starts with {value.parts[0]!r}, a home directory that does not exist"
+            ) from None
 
     @model_validator(mode="after")
     def _primary_for_dependents(self) -> Settings:
@@ -381,27 +437,78 @@ class Settings(BaseSettings):
             yield name, mask_url(value) if isinstance(value, URL) else value
 
 
-class _MappingSource(EnvSettingsSource):
-    """The environment source reading a given mapping instead of ``os.environ``."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
-            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
+def _changed(model: BaseModel) -> Iterator[tuple[str, Any]]:
+    """The fields of ``model`` whose value differs from the field's default."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value != field.default:
+            yield name, value
 
 
-def _layered(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """Later layers win, key by key, one level into nested settings (``pool``)."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        for key, value in layer.items():
-            below = merged.get(key)
-            if isinstance(below, dict) and isinstance(value, dict):
-                merged[key] = {**below, **value}
-            else:
-                merged[key] = value
-    return merged
+def _as_text(value: object) -> str:
+    """A setting's value as the environment writes it (read back by the same validators)."""
+    if isinstance(value, URL):
+        return value.render_as_string(hide_password=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _gallery_variables(environ: Mapping[str, str | None]) -> dict[str, str]:
+    """The exact-case ``GALLERY_*`` variables of ``environ`` that have a value, with
+    lower-cased names (what the environment source matches field names against). Another
+    case (``gallery_database_url``) is not a setting: the README documents ``GALLERY_*``.
+    An empty or blank value means "not set", so a file's value beneath it still applies."""
+    return {
+        name.lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX)
+        and name == name.upper()
+        and value is not None
+        and value.strip()
+    }
+
+
+def _setting_names() -> frozenset[str]:
+    """Every ``GALLERY_*`` name a setting is read from (the pool's one level down)."""
+    names = {_env_name(ENV_PREFIX, (name,)) for name in Settings.model_fields if name != "pool"}
+    names |= {_env_name(ENV_PREFIX, ("pool", name)) for name in PoolSettings.model_fields}
+    return frozenset(names | {ENV_FILE_ENV})
+
+
+def process_environment(
+    settings: Settings, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a process the workbench starts (a notebook or report kernel).
+
+    ``base`` (default ``os.environ``) without its setting variables, in any case, plus
+    ``settings`` as ``GALLERY_*`` and ``GALLERY_ENV_FILE`` pointing at the empty
+    ``os.devnull``: the process sees exactly the configuration of the command that started
+    it, whatever its working directory, never a ``.env`` of its own. Other variables
+    (``PATH``, ``GALLERY_TEST_SERVER_URL``) are kept.
+    """
+    base = os.environ if base is None else base
+    settings_names = _setting_names()
+    kept = {name: value for name, value in base.items() if name.upper() not in settings_names}
+    return {**kept, **settings.as_environment(), ENV_FILE_ENV: os.devnull}
+
+
+def _fields(variables: Mapping[str, str]) -> dict[str, Any]:
+    """Settings' arguments from lower-cased ``gallery_*`` variables: ``gallery_pool_size``
+    is ``pool.size`` (one level, after the field's name); a name that is no setting
+    (``GALLERY_TEST_SERVER_URL``) is ignored. The values stay text: the fields' validators
+    convert them, and a URL is never decoded as JSON."""
+    fields: dict[str, Any] = {}
+    pool: dict[str, str] = {}
+    for name, value in variables.items():
+        key = name.removeprefix(ENV_PREFIX.lower())
+        nested = key.removeprefix("pool_")
+        if nested != key and nested in PoolSettings.model_fields:
+            pool[nested] = value
+        elif key in Settings.model_fields and key != "pool":
+            fields[key] = value
+    if pool:
+        fields["pool"] = pool
+    return fields

@@ -17,6 +17,7 @@ from gallery_analytics.db.roles import (
     roles_provisioned,
 )
 from gallery_analytics.db.schema import check_schema, upgrade_schema
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import SchemaOutdatedError
 
 EMBEDDED_DATABASE = "gallery"
@@ -27,7 +28,7 @@ async def embedded_server_url(settings: Settings | None = None) -> URL:
     only (creating databases and roles, benchmarks), never for application sessions."""
     if settings is None:  # reading .env is file I/O: off the event loop
         settings = await asyncio.to_thread(Settings.from_env)
-    server = EmbeddedPostgres(settings.embedded_dir)
+    server = EmbeddedPostgres(settings=settings)
     # Starting runs initdb/pg_ctl subprocesses: keep them off the event loop.
     return make_url(await asyncio.to_thread(server.start))
 
@@ -66,6 +67,8 @@ async def connect(
     when behind, migrated once as its owner role, so ``db = await connect()`` is all a
     fresh notebook needs.
     """
+    for field, given in (("url", url), ("read_url", read_url), ("settings", settings)):
+        reject_awaitable(given, field=field)  # `connect(other_service_call())`
     if settings is None:  # reading .env is file I/O: off the event loop
         settings = await asyncio.to_thread(Settings.from_env)
     if url is not None:

@@ -86,9 +86,9 @@ class PostgresBinaries:
         return str(self.bindir / name)
 
 
-def find_postgres_binaries() -> PostgresBinaries:
-    """Locate PostgreSQL server binaries, preferring the pgserver wheel."""
-    bindir = Settings.from_env().pg_bindir  # GALLERY_PG_BINDIR
+def find_postgres_binaries(bindir: Path | None = None) -> PostgresBinaries:
+    """Locate PostgreSQL server binaries: ``bindir`` (the settings' ``GALLERY_PG_BINDIR``)
+    when given, else the pgserver wheel, PATH, Debian's directories."""
     if bindir is not None:
         if not (bindir / "pg_ctl").is_file():
             raise EmbeddedServerError(f"{BINDIR_ENV}={bindir} holds no pg_ctl")
@@ -127,14 +127,24 @@ class ServerStatus:
 
 
 class EmbeddedPostgres:
-    """Manage one PostgreSQL data directory: initialise, start, stop, report status."""
+    """Manage one PostgreSQL data directory: initialise, start, stop, report status.
+
+    ``settings`` (default: ``Settings()``, the defaults; entry points pass the object they
+    read with ``Settings.from_env``) gives the data directory, the binaries and the system
+    user; an explicit ``base_dir`` wins over the settings' directory (throwaway servers).
+    """
 
     def __init__(
-        self, base_dir: Path | None = None, *, binaries: PostgresBinaries | None = None
+        self,
+        base_dir: Path | None = None,
+        *,
+        settings: Settings | None = None,
+        binaries: PostgresBinaries | None = None,
     ) -> None:
         # Nothing touches the filesystem here: constructing one inside async code is
         # safe; every method below blocks and runs in a worker thread from async code.
-        self._base_dir = base_dir
+        self._settings = settings or Settings()
+        self._base_dir = base_dir or self._settings.embedded_dir
         self._binaries = binaries
 
     @functools.cached_property
@@ -149,7 +159,7 @@ class EmbeddedPostgres:
     @property
     def binaries(self) -> PostgresBinaries:
         if self._binaries is None:
-            self._binaries = find_postgres_binaries()
+            self._binaries = find_postgres_binaries(self._settings.pg_bindir)
         return self._binaries
 
     # -- public API -----------------------------------------------------------------
@@ -278,7 +288,7 @@ class EmbeddedPostgres:
         """The unprivileged account the server runs as when we are root, else None."""
         if os.geteuid() != 0:
             return None
-        name = Settings.from_env().pg_system_user  # GALLERY_PG_SYSTEM_USER
+        name = self._settings.pg_system_user  # GALLERY_PG_SYSTEM_USER
         try:
             return pwd.getpwnam(name)
         except KeyError:

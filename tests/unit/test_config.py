@@ -12,11 +12,10 @@ from hypothesis import strategies as st
 from gallery_analytics.config import (
     PoolSettings,
     Settings,
-    default_embedded_dir,
     mask_url,
     normalise_url,
 )
-from gallery_analytics.db.embedded import find_postgres_binaries
+from gallery_analytics.db.embedded import EmbeddedPostgres, find_postgres_binaries
 from gallery_analytics.errors import ConfigurationError, EmbeddedServerError
 
 SECRET = f"Pw{secrets.token_hex(8)}"
@@ -329,9 +328,10 @@ def test_embedded_dir_and_binaries_come_from_the_settings(in_tmp: Path) -> None:
         f"GALLERY_EMBEDDED_DIR={in_tmp / 'data'}\nGALLERY_PG_BINDIR={in_tmp / 'bin'}\n",
         encoding="utf-8",
     )
-    assert default_embedded_dir() == in_tmp / "data"
+    settings = Settings.from_env()
+    assert EmbeddedPostgres(settings=settings).base_dir == in_tmp / "data"
     with pytest.raises(EmbeddedServerError, match=f"GALLERY_PG_BINDIR={in_tmp / 'bin'}"):
-        find_postgres_binaries()
+        find_postgres_binaries(settings.pg_bindir)
 
 
 @pytest.fixture

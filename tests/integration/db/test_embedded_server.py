@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gallery_analytics.config import Settings
 from gallery_analytics.db.embedded import EmbeddedPostgres, find_postgres_binaries
 from gallery_analytics.errors import EmbeddedServerError
 from tests.conftest import run_cli
@@ -81,14 +82,11 @@ SYSTEM_BINDIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
 
 @pytest.mark.skipif(not SYSTEM_BINDIRS, reason="no system PostgreSQL binaries installed")
-def test_system_binaries_work_as_a_fallback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_system_binaries_work_as_a_fallback(tmp_path: Path) -> None:
     """Where pgserver is missing, binaries from PATH or the OS package are used."""
-    monkeypatch.setenv("GALLERY_PG_BINDIR", str(SYSTEM_BINDIRS[-1]))
-    binaries = find_postgres_binaries()
-    assert binaries.origin == "GALLERY_PG_BINDIR"
-    server = EmbeddedPostgres(tmp_path / "fallback", binaries=binaries)
+    settings = Settings.from_env({"GALLERY_PG_BINDIR": str(SYSTEM_BINDIRS[-1])})
+    server = EmbeddedPostgres(tmp_path / "fallback", settings=settings)
+    assert server.binaries.origin == "GALLERY_PG_BINDIR"
     try:
         url = server.start()
         version = subprocess.run(
@@ -108,7 +106,6 @@ def test_system_binaries_work_as_a_fallback(
 
 
 def test_missing_postgres_gives_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GALLERY_PG_BINDIR", raising=False)
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     monkeypatch.setattr("shutil.which", lambda name: None)
     monkeypatch.setattr(Path, "glob", lambda self, pattern: iter(()))
@@ -120,7 +117,6 @@ def test_missing_postgres_gives_one_clear_message(monkeypatch: pytest.MonkeyPatc
     assert "apt-get install postgresql" in message
 
 
-def test_bindir_without_pg_ctl_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GALLERY_PG_BINDIR", str(tmp_path))
+def test_bindir_without_pg_ctl_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(EmbeddedServerError, match="holds no pg_ctl"):
-        find_postgres_binaries()
+        find_postgres_binaries(tmp_path)
