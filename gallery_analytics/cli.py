@@ -10,6 +10,10 @@ are printed masked.
 
 The report, notebook and demo commands import the report machinery when they run: it
 needs the ``notebook`` extra, and the database commands must work without it.
+
+Each command reads the settings once (``Settings.from_env``: the environment over the
+project's ``.env``) and passes that object on, down to the kernels it starts, so a report
+renders from the database its parameters were checked against.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gallery_analytics.db.roles import role_urls
 from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED, SIZES
 from gallery_analytics.demo.load import seed_demo
+from gallery_analytics.domain.filters import REPORT_PARAMETERS
 from gallery_analytics.errors import (
     ConfigurationError,
     GalleryAnalyticsError,
@@ -97,6 +102,13 @@ ReportOutOption = Annotated[
         "unless --force",
     ),
 ]
+
+
+def _repeatable(flag: str, *, metavar: str, help: str) -> Any:
+    """A text option that may be given many times (its values arrive as a list)."""
+    return typer.Option(flag, metavar=metavar, show_default=False, help=f"{help} (repeatable)")
+
+
 ReportForceOption = Annotated[
     bool,
     typer.Option(
@@ -154,7 +166,7 @@ async def db_start() -> None:
             "the embedded server is started but not used",
             file=sys.stderr,
         )
-    server = EmbeddedPostgres(settings.embedded_dir)
+    server = EmbeddedPostgres(settings=settings)
     await asyncio.to_thread(server.start)
     print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
 
@@ -163,7 +175,7 @@ async def db_start() -> None:
 @_runs_async
 async def db_stop() -> None:
     """Stop the embedded PostgreSQL server; its data is kept."""
-    server = EmbeddedPostgres((await _settings()).embedded_dir)
+    server = EmbeddedPostgres(settings=await _settings())
     stopped = await asyncio.to_thread(server.stop)
     print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 
@@ -173,7 +185,7 @@ async def db_stop() -> None:
 async def db_status() -> None:
     """Say whether the embedded server runs, and which configured database is used instead."""
     settings = await _settings()
-    server = EmbeddedPostgres(settings.embedded_dir)
+    server = EmbeddedPostgres(settings=settings)
     print(f"embedded PostgreSQL: {(await asyncio.to_thread(server.status)).describe()}")
     if settings.database_url is not None:
         print(f"configured database (used instead): {mask_url(settings.database_url)}")
@@ -188,7 +200,7 @@ async def db_url() -> None:
         print(mask_url(settings.database_url))
         return
     # The application's (writer) URL, never the embedded server's superuser.
-    server = EmbeddedPostgres(settings.embedded_dir)
+    server = EmbeddedPostgres(settings=settings)
     server_url = make_url(await asyncio.to_thread(server.url, EMBEDDED_DATABASE))
     print(mask_url(role_urls(server_url, EMBEDDED_DATABASE).writer))
 
@@ -270,11 +282,10 @@ async def import_(
     ] = "import",
     column_map: Annotated[
         list[str] | None,
-        typer.Option(
+        _repeatable(
             "--map",
             metavar="FILE.COLUMN=SOURCE",
-            show_default=False,
-            help="read our column from another source column, e.g. artworks.year=Date (repeatable)",
+            help="read our column from another source column, e.g. artworks.year=Date",
         ),
     ] = None,
     dry_run: Annotated[
@@ -333,11 +344,11 @@ async def import_(
 async def report(
     param: Annotated[
         list[str] | None,
-        typer.Option(
+        _repeatable(
             "--param",
             metavar="KEY=VALUE",
-            show_default=False,
-            help="report parameter: start, end (YYYY-MM-DD), user_id, medium, status (repeatable)",
+            help=f"report parameter, one of {', '.join(REPORT_PARAMETERS)} "
+            "(start and end as YYYY-MM-DD)",
         ),
     ] = None,
     out: ReportOutOption = None,
@@ -364,7 +375,8 @@ async def report(
     from gallery_analytics.reports import check_parameters, execute_report, parse_parameter_pairs
 
     raw = parse_parameter_pairs(param or [])
-    async with await connect() as db:
+    settings = await _settings()
+    async with await connect(settings=settings) as db:
         parameters = await check_parameters(db, raw)  # before any cell runs
     written = await asyncio.to_thread(
         execute_report,
@@ -374,6 +386,7 @@ async def report(
         progress=not no_progress,
         force=force or out is None,  # the default report is this command's own
         allow_partial=allow_partial,
+        settings=settings,  # the kernel renders from the database checked here
     )
     print(f"report: {written.html_path}")
     print(f"executed notebook: {written.notebook_path}")
@@ -390,15 +403,20 @@ async def report(
 async def notebooks(
     names: Annotated[
         list[str] | None,
+        # Hidden from the Arguments list (Typer would print "NAME <list[str]>"); the
+        # docstring shows this help instead.
         typer.Argument(
             metavar="NAME",
             show_default=False,
-            help="notebooks to run, e.g. 01-quickstart (default: all)",
+            hidden=True,
+            help="the notebooks to run, e.g. 01-quickstart (default: all)",
         ),
     ] = None,
 ) -> None:
     """Re-execute the notebooks in place against the seeded demo database (keeps their
-    committed outputs current)."""
+    committed outputs current).
+
+    NAME: the notebooks to run, e.g. 01-quickstart (default: all)."""
     from gallery_analytics.notebooks import (
         execute_notebook,
         notebook_paths,
@@ -408,7 +426,7 @@ async def notebooks(
     paths = notebook_paths(names or [])
     settings = await _settings()
     server = settings.database_url or make_url(
-        await asyncio.to_thread(EmbeddedPostgres(settings.embedded_dir).start)
+        await asyncio.to_thread(EmbeddedPostgres(settings=settings).start)
     )
     # Roles are created only on the embedded server, never on a configured one.
     database = await prepare_notebook_database(
@@ -417,7 +435,7 @@ async def notebooks(
     print(f"notebook database: {mask_url(database.writer)} (small demo data, seed {DEFAULT_SEED})")
     for path in paths:
         print(f"executing {path.name} ...", flush=True)
-        await asyncio.to_thread(execute_notebook, path, database=database)
+        await asyncio.to_thread(execute_notebook, path, database=database, settings=settings)
     print(f"{len(paths)} notebook(s) updated")
 
 
@@ -437,7 +455,8 @@ async def demo(
     replace = force or out is None  # the default report is the demo's own
     claim_report_outputs(target, force=replace)  # before the slow part
     progress = sys.stderr.isatty()
-    async with await connect() as db:
+    settings = await _settings()
+    async with await connect(settings=settings) as db:
         print(f"database: {mask_url(db.url)}")
         seeded = await seed_demo(db, size=size, seed=seed, progress=progress)
         print(seeded.summary())
@@ -445,7 +464,7 @@ async def demo(
         print(gallery.render())
         parameters = await check_parameters(db, {})
     written = await asyncio.to_thread(
-        execute_report, parameters, target, progress=progress, force=replace
+        execute_report, parameters, target, progress=progress, force=replace, settings=settings
     )
     print(f"report: {written.html_path}")
 

@@ -5,13 +5,17 @@ so they must run against a database that always holds the same rows: the small d
 dataset with the fixed demo seed, in its own database (``gallery_notebooks``) so it
 never disturbs an analyst's own data. ``gallery-analytics notebooks`` re-executes every
 notebook in place against it; the tests do the same through nbval.
+
+A kernel sees the configuration of the command that started it: its ``GALLERY_*``
+variables are the command's resolved settings (:func:`kernel_environment`), not whatever
+``.env`` its own folder would find.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
@@ -19,14 +23,11 @@ from gallery_analytics.extras import require_extra
 
 with require_extra("notebook", needed_by=__name__):
     import nbformat
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-from gallery_analytics.config import (
-    ADMIN_DATABASE_URL_ENV,
-    DATABASE_URL_ENV,
-    READ_DATABASE_URL_ENV,
-)
+from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.roles import RoleUrls, provision_database, role_urls
@@ -99,25 +100,49 @@ async def prepare_notebook_database(server_url: URL, *, provision_roles: bool) -
     return urls
 
 
-def kernel_environment(urls: RoleUrls) -> dict[str, str]:
-    """The ``GALLERY_*`` settings a notebook kernel needs to use ``urls``."""
-    return {
-        DATABASE_URL_ENV: urls.writer.render_as_string(hide_password=False),
-        READ_DATABASE_URL_ENV: urls.reader.render_as_string(hide_password=False),
-        ADMIN_DATABASE_URL_ENV: urls.owner.render_as_string(hide_password=False),
-    }
+def kernel_environment(urls: RoleUrls, *, settings: Settings | None = None) -> dict[str, str]:
+    """The ``GALLERY_*`` variables of a notebook kernel: ``settings`` (the command's; by
+    default none beyond the database) pointed at the notebook database ``urls``."""
+    return _pointed_at(urls, settings).as_environment()
 
 
-def execute_notebook(path: Path, *, database: RoleUrls) -> None:
+def _pointed_at(urls: RoleUrls, settings: Settings | None) -> Settings:
+    return (settings or Settings()).model_copy(
+        update={
+            "database_url": urls.writer,
+            "read_database_url": urls.reader,
+            "admin_database_url": urls.owner,
+        }
+    )
+
+
+class _KernelManager(AsyncKernelManager):
+    """Starts its kernel with a given environment (papermill passes no ``env`` itself)."""
+
+    def __init__(self, environment: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._kernel_environment = dict(environment)
+
+    async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+        kw.setdefault("env", self._kernel_environment)
+        await super().start_kernel(**kw)
+
+
+def kernel_manager(environment: Mapping[str, str]) -> AsyncKernelManager:
+    """A python3 kernel manager whose kernel runs with exactly ``environment``, for
+    papermill (``execute_notebook(..., km=kernel_manager(...))``)."""
+    return _KernelManager(environment, kernel_name="python3")
+
+
+def execute_notebook(path: Path, *, database: RoleUrls, settings: Settings | None = None) -> None:
     """Execute ``path`` top to bottom on a fresh kernel and save it with its outputs.
 
-    The kernel gets the ``GALLERY_*`` URLs of ``database``; nothing else about the
-    environment changes.
+    The kernel gets ``settings`` (the command's) pointed at ``database``, and no ``.env``
+    of its own (:func:`gallery_analytics.config.process_environment`).
     """
     notebook = nbformat.read(path, as_version=4)
     environment: Mapping[str, str] = {
-        **os.environ,
-        **kernel_environment(database),
+        **process_environment(_pointed_at(database, settings)),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     client = NotebookClient(

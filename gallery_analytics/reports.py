@@ -29,7 +29,9 @@ with require_extra("notebook", needed_by=__name__):
     from nbconvert.preprocessors import Preprocessor
 
 from gallery_analytics.charts import PLOTLY_CONFIG
+from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import REPORT_PARAMETERS as PARAMETERS
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto
 from gallery_analytics.errors import (
@@ -38,13 +40,12 @@ from gallery_analytics.errors import (
     ReportIncompleteError,
     ValidationError,
 )
-from gallery_analytics.notebooks import notebooks_dir
+from gallery_analytics.notebooks import kernel_manager, notebooks_dir
 from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-PARAMETERS = ("start", "end", "user_id", "medium", "status")
 TEMPLATE_DIR = Path(__file__).parent / "report_template"
 HEADING_METADATA = "gallery_report"  # output metadata key of the heading: failed panels
 # Characters Markdown gives a meaning to inside a line; escaped so data shows as typed
@@ -146,8 +147,13 @@ def execute_report(
     progress: bool = True,
     force: bool = False,
     allow_partial: bool = False,
+    settings: Settings | None = None,
 ) -> Report:
     """Run the report notebook (``notebook``, default 04-report) and export it.
+
+    The kernel gets ``settings`` as its ``GALLERY_*`` variables (the command's own: the
+    same database, the same today, whatever ``.env`` the kernel's folder would find);
+    without them it inherits this process's environment.
 
     Writes ``html_path`` and the executed notebook beside it (same name, ``.ipynb``).
     Neither may already exist unless ``force``; neither may be the report notebook, a
@@ -173,6 +179,7 @@ def execute_report(
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
+            km=None if settings is None else kernel_manager(process_environment(settings)),
         )
     except papermill.PapermillExecutionError as exc:
         if exc.ename == ReportIncompleteError.__name__:

@@ -34,6 +34,10 @@ from gallery_analytics.errors import ValidationError
 
 MediumName = NonBlankText
 
+# The parameters of the report notebook (``--param KEY=VALUE``, papermill): the overview's
+# filters as text. Here, not in reports.py, so the CLI lists them without the notebook extra.
+REPORT_PARAMETERS = ("start", "end", "user_id", "medium", "status")
+
 
 def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     """The period the dashboard and the report show when none is given: the last full
