@@ -1,15 +1,21 @@
 """Plotly figures for the gallery dashboard, built from the analytics frames.
 
-Every function is pure: it takes a pandas DataFrame (schemas in each docstring), returns a
-themed ``go.Figure`` and never mutates its input. Empty frames, or frames whose value column
-is entirely null, yield a "no data" figure instead of an error so a dashboard with tight
-filters still renders. Importing this module only registers the ``"gallery"`` plotly
-template; it does not change ``plotly.io.templates.default``.
+Every function is pure: it takes a pandas DataFrame, returns a themed ``go.Figure`` and
+never mutates its input. Empty frames, or frames whose value column is entirely null,
+yield a "no data" figure instead of an error so a dashboard with tight filters still
+renders. Importing this module only registers the ``"gallery"`` plotly template; it does
+not change ``plotly.io.templates.default``.
 
 A dashboard panel's chart has the panel's name (``monthly_revenue`` draws the
-``monthly_revenue`` panel): the panel registry (:mod:`gallery_analytics.panels`) finds it
-by that name and passes the panel's title, so this module knows nothing of panels,
-queries or services.
+``monthly_revenue`` panel) and draws what it is given: the panel's title and its column
+specs (:class:`~gallery_analytics.domain.columns.ColumnSpec`), which say what each axis
+is called ("Revenue (EUR)", from ``spec.heading()``) and how values are formatted on
+ticks and in hover text (``spec.format``, a d3 format plotly reads as Python would). The
+frame is checked against those specs. The documented way to draw a panel is
+``panels.panel("monthly_revenue").chart(frame)`` (or ``panels.draw(result)``), which
+passes them; a chart called directly without them uses the panel's declaration in
+:mod:`gallery_analytics.panels`, so the registry stays the one place a panel's columns,
+units and formats are written.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import html
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -26,6 +32,9 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 
+from gallery_analytics.domain.columns import ColumnSpec, Kind, in_currency
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.values import reject_awaitable, require_currency_code
 from gallery_analytics.errors import ValidationError
 
 __all__ = [
@@ -56,27 +65,22 @@ PALETTE: Final[tuple[str, ...]] = (
     "#000000",
 )
 # Fixed per status so the same status has the same colour on every chart.
-STATUS_COLOURS: Final[dict[str, str]] = {
-    "available": "#009E73",
-    "reserved": "#E69F00",
-    "sold": "#0072B2",
-    "on_loan": "#CC79A7",
+STATUS_COLOURS: Final[Mapping[ArtworkStatus, str]] = {
+    ArtworkStatus.AVAILABLE: "#009E73",
+    ArtworkStatus.RESERVED: "#E69F00",
+    ArtworkStatus.SOLD: "#0072B2",
+    ArtworkStatus.ON_LOAN: "#CC79A7",
 }
 TEMPLATE_NAME: Final = "gallery"
 NO_DATA_MESSAGE: Final = "No data for the current filters"
+DEFAULT_CURRENCY: Final = "EUR"
 
-# Columns each chart function reads; checked up front for a clear error message.
-_SCHEMAS: Final[dict[str, tuple[str, ...]]] = {
-    "monthly_revenue": ("month", "sales", "revenue", "average_price"),
-    "top_artists": ("rank", "artist_id", "artist", "nationality", "sales", "revenue", "share"),
-    "artworks_by_medium_status": ("medium", "status", "artworks", "list_value"),
-    "acquisitions_per_year": ("year", "artworks", "list_value"),
-    "exhibition_attendance": ("week", "visitors", "exhibitions_open"),
-    "artists_by_nationality_gender": ("nationality", "gender", "artists"),
-    "exhibition_timeline": ("id", "title", "venue", "city", "starts_on", "ends_on"),
-}
+# The exhibition timeline is not a dashboard panel (it draws a user's exhibitions), so it
+# has no specs in the registry: the columns it reads, checked up front.
+_TIMELINE_COLUMNS: Final = ("id", "title", "venue", "city", "starts_on", "ends_on")
 _NEUTRAL: Final = "#BBBBBB"  # statuses outside STATUS_COLOURS, medium tiles in the treemap
 _ROW_HEIGHT: Final = 26  # pixels per bar in horizontal bar charts with one row per category
+_DATE_KINDS: Final = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ})
 
 
 def _build_template() -> go.layout.Template:
@@ -116,13 +120,6 @@ def _configure_renderers() -> None:
 
 
 _configure_renderers()
-
-
-def _currency(currency: object) -> str:
-    """A currency code goes into labels and hover templates: three capital letters only."""
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ValidationError("currency", "expected a currency code such as EUR", value=currency)
-    return currency
 
 
 def plain_text(value: object) -> str:
@@ -190,10 +187,16 @@ def no_data_figure(title: str, message: str = NO_DATA_MESSAGE) -> go.Figure:
     return apply_theme(fig)
 
 
-def _usable_rows(frame: pd.DataFrame, chart: str, *, values: Sequence[str]) -> pd.DataFrame:
-    """Rows of ``frame`` with no null in ``values``; fail clearly if a column of the chart's
-    schema is missing, rather than with a bare KeyError deep inside plotting."""
-    missing = [column for column in _SCHEMAS[chart] if column not in frame.columns]
+def _usable_rows(
+    frame: pd.DataFrame, chart: str, *, columns: Sequence[str], values: Sequence[str]
+) -> pd.DataFrame:
+    """Rows of ``frame`` with no null in ``values``; fail clearly if one of ``columns`` is
+    missing, rather than with a bare KeyError deep inside plotting."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(
+            "frame", f"{chart} draws a pandas DataFrame, got {type(frame).__name__}"
+        )
+    missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValidationError(
             f"frame.{missing[0]}",
@@ -201,6 +204,84 @@ def _usable_rows(frame: pd.DataFrame, chart: str, *, values: Sequence[str]) -> p
             f"{', '.join(map(str, frame.columns)) or 'no columns'}",
         )
     return frame.dropna(subset=list(values))
+
+
+@dataclass(frozen=True, slots=True)
+class _Specs:
+    """What a panel chart draws with: the title and the column specs it was given."""
+
+    chart: str
+    title: str
+    columns: Mapping[str, ColumnSpec]
+
+    def __getitem__(self, name: str) -> ColumnSpec:
+        found = self.columns.get(name)
+        if found is None:
+            raise ValidationError(
+                f"columns.{name}",
+                f"{self.chart} draws column {name!r} but was given no spec for it; "
+                f"it has {', '.join(self.columns) or 'none'}",
+            )
+        return found
+
+    def heading(self, name: str) -> dict[str, object]:
+        """An axis or legend title: the column's label and unit ("Revenue (EUR)")."""
+        return {"text": plain_text(self[name].heading())}
+
+    def value(self, name: str, reference: str) -> str:
+        """A plotly template reference to a value of column ``name``, in its format:
+        ``%{y:,.2f}``, or ``%{x|%b %Y}`` for dates."""
+        spec = self[name]
+        if not spec.format:
+            return f"%{{{reference}}}"
+        separator = "|" if spec.kind in _DATE_KINDS else ":"
+        return f"%{{{reference}{separator}{spec.format}}}"
+
+    def hover(self, name: str, reference: str) -> str:
+        """One hover line: "Revenue: 1,500.00 EUR" (the unit unless the label names it)."""
+        spec = self[name]
+        shown = spec.unit and spec.unit.lower() not in spec.label.lower()
+        unit = f" {plain_text(spec.unit)}" if shown else ""
+        return f"{plain_text(spec.label)}: {self.value(name, reference)}{unit}"
+
+
+def _panel_chart(
+    chart: str,
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None,
+    title: str | None,
+    currency: str | None,
+    values: Sequence[str],
+) -> tuple[_Specs, pd.DataFrame]:
+    """The specs a panel chart draws with, and the frame's usable rows (checked against
+    the specs). Without ``columns`` or ``title``, the panel's declaration is used: the
+    registry sits a layer above the charts, so it is imported here, when needed."""
+    reject_awaitable(frame, field="frame")
+    reject_awaitable(columns, field="columns")
+    code = require_currency_code(DEFAULT_CURRENCY if currency is None else currency)
+    if columns is None or title is None:
+        from gallery_analytics import panels  # lazy: see the docstring
+
+        declared = panels.panel(chart)
+        columns = declared.columns if columns is None else columns
+        title = declared.title if title is None else title
+    specs = in_currency(tuple(columns), code)
+    for spec in specs:
+        if spec.is_money:  # its unit goes into hover templates: a code, nothing else
+            require_currency_code(spec.unit, field=f"columns.{spec.name}.unit")
+    shown = _Specs(chart, title, {spec.name: spec for spec in specs})
+    for name in values:
+        _ = shown[name]
+    rows = _usable_rows(frame, chart, columns=list(shown.columns), values=values)
+    return shown, rows
+
+
+def _status_colour(label: str) -> str:
+    try:
+        return STATUS_COLOURS[ArtworkStatus(label)]
+    except ValueError:
+        return _NEUTRAL
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -219,18 +300,29 @@ def _bar_height(rows: int) -> int:
 
 
 def monthly_revenue(
-    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Revenue by month"
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Monthly revenue as bars; hover adds the number of sales and the average price.
 
-    Columns: ``month`` (datetime64[us, UTC], start of month), ``sales`` (int64), ``revenue``
-    and ``average_price`` (float64). Months are shown in UTC since plotly axes have no zone.
+    Columns (see the panel's specs): ``month`` (datetime64[us, UTC], start of month),
+    ``sales``, ``revenue``, ``average_price``. Months are shown in UTC since plotly axes
+    have no zone. ``currency`` fills in the money columns' unit (default EUR).
     """
-    currency = _currency(currency)
-    rows = _usable_rows(frame, "monthly_revenue", values=["month", "revenue"])
+    specs, rows = _panel_chart(
+        "monthly_revenue",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["month", "revenue"],
+    )
     rows = rows.sort_values("month", kind="stable")
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     months = pd.to_datetime(rows["month"], utc=True).dt.tz_localize(None)
     fig = go.Figure(
         go.Bar(
@@ -240,40 +332,58 @@ def monthly_revenue(
             xperiod="M1",
             xperiodalignment="middle",
             marker={"color": PALETTE[4]},
-            name="Revenue",
-            hovertemplate=(
-                "%{x|%B %Y}<br>"
-                f"Revenue: %{{y:,.2f}} {currency}<br>"
-                "Sales: %{customdata[0]:,.0f}<br>"
-                f"Average price: %{{customdata[1]:,.2f}} {currency}<extra></extra>"
-            ),
+            name=plain_text(specs["revenue"].label),
+            hovertemplate="<br>".join(
+                [
+                    specs.value("month", "x"),
+                    specs.hover("revenue", "y"),
+                    specs.hover("sales", "customdata[0]"),
+                    specs.hover("average_price", "customdata[1]"),
+                ]
+            )
+            + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title={"text": plain_text(title)},
-        xaxis={"title": {"text": "Month"}, "tickformat": "%b %Y"},
-        yaxis={"title": {"text": f"Revenue ({currency})"}, "rangemode": "tozero"},
+        title={"text": plain_text(specs.title)},
+        xaxis={"title": specs.heading("month"), "tickformat": specs["month"].format},
+        yaxis={
+            "title": specs.heading("revenue"),
+            "tickformat": specs["revenue"].format,
+            "rangemode": "tozero",
+        },
     )
     return apply_theme(fig)
 
 
 def top_artists(
-    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Top artists by revenue"
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Artists by revenue as horizontal bars, rank 1 at the top, labelled with revenue share.
 
-    Columns: ``rank``, ``sales`` (int64), ``artist_id``, ``artist``, ``nationality`` (string,
-    may be NA), ``revenue``, ``share`` (float64, 0..1). Bars are keyed by ``artist_id`` so two
-    artists with the same name keep separate bars.
+    Columns (see the panel's specs): ``rank``, ``artist_id``, ``artist``, ``nationality``
+    (may be NA), ``sales``, ``revenue``, ``share`` (0..1). Bars are keyed by ``artist_id``
+    so two artists with the same name keep separate bars.
     """
-    currency = _currency(currency)
-    rows = _usable_rows(frame, "top_artists", values=["artist_id", "revenue"])
+    specs, rows = _panel_chart(
+        "top_artists",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["artist_id", "revenue"],
+    )
     rows = rows.sort_values(["rank", "revenue"], ascending=[True, False], kind="stable")
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     ids = _labels(rows["artist_id"], "")
     names = _labels(rows["artist"], "Unknown artist")
     shares = _floats(rows["share"])
+    share = specs["share"]
     customdata = pd.DataFrame(
         {
             "artist": names,
@@ -288,24 +398,31 @@ def top_artists(
             y=ids,
             orientation="h",
             marker={"color": PALETTE[4]},
-            text=["" if np.isnan(share) else f"{share:.1%}" for share in shares],
+            text=["" if np.isnan(value) else share.show(value) for value in shares],
             textposition="auto",
             customdata=customdata,
-            name="Revenue",
-            hovertemplate=(
-                "<b>%{customdata[0]}</b> (%{customdata[1]})<br>"
-                f"Revenue: %{{x:,.2f}} {currency}<br>"
-                "Sales: %{customdata[2]}<br>"
-                "Share of revenue: %{customdata[3]:.1%}<extra></extra>"
-            ),
+            name=plain_text(specs["revenue"].label),
+            hovertemplate="<br>".join(
+                [
+                    "<b>%{customdata[0]}</b> (%{customdata[1]})",
+                    specs.hover("revenue", "x"),
+                    specs.hover("sales", "customdata[2]"),
+                    specs.hover("share", "customdata[3]"),
+                ]
+            )
+            + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title={"text": plain_text(title)},
+        title={"text": plain_text(specs.title)},
         height=_bar_height(len(ids)),
-        xaxis={"title": {"text": f"Revenue ({currency})"}, "rangemode": "tozero"},
+        xaxis={
+            "title": specs.heading("revenue"),
+            "tickformat": specs["revenue"].format,
+            "rangemode": "tozero",
+        },
         yaxis={
-            "title": {"text": "Artist"},
+            "title": specs.heading("artist"),
             "categoryorder": "array",
             "categoryarray": ids,
             "tickmode": "array",
@@ -320,17 +437,24 @@ def top_artists(
 def artworks_by_medium_status(
     frame: pd.DataFrame,
     *,
-    currency: str = "EUR",
-    title: str = "Artworks by medium and status (count)",
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Artworks as a treemap, medium tiles split by status, sized by artwork count.
 
-    Columns: ``medium`` (string, already top N + "Other"), ``status`` (Categorical),
-    ``artworks`` (int64), ``list_value`` (float64). Status tiles use ``STATUS_COLOURS``;
+    Columns (see the panel's specs): ``medium`` (already top N + "Other"), ``status``
+    (Categorical), ``artworks``, ``list_value``. Status tiles use ``STATUS_COLOURS``;
     the root tile "All artworks" carries the total.
     """
-    currency = _currency(currency)
-    rows = _usable_rows(frame, "artworks_by_medium_status", values=["artworks"])
+    specs, rows = _panel_chart(
+        "artworks_by_medium_status",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["artworks"],
+    )
     rows = rows.assign(
         medium=_labels(rows["medium"], "Unknown"),
         status=_labels(rows["status"], "unknown"),
@@ -339,7 +463,7 @@ def artworks_by_medium_status(
     )
     rows = rows[rows["artworks"] > 0]
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     leaves = rows.groupby(["medium", "status"], as_index=False, sort=True)[
         ["artworks", "list_value"]
     ].sum()
@@ -370,36 +494,50 @@ def artworks_by_medium_status(
                 "colors": [
                     "#FFFFFF",
                     *([_NEUTRAL] * len(medium_ids)),
-                    *(STATUS_COLOURS.get(status, _NEUTRAL) for status in statuses),
+                    *(_status_colour(status) for status in statuses),
                 ]
             },
-            texttemplate="%{label}<br>%{value:,.0f}",
-            hovertemplate=(
-                "<b>%{label}</b><br>Artworks: %{value:,.0f}<br>"
-                f"List value: %{{customdata:,.0f}} {currency}<extra></extra>"
-            ),
+            texttemplate=f"%{{label}}<br>{specs.value('artworks', 'value')}",
+            hovertemplate="<br>".join(
+                [
+                    "<b>%{label}</b>",
+                    specs.hover("artworks", "value"),
+                    specs.hover("list_value", "customdata"),
+                ]
+            )
+            + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title={"text": plain_text(title)}, margin={"t": 80, "l": 10, "r": 10, "b": 10}
+        title={"text": plain_text(specs.title)}, margin={"t": 80, "l": 10, "r": 10, "b": 10}
     )
     return apply_theme(fig)
 
 
 def acquisitions_per_year(
-    frame: pd.DataFrame, *, currency: str = "EUR", title: str = "Acquisitions per year"
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Artworks acquired per year as bars on a numeric year axis, so gaps stay visible.
 
-    Columns: ``year`` (int64), ``artworks`` (int64), ``list_value`` (float64). Bar width is
+    Columns (see the panel's specs): ``year``, ``artworks``, ``list_value``. Bar width is
     fixed to under a year: plotly would otherwise widen bars to the smallest gap between
     years, making sparse centuries unreadable.
     """
-    currency = _currency(currency)
-    rows = _usable_rows(frame, "acquisitions_per_year", values=["year", "artworks"])
+    specs, rows = _panel_chart(
+        "acquisitions_per_year",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["year", "artworks"],
+    )
     rows = rows.sort_values("year", kind="stable")
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     years = _floats(rows["year"]).astype("int64")
     fig = go.Figure(
         go.Bar(
@@ -408,11 +546,15 @@ def acquisitions_per_year(
             width=0.8,
             customdata=_floats(rows["list_value"]),
             marker={"color": PALETTE[2]},
-            name="Artworks",
-            hovertemplate=(
-                "%{x}<br>Artworks: %{y:,.0f}<br>"
-                f"List value: %{{customdata:,.0f}} {currency}<extra></extra>"
-            ),
+            name=plain_text(specs["artworks"].label),
+            hovertemplate="<br>".join(
+                [
+                    specs.value("year", "x"),
+                    specs.hover("artworks", "y"),
+                    specs.hover("list_value", "customdata"),
+                ]
+            )
+            + "<extra></extra>",
         )
     )
     first, last = int(years.min()), int(years.max())
@@ -420,31 +562,47 @@ def acquisitions_per_year(
     # is not labelled "2024" five times at fractional positions.
     pad = max(1.5, 0.5 + (last - first) * 0.02)
     fig.update_layout(
-        title={"text": plain_text(title)},
+        title={"text": plain_text(specs.title)},
         bargap=0.1,
         xaxis={
-            "title": {"text": "Year acquired"},
+            "title": specs.heading("year"),
             "type": "linear",
-            "tickformat": "d",
+            "tickformat": specs["year"].format,
             "dtick": 1 if last - first <= 12 else None,
             "range": [first - pad, last + pad],
         },
-        yaxis={"title": {"text": "Artworks (count)"}, "rangemode": "tozero"},
+        yaxis={
+            "title": specs.heading("artworks"),
+            "tickformat": specs["artworks"].format,
+            "rangemode": "tozero",
+        },
     )
     return apply_theme(fig)
 
 
 def exhibition_attendance(
-    frame: pd.DataFrame, *, title: str = "Exhibition attendance"
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Weekly exhibition visitors as a filled line; hover adds how many exhibitions were open.
 
-    Columns: ``week`` (datetime64[us], Monday), ``visitors``, ``exhibitions_open`` (int64).
+    Columns (see the panel's specs): ``week`` (datetime64[us], Monday), ``visitors``,
+    ``exhibitions_open``. ``currency`` is accepted, like every panel chart's, and unused.
     """
-    rows = _usable_rows(frame, "exhibition_attendance", values=["week", "visitors"])
+    specs, rows = _panel_chart(
+        "exhibition_attendance",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["week", "visitors"],
+    )
     rows = rows.sort_values("week", kind="stable")
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     fig = go.Figure(
         go.Scatter(
             x=pd.to_datetime(rows["week"]).to_numpy(),
@@ -454,32 +612,52 @@ def exhibition_attendance(
             fill="tozeroy",
             line={"color": PALETTE[4], "width": 2},
             marker={"size": 4},
-            name="Visitors",
-            hovertemplate=(
-                "Week of %{x|%d %b %Y}<br>Visitors: %{y:,.0f}<br>"
-                "Exhibitions open: %{customdata:,.0f}<extra></extra>"
-            ),
+            name=plain_text(specs["visitors"].label),
+            hovertemplate="<br>".join(
+                [
+                    specs.hover("week", "x"),
+                    specs.hover("visitors", "y"),
+                    specs.hover("exhibitions_open", "customdata"),
+                ]
+            )
+            + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title={"text": plain_text(title)},
-        xaxis={"title": {"text": "Week (starting Monday)"}},
-        yaxis={"title": {"text": "Visitors per week"}, "rangemode": "tozero"},
+        title={"text": plain_text(specs.title)},
+        xaxis={"title": specs.heading("week")},
+        yaxis={
+            "title": specs.heading("visitors"),
+            "tickformat": specs["visitors"].format,
+            "rangemode": "tozero",
+        },
     )
     return apply_theme(fig)
 
 
 def artists_by_nationality_gender(
-    frame: pd.DataFrame, *, title: str = "Artists by nationality and gender"
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[ColumnSpec] | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> go.Figure:
     """Artists per nationality as horizontal bars stacked by gender, largest at the top.
 
-    Columns: ``nationality``, ``gender`` (string), ``artists`` (int64). Null nationality or
-    gender is shown as "Unknown"/"unknown" rather than dropped, so totals stay honest.
+    Columns (see the panel's specs): ``nationality``, ``gender``, ``artists``. Null
+    nationality or gender is shown as "Unknown"/"unknown" rather than dropped, so totals
+    stay honest. ``currency`` is accepted, like every panel chart's, and unused.
     """
-    rows = _usable_rows(frame, "artists_by_nationality_gender", values=["artists"])
+    specs, rows = _panel_chart(
+        "artists_by_nationality_gender",
+        frame,
+        columns=columns,
+        title=title,
+        currency=currency,
+        values=["artists"],
+    )
     if rows.empty:
-        return no_data_figure(title)
+        return no_data_figure(specs.title)
     rows = pd.DataFrame(
         {
             "nationality": _labels(rows["nationality"], "Unknown"),
@@ -493,6 +671,9 @@ def artists_by_nationality_gender(
     table = table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index]
     genders = table.sum(axis=0).sort_values(ascending=False, kind="stable").index.tolist()
     nationalities = [str(n) for n in table.index]  # escaped by _labels above
+    artists = specs["artists"]
+    unit = f" {plain_text(artists.unit)}" if artists.unit else ""
+    hover = f"%{{y}}<br>%{{fullData.name}}: {specs.value('artists', 'x')}{unit}<extra></extra>"
     fig = go.Figure()
     for position, gender in enumerate(genders):
         fig.add_trace(
@@ -502,17 +683,17 @@ def artists_by_nationality_gender(
                 orientation="h",
                 name=str(gender),
                 marker={"color": PALETTE[position % len(PALETTE)]},
-                hovertemplate="%{y}<br>%{fullData.name}: %{x:,.0f} artists<extra></extra>",
+                hovertemplate=hover,
             )
         )
     fig.update_layout(
-        title={"text": plain_text(title)},
+        title={"text": plain_text(specs.title)},
         barmode="stack",
         height=_bar_height(len(nationalities)),
-        legend={"title": {"text": "Gender"}},
-        xaxis={"title": {"text": "Artists (count)"}},
+        legend={"title": specs.heading("gender")},
+        xaxis={"title": specs.heading("artists"), "tickformat": artists.format},
         yaxis={
-            "title": {"text": "Nationality"},
+            "title": specs.heading("nationality"),
             "categoryorder": "array",
             "categoryarray": nationalities,
             "autorange": "reversed",
@@ -528,7 +709,13 @@ def exhibition_timeline(frame: pd.DataFrame, *, title: str = "Exhibition timelin
     (datetime64[us], ``ends_on`` inclusive). Bars end at ``ends_on`` + 1 day because a bar's
     end is exclusive. Rows are keyed by ``id`` (titles may repeat), earliest at the top.
     """
-    rows = _usable_rows(frame, "exhibition_timeline", values=["id", "starts_on", "ends_on"])
+    reject_awaitable(frame, field="frame")
+    rows = _usable_rows(
+        frame,
+        "exhibition_timeline",
+        columns=_TIMELINE_COLUMNS,
+        values=["id", "starts_on", "ends_on"],
+    )
     rows = rows.sort_values(["starts_on", "ends_on"], kind="stable")
     if rows.empty:
         return no_data_figure(title)

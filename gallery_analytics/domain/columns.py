@@ -3,7 +3,8 @@
 A :class:`ColumnSpec` says what a column holds (its :class:`Kind`, which fixes the pandas
 dtype), and how people read it: a label, a unit and a display format. Panels declare
 their columns with these once; frames, tables, KPI tiles and the HTTP API read them.
-Kept free of other project imports (errors aside) so every layer can use it without cycles.
+Kept free of other project imports (errors and the domain's value types aside) so every
+layer can use it without cycles.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from gallery_analytics.domain.values import is_currency_code
 from gallery_analytics.errors import ValidationError
 
 CURRENCY: Final = "{currency}"
@@ -69,7 +71,7 @@ class ColumnSpec:
     @property
     def is_money(self) -> bool:
         """Whether the column is an amount in the panel's currency (declared or filled in)."""
-        return self.unit == CURRENCY or _is_currency_code(self.unit)
+        return self.unit == CURRENCY or is_currency_code(self.unit)
 
     def in_currency(self, currency: str) -> ColumnSpec:
         """This spec with the :data:`CURRENCY` placeholder replaced by ``currency``."""
@@ -96,10 +98,6 @@ class ColumnSpec:
 def in_currency(columns: tuple[ColumnSpec, ...], currency: str) -> tuple[ColumnSpec, ...]:
     """Every money column of ``columns`` in ``currency`` (see :meth:`ColumnSpec.in_currency`)."""
     return tuple(column.in_currency(currency) for column in columns)
-
-
-def _is_currency_code(unit: str) -> bool:
-    return len(unit) == 3 and unit.isascii() and unit.isalpha() and unit.isupper()
 
 
 def _is_missing(value: object) -> bool:

@@ -15,6 +15,11 @@ import plotly.io as pio  # type: ignore[import-untyped]
 import pytest
 
 from gallery_analytics import charts
+from gallery_analytics.domain import columns as column_specs
+from gallery_analytics.domain.columns import ColumnSpec, Kind
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.errors import ValidationError
 from tests.unit.fresh_interpreters import outcome
 
 STRING = pd.StringDtype("pyarrow")
@@ -140,6 +145,13 @@ def test_template_is_registered_with_okabe_ito_colorway() -> None:
     assert charts.PALETTE[:3] == ("#E69F00", "#56B4E9", "#009E73")
     assert set(charts.STATUS_COLOURS) == set(STATUSES)
     assert set(charts.STATUS_COLOURS.values()) <= set(charts.PALETTE)
+
+
+def test_status_colours_are_keyed_by_the_status_enum() -> None:
+    """One colour per ArtworkStatus member (keyed by plain strings before: a renamed or
+    added status would silently go grey)."""
+    assert list(charts.STATUS_COLOURS) == list(ArtworkStatus)
+    assert all(type(status) is ArtworkStatus for status in charts.STATUS_COLOURS)
 
 
 def test_importing_does_not_change_the_default_template() -> None:
@@ -277,7 +289,7 @@ def test_acquisitions_per_year_across_two_centuries() -> None:
     low, high = fig.layout.xaxis.range
     assert low < 1820 < 2025 < high
     assert axis_title(fig, "xaxis") == "Year acquired"
-    assert axis_title(fig, "yaxis") == "Artworks (count)"
+    assert axis_title(fig, "yaxis") == "Artworks"  # the spec's heading (its label names the unit)
 
 
 def test_exhibition_attendance() -> None:
@@ -306,7 +318,7 @@ def test_artists_by_nationality_gender_stacked_and_ordered_by_total() -> None:
     assert by_gender["female"] == {"NL": 0, "FR": 2, "DE": 4}
     assert by_gender["male"] == {"NL": 10, "FR": 3, "DE": 0}
     assert by_gender["non-binary"] == {"NL": 1, "FR": 0, "DE": 0}
-    assert axis_title(fig, "xaxis") == "Artists (count)"
+    assert axis_title(fig, "xaxis") == "Artists"
     assert axis_title(fig, "yaxis") == "Nationality"
 
 
@@ -471,6 +483,33 @@ def test_no_data_figure_escapes_title_and_message(text: str) -> None:
 def test_currency_must_be_a_code(currency: str) -> None:
     with pytest.raises(charts.ValidationError, match=r"^currency: "):
         charts.monthly_revenue(revenue_frame(), currency=currency)
+
+
+@pytest.mark.parametrize("code", ["EUR", "USD", "eur", "EURO", "EUR\n", "ÉUR", "", "%{x}"])
+def test_a_currency_code_has_one_definition(code: str) -> None:
+    """Filters, money column units and charts accept the same codes: all use the domain's
+    CurrencyCode (three checks, written three ways, before)."""
+    from gallery_analytics.domain.values import CurrencyCode, is_currency_code
+
+    assert CurrencyCode is not None
+    assert not hasattr(charts, "_currency")
+    assert not hasattr(column_specs, "_is_currency_code")
+    valid = is_currency_code(code)
+    assert valid == (code in {"EUR", "USD"})
+    try:
+        OverviewFilters(currency=code)
+    except ValidationError:
+        in_filters = False
+    else:
+        in_filters = True
+    try:
+        charts.monthly_revenue(revenue_frame(), currency=code)
+    except ValidationError:
+        in_charts = False
+    else:
+        in_charts = True
+    money = ColumnSpec("revenue", Kind.FLOAT, unit=code).is_money
+    assert in_filters == in_charts == money == valid
 
 
 def test_no_renderer_offers_the_cloud_share_button() -> None:
