@@ -1,6 +1,6 @@
 """Load: many gallery-overview loads at once against a bounded pool.
 
-Runs N concurrent loads (default 50, seven panels each) against a pool of 10
+Runs N concurrent loads (default 50, every registered panel each) against a pool of 10
 connections on the medium demo dataset, a few rounds, and prints throughput
 (dashboards per second) and per-load latency p50/p95, plus how many panels failed
 (expected: none) and the pool state afterwards (expected: nothing checked out).
@@ -19,6 +19,7 @@ from common import scratch_database, server_url
 
 from gallery_analytics.config import PoolSettings, Settings
 from gallery_analytics.db.database import Database
+from gallery_analytics.panels import PANELS
 from gallery_analytics.services.dashboard import DashboardService
 
 
@@ -47,7 +48,7 @@ async def main(loads: int, pool: int, rounds: int, size: str) -> None:
             failed = sum(count for _, count in results)
             p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
             print(
-                f"round {round_number}: {loads} loads x 7 panels on a pool of {pool}: "
+                f"round {round_number}: {loads} loads x {len(PANELS)} panels on a pool of {pool}: "
                 f"{loads / wall:6.1f} dashboards/s, p50 {statistics.median(latencies):7.1f} ms, "
                 f"p95 {p95:7.1f} ms, failed panels {failed}"
             )

@@ -1,11 +1,14 @@
-"""The dashboard panels, each declared once: name, title, typed columns, query and chart.
+"""The dashboard panels, each declared once: name, title, typed columns, query, and how
+it is shown (a chart, tiles or a table).
 
 A panel's query (:mod:`gallery_analytics.queries.overview`) and chart
 (:mod:`gallery_analytics.charts`) are functions with the panel's own name, so
 ``monthly_revenue`` is queried by ``queries.overview.monthly_revenue`` and drawn by
-``charts.monthly_revenue``. Everything that shows panels iterates over :data:`PANELS`:
-the dashboard service, the widget, the report notebook, the CLI summary and the HTTP API.
-Adding a panel is one entry here (plus its SQL and its chart).
+``charts.monthly_revenue``; the chart is given the panel's title and column specs, so
+axis titles, units and number formats come from here. The dashboard service, the widget
+and the report notebook iterate over :data:`PANELS` (a new panel appears in all three);
+the CLI summary reuses the ``top_artists`` query by name; an HTTP API is to read the
+registry too. Adding a panel is one entry here (plus its SQL, and its chart if it has one).
 
 Columns carry their kind (the frame's dtypes), their categories (declared per column),
 their unit and their display format; money columns use the :data:`CURRENCY` placeholder,
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
 
 from gallery_analytics.domain.columns import CURRENCY, ColumnSpec, Kind, in_currency
 from gallery_analytics.domain.enums import ArtworkStatus
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
     from gallery_analytics.domain.results import PanelResult
 
-__all__ = ["PANELS", "STATUSES", "Panel", "draw", "panel", "table"]
+__all__ = ["PANELS", "STATUSES", "Display", "Panel", "draw", "panel", "show", "table"]
 
 STATUSES: Final = tuple(status.value for status in ArtworkStatus)
 COUNT: Final = ",d"  # display formats (Python format specs; d3 reads them the same)
@@ -44,19 +48,42 @@ ROUNDED_MONEY: Final = ",.0f"
 NO_CHART: Final = "No chart for this panel"
 
 
+class Display(StrEnum):
+    """How a panel is shown; every view follows it (widget, report, ``show``)."""
+
+    CHART = "chart"  # drawn by the chart function of the panel's name
+    TILES = "tiles"  # one tile per column of its single row (a static report: a table)
+    TABLE = "table"  # its rows as a table, headed and formatted as its columns declare
+
+
 @dataclass(frozen=True, slots=True)
 class Panel:
-    """One dashboard panel: what it is called, what it returns, how it is queried and drawn.
+    """One dashboard panel: what it is called, what it returns, how it is queried and shown.
 
-    ``charted``: drawn by the function of the same name in :mod:`gallery_analytics.charts`;
-    a panel without a chart (``key_figures``) is shown as tiles or a table.
+    ``display``: :attr:`Display.CHART` panels are drawn by the function of the same name
+    in :mod:`gallery_analytics.charts`; the others are shown as tiles or as a table.
     """
 
     name: str
     title: str
     columns: tuple[ColumnSpec, ...]
     query: Callable[[OverviewFilters], PanelQuery]
-    charted: bool = False
+    display: Display = Display.TABLE
+
+    def __post_init__(self) -> None:
+        try:  # "chart" is accepted for Display.CHART, a typo is not
+            object.__setattr__(self, "display", Display(self.display))
+        except ValueError:
+            raise ValidationError(
+                "display",
+                f"panel {self.name!r}: expected one of {', '.join(Display)}, got {self.display!r}",
+                value=self.display,
+            ) from None
+
+    @property
+    def charted(self) -> bool:
+        """Whether the panel is shown as a chart."""
+        return self.display is Display.CHART
 
     @property
     def takes_currency(self) -> bool:
@@ -81,7 +108,7 @@ class Panel:
 
     @property
     def chart_function(self) -> Callable[..., go.Figure] | None:
-        """``charts.<name>``, or None for a panel without a chart."""
+        """``charts.<name>``, or None for a panel not shown as a chart."""
         if not self.charted:
             return None
         from gallery_analytics import charts  # lazy: see the module docstring
@@ -94,25 +121,27 @@ class Panel:
         return function
 
     def chart(self, frame: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
-        """The panel's chart of ``frame`` (``to_frame`` of its result), under its title.
+        """The panel's chart of ``frame`` (``to_frame`` of its result): the chart function
+        is given the panel's title and column specs (axis titles, units, formats).
 
         ``currency`` labels the money columns (default EUR); panels without money ignore
         it, so callers may pass it to every panel.
         """
+        reject_awaitable(frame, field="frame")
         function = self.chart_function
         if function is None:
             raise ValidationError(
-                "panel", f"panel {self.name!r} has no chart; show it with panels.table()"
+                "panel",
+                f"panel {self.name!r} is shown as {self.display.value}, not a chart; "
+                "show it with panels.show() or panels.table()",
             )
-        options: dict[str, Any] = {"title": self.title}
-        if self.takes_currency and currency is not None:
-            options["currency"] = currency
-        return function(frame, **options)
+        return function(frame, columns=self.columns, title=self.title, currency=currency)
 
     def draw(self, result: PanelResult, *, currency: str | None = None) -> go.Figure:
         """The figure for one of this panel's results: its chart, or a figure that says
-        why there is none (the panel failed, or it has no chart). The currency is the
-        one the result was loaded in, unless ``currency`` is given."""
+        why there is none (the panel failed, or it is not shown as a chart). The currency
+        is the one the result was loaded in, unless ``currency`` is given."""
+        reject_awaitable(result, field="result")
         from gallery_analytics import charts
         from gallery_analytics.frames import to_frame
 
@@ -121,6 +150,12 @@ class Panel:
         if not self.charted:
             return charts.no_data_figure(result.title, NO_CHART)
         return self.chart(to_frame(result), currency=currency or _currency_of(result))
+
+    def show(self, result: PanelResult) -> go.Figure | pd.DataFrame:
+        """One of this panel's results as a static page (the report) shows it: the chart
+        of a chart panel, else its table (tiles are a table on a page that has none)."""
+        reject_awaitable(result, field="result")
+        return self.draw(result) if self.charted else table(result)
 
 
 def _currency_of(result: PanelResult) -> str | None:
@@ -143,7 +178,7 @@ def _col(
 
 
 PANELS: Final[tuple[Panel, ...]] = (
-    Panel(  # first: the headline numbers, shown as tiles (widget) or a table (report)
+    Panel(  # first: the headline numbers
         "key_figures",
         "Key figures",
         (
@@ -159,7 +194,7 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("visitors", Kind.INT, unit="visitors", format=COUNT),
         ),
         sql.key_figures,
-        charted=False,
+        display=Display.TILES,
     ),
     Panel(
         "monthly_revenue",
@@ -171,7 +206,7 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("average_price", Kind.FLOAT, unit=CURRENCY, format=MONEY),
         ),
         sql.monthly_revenue,
-        charted=True,
+        display=Display.CHART,
     ),
     Panel(
         "top_artists",
@@ -186,7 +221,7 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("share", Kind.FLOAT, format=".1%", label="Share of revenue"),
         ),
         sql.top_artists,
-        charted=True,
+        display=Display.CHART,
     ),
     Panel(
         "artworks_by_medium_status",
@@ -198,7 +233,7 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("list_value", Kind.FLOAT, unit=CURRENCY, format=ROUNDED_MONEY),
         ),
         sql.artworks_by_medium_status,
-        charted=True,
+        display=Display.CHART,
     ),
     Panel(
         "acquisitions_per_year",
@@ -209,18 +244,18 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("list_value", Kind.FLOAT, unit=CURRENCY, format=ROUNDED_MONEY),
         ),
         sql.acquisitions_per_year,
-        charted=True,
+        display=Display.CHART,
     ),
     Panel(
         "exhibition_attendance",
         "Exhibition attendance",
         (
             _col("week", Kind.DATE, format="%d %b %Y", label="Week (from Monday)"),
-            _col("visitors", Kind.INT, unit="visitors", format=COUNT),
+            _col("visitors", Kind.INT, unit="visitors", format=COUNT, label="Visitors per week"),
             _col("exhibitions_open", Kind.INT, unit="exhibitions", format=COUNT),
         ),
         sql.exhibition_attendance,
-        charted=True,
+        display=Display.CHART,
     ),
     Panel(
         "artists_by_nationality_gender",
@@ -231,7 +266,7 @@ PANELS: Final[tuple[Panel, ...]] = (
             _col("artists", Kind.INT, unit="artists", format=COUNT),
         ),
         sql.artists_by_nationality_gender,
-        charted=True,
+        display=Display.CHART,
     ),
 )
 """Every dashboard panel, in the order dashboards and reports show them."""
@@ -254,6 +289,7 @@ def panel(name: str, *, field: str = "panel") -> Panel:
 def draw(result: PanelResult, *, currency: str | None = None) -> go.Figure:
     """The figure for a panel result of the overview: ``panel(result.name).draw(result)``;
     a result of a panel that is not registered gets a figure saying it has no chart."""
+    reject_awaitable(result, field="result")
     registered = _BY_NAME.get(result.name)
     if registered is None:
         from gallery_analytics import charts
@@ -264,7 +300,9 @@ def draw(result: PanelResult, *, currency: str | None = None) -> go.Figure:
 
 def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A panel result for people: one column per declared column (or ``columns``), headed
-    by label and unit ("Revenue (EUR)"), values as text in the column's display format."""
+    by label and unit ("Revenue (EUR)"), values as text in the column's display format.
+    Any panel's result may be shown so; tiles and table panels are shown only so."""
+    reject_awaitable(result, field="result")
     import pandas as pd
 
     specs = {spec.name: spec for spec in result.columns}
@@ -284,3 +322,11 @@ def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.Da
         },
         columns=[specs[name].heading() for name in chosen],
     )
+
+
+def show(result: PanelResult) -> go.Figure | pd.DataFrame:
+    """A panel result of the overview as a static page shows it (see :meth:`Panel.show`);
+    a result of a panel that is not registered is shown as a table."""
+    reject_awaitable(result, field="result")
+    registered = _BY_NAME.get(result.name)
+    return table(result) if registered is None else registered.show(result)

@@ -29,23 +29,23 @@ with require_extra("notebook", needed_by=__name__):
     from nbconvert.preprocessors import Preprocessor
 
 from gallery_analytics.charts import PLOTLY_CONFIG
-from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.db.database import Database
-from gallery_analytics.domain.filters import REPORT_PARAMETERS as PARAMETERS
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
     ReportExecutionError,
     ReportIncompleteError,
     ValidationError,
 )
-from gallery_analytics.notebooks import kernel_manager, notebooks_dir
+from gallery_analytics.notebooks import notebooks_dir
 from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PARAMETERS = ("start", "end", "user_id", "medium", "status")
 TEMPLATE_DIR = Path(__file__).parent / "report_template"
 HEADING_METADATA = "gallery_report"  # output metadata key of the heading: failed panels
 # Characters Markdown gives a meaning to inside a line; escaped so data shows as typed
@@ -56,11 +56,76 @@ _MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+!|~")
 
 @dataclass(frozen=True, slots=True)
 class ReportParameters:
+    """The report notebook's parameters: the overview filters as text, as the CLI's
+    ``--param`` and papermill pass them. The one mapping between the two lives here
+    (:meth:`parse`, :meth:`from_filters`, :meth:`filters`): the CLI, the widget's export
+    and the report notebook all use it."""
+
     start: dt.date
     end: dt.date
     user_id: str | None = None
     medium: str | None = None  # one medium, or several separated by commas
     status: str | None = None  # an artwork status: available, reserved, sold, on_loan
+
+    @classmethod
+    def from_filters(cls, filters: OverviewFilters, *, today: dt.date) -> ReportParameters:
+        """The parameters of a report on ``filters``; a filter without a start or an end
+        gets the report's default period, :func:`default_period` of ``today``."""
+        reject_awaitable(filters, field="filters")
+        default_start, default_end = default_period(today)
+        return cls(
+            start=filters.start or default_start,
+            end=filters.end or default_end,
+            user_id=filters.user_id,
+            medium=",".join(filters.mediums) or None,
+            status=filters.status.value if filters.status else None,
+        )
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, object], *, today: dt.date) -> ReportParameters:
+        """Parameters as given (text or None, dates too): dates as YYYY-MM-DD, missing
+        ones from the default period of ``today``, mediums split at commas, every value
+        checked as :class:`OverviewFilters` checks it (no database: see
+        :func:`check_parameters`)."""
+        reject_awaitable(raw, field="parameters")
+        if not isinstance(raw, Mapping):
+            raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
+        for name, value in raw.items():
+            reject_awaitable(value, field=str(name))
+        unknown = sorted(set(raw) - set(PARAMETERS), key=str)
+        if unknown:
+            raise ValidationError(
+                str(unknown[0]),
+                f"unknown report parameter; expected one of {', '.join(PARAMETERS)}",
+            )
+        default_start, default_end = default_period(today)
+        medium = raw.get("medium")
+        if medium is not None and not isinstance(medium, str):
+            raise ValidationError(
+                "medium", "expected a medium name, or several separated by commas", value=medium
+            )
+        filters = OverviewFilters.parse(
+            {
+                "start": _date(raw.get("start"), "start", default_start),
+                "end": _date(raw.get("end"), "end", default_end),
+                "user_id": raw.get("user_id") or None,
+                "mediums": [m.strip() for m in (medium or "").split(",") if m.strip()],
+                "status": raw.get("status") or None,
+            }
+        )
+        return cls.from_filters(filters, today=today)
+
+    def filters(self) -> OverviewFilters:
+        """The overview filters these parameters describe (mediums split at commas)."""
+        return OverviewFilters.parse(
+            {
+                "start": self.start,
+                "end": self.end,
+                "user_id": self.user_id,
+                "mediums": [m.strip() for m in (self.medium or "").split(",") if m.strip()],
+                "status": self.status,
+            }
+        )
 
     def for_papermill(self) -> dict[str, Any]:
         return {
@@ -99,44 +164,29 @@ def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
 
 
 async def check_parameters(
-    db: Database, raw: Mapping[str, str | dt.date | None]
+    db: Database, raw: OverviewFilters | Mapping[str, str | dt.date | None]
 ) -> ReportParameters:
-    """Validate report parameters, including the user and medium against the database.
+    """Validate report parameters, given as text (:meth:`ReportParameters.parse`) or as
+    the overview filters to report on, including the user and medium against the database.
 
     Without ``start``/``end`` the report covers :func:`default_period` of the
     workbench's today.
     """
-    if not isinstance(raw, Mapping):
+    reject_awaitable(db, field="db")
+    reject_awaitable(raw, field="parameters")
+    if not isinstance(raw, OverviewFilters | Mapping):
         raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
-    default_start, default_end = default_period(await db.today())
-    start = _date(raw.get("start"), "start", default_start)
-    end = _date(raw.get("end"), "end", default_end)
-    medium = raw.get("medium")
-    if medium is not None and not isinstance(medium, str):
-        raise ValidationError(
-            "medium", "expected a medium name, or several separated by commas", value=medium
-        )
-    mediums = [m.strip() for m in (medium or "").split(",") if m.strip()]
+    today = await db.today()
+    if isinstance(raw, OverviewFilters):
+        parameters = ReportParameters.from_filters(raw, today=today)
+    else:
+        parameters = ReportParameters.parse(raw, today=today)
     # Reach the database before any cell runs: an unreachable server or a wrong password
     # is one line here, not a report of failed panels.
     async with db.read_session() as session:
         await session.execute(text("SELECT 1"))
-    filters = await DashboardService(db).check_filters(
-        {
-            "start": start,
-            "end": end,
-            "user_id": raw.get("user_id") or None,
-            "mediums": mediums,
-            "status": raw.get("status") or None,
-        }
-    )
-    return ReportParameters(
-        start=start,
-        end=end,
-        user_id=filters.user_id,
-        medium=",".join(filters.mediums) or None,
-        status=filters.status.value if filters.status else None,
-    )
+    filters = await DashboardService(db).check_filters(parameters.filters())
+    return ReportParameters.from_filters(filters, today=today)
 
 
 def execute_report(
@@ -147,13 +197,8 @@ def execute_report(
     progress: bool = True,
     force: bool = False,
     allow_partial: bool = False,
-    settings: Settings | None = None,
 ) -> Report:
     """Run the report notebook (``notebook``, default 04-report) and export it.
-
-    The kernel gets ``settings`` as its ``GALLERY_*`` variables (the command's own: the
-    same database, the same today, whatever ``.env`` the kernel's folder would find);
-    without them it inherits this process's environment.
 
     Writes ``html_path`` and the executed notebook beside it (same name, ``.ipynb``).
     Neither may already exist unless ``force``; neither may be the report notebook, a
@@ -179,7 +224,6 @@ def execute_report(
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
-            km=None if settings is None else kernel_manager(process_environment(settings)),
         )
     except papermill.PapermillExecutionError as exc:
         if exc.ename == ReportIncompleteError.__name__:

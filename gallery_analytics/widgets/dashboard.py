@@ -8,9 +8,11 @@ returned), and a result is applied only if no newer refresh was asked for since,
 stale result can never overwrite a newer one. Figures are FigureWidgets updated in
 place: the widgets are created once and only their traces and layout change.
 
-What is shown comes from the panel registry (:mod:`gallery_analytics.panels`): one figure
-per charted panel, in registry order, each drawn by ``panel.draw``; the KPI tiles are the
-columns of the chartless ``key_figures`` panel, labelled and formatted as declared there.
+What is shown comes from the panel registry (:mod:`gallery_analytics.panels`), as each
+panel's ``display`` says, in registry order: one figure per chart panel, drawn by
+``panel.draw``; one tile per column of a tiles panel (the key figures); one table per
+table panel (``panels.table``); headings and formats as declared there. The widget
+knows no panel by name.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.errors import GalleryAnalyticsError
-from gallery_analytics.panels import Panel
+from gallery_analytics.panels import Display, Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 
@@ -56,7 +58,6 @@ for _bundle in (getattr(FigureWidget, "_esm", None), getattr(FigureWidget, "_css
     if _bundle is not None:
         str(_bundle)  # anywidget's FileContents caches the text after the first read
 
-KPI_PANEL = "key_figures"
 ALL = "(all)"
 DEBOUNCE_SECONDS = 0.25
 FIGURE_HEIGHT = 380
@@ -134,11 +135,26 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             control.observe(self._on_filter_change, names="value")
         self.export_button.on_click(self._on_export)
 
+        # One tile per column of each tiles panel, keyed by column name (a name two tiles
+        # panels share is keyed "panel.column" the second time).
+        self._tiles: dict[str, tuple[Panel, str]] = {}
+        for panel in self.panels:
+            if panel.display is Display.TILES:
+                for column in panel.columns:
+                    key = (
+                        column.name
+                        if column.name not in self._tiles
+                        else (f"{panel.name}.{column.name}")
+                    )
+                    self._tiles[key] = (panel, column.name)
         self.kpis = {
-            column.name: widgets.HTML(layout=widgets.Layout(min_width="170px")).add_class(
-                "gallery-kpi"
-            )
-            for column in registry.panel(KPI_PANEL).columns
+            key: widgets.HTML(layout=widgets.Layout(min_width="170px")).add_class("gallery-kpi")
+            for key in self._tiles
+        }
+        self.tables: dict[str, widgets.HTML] = {
+            panel.name: widgets.HTML(_table_html(panel.title, None)).add_class("gallery-table")
+            for panel in self.panels
+            if panel.display is Display.TABLE
         }
         self.status_line = widgets.HTML().add_class("gallery-status-line")
         self.messages = widgets.Output()
@@ -155,7 +171,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
                 )
             )
             for panel in self.panels
-            if panel.charted
+            if panel.display is Display.CHART
         }
         grid = widgets.GridBox(
             [widgets.Box([figure]) for figure in self.figures.values()],
@@ -169,6 +185,7 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
                 widgets.HBox(list(self.kpis.values())),
                 self.status_line,
                 grid,
+                *self.tables.values(),
                 self.messages,
             ]
         )
@@ -289,25 +306,16 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             }
 
     def _apply(self, overview: GalleryOverviewDto, figures: Mapping[str, go.Figure]) -> None:
-        kpi = overview.panels.get(KPI_PANEL)
-        if kpi is not None:
-            self._show_kpis(kpi)
+        for key, (panel, column) in self._tiles.items():
+            result = overview.panels.get(panel.name)
+            if result is not None:
+                self.kpis[key].value = _tile_html(key, result, column)
+        for name, shown in self.tables.items():
+            result = overview.panels.get(name)
+            if result is not None:
+                shown.value = _table_html(result.title, result)
         for name, fresh in figures.items():
             _replace_figure(self.figures[name], fresh)
-
-    def _show_kpis(self, result: PanelResult) -> None:
-        """One tile per key figure: heading and value as the registry declares them."""
-        row = result.rows[0] if result.ok and result.rows else {}
-        columns = {column.name: column for column in result.columns}
-        for name, tile in self.kpis.items():
-            column = columns[name]
-            shown = column.show(row.get(name)) if result.ok else "error"
-            tile.value = (  # every interpolated value escaped: tiles are raw HTML
-                f"<div style='padding:6px 12px;border:1px solid #ddd;border-radius:6px'>"
-                f"<div style='font-size:12px;color:#555'>{html.escape(column.heading())}</div>"
-                f"<div class='gallery-kpi-value' data-kpi='{html.escape(name)}' "
-                f"style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
-            )
 
     # -- export ---------------------------------------------------------------------------
 
@@ -324,18 +332,8 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         from gallery_analytics.reports import check_parameters, execute_report
 
         try:
-            filters = self.filters()
-            parameters = await check_parameters(
-                self.service.db,
-                {
-                    # No date chosen: the report's own default period.
-                    "start": filters.start.isoformat() if filters.start else None,
-                    "end": filters.end.isoformat() if filters.end else None,
-                    "user_id": filters.user_id,
-                    "medium": ",".join(filters.mediums) or None,
-                    "status": filters.status.value if filters.status else None,
-                },
-            )
+            # No date chosen: the report's own default period (see ReportParameters).
+            parameters = await check_parameters(self.service.db, self.filters())
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             target = self.report_dir / f"gallery-report-{stamp}.html"
             # Output widgets stop capturing after an await: append explicitly.
@@ -350,6 +348,36 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
             return None
         self.messages.append_stdout(f"Report written: {report.html_path}\n")
         return report.html_path
+
+
+def _tile_html(key: str, result: PanelResult, name: str) -> str:
+    """One tile: the column's heading and its value in the first row, as declared."""
+    row = result.rows[0] if result.ok and result.rows else {}
+    column = next(column for column in result.columns if column.name == name)
+    shown = column.show(row.get(name)) if result.ok else "error"
+    return (  # every interpolated value escaped: tiles are raw HTML
+        f"<div style='padding:6px 12px;border:1px solid #ddd;border-radius:6px'>"
+        f"<div style='font-size:12px;color:#555'>{html.escape(column.heading())}</div>"
+        f"<div class='gallery-kpi-value' data-kpi='{html.escape(key)}' "
+        f"style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
+    )
+
+
+def _table_html(title: str, result: PanelResult | None) -> str:
+    """A table panel: its title, then its rows (``panels.table``), or why there are none.
+    pandas escapes every cell; the title and an error are escaped here."""
+    heading = f"<h4 style='margin:8px 0 4px'>{html.escape(title)}</h4>"
+    if result is None:
+        return heading + "<div class='gallery-table-body'>Loading…</div>"
+    if not result.ok:
+        return heading + (
+            f"<div class='gallery-table-body'>{html.escape(f'Panel failed: {result.error}')}</div>"
+        )
+    body = registry.table(result).to_html(index=False, border=0, escape=True)
+    return (
+        f"{heading}<div class='gallery-table-body' data-panel='{html.escape(result.name)}'>"
+        f"{body}</div>"
+    )
 
 
 def _configured(figure: FigureWidget) -> FigureWidget:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -13,7 +14,10 @@ import nbformat
 import pytest
 
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.errors import ValidationError
 from gallery_analytics.notebooks import notebooks_dir
+from gallery_analytics.reports import ReportParameters
 from tests.conftest import run_cli
 
 
@@ -303,3 +307,42 @@ def test_failed_panels_fail_the_report_unless_partial_is_allowed(
     assert result.returncode == 0, result.stderr
     assert "warning: partial report" in result.stderr
     assert "Panels that failed:</strong> 7" in partial.read_text(encoding="utf-8")
+
+
+# -- filters <-> report parameters: one mapping (no database) ----------------------------------
+
+TODAY = dt.date(2025, 11, 15)  # the demo's today: the default period is 2024
+
+
+def test_report_parameters_from_filters_and_back() -> None:
+    """The one home of the mapping the widget's export, notebook 04 and check_parameters
+    each wrote before: mediums joined and split at commas, the default period filled in."""
+    filters = OverviewFilters(mediums=["Oil", "Print"], status="sold", start="2024-03-01")
+    parameters = ReportParameters.from_filters(filters, today=TODAY)
+    assert parameters == ReportParameters(
+        start=dt.date(2024, 3, 1), end=dt.date(2024, 12, 31), medium="Oil,Print", status="sold"
+    )
+    assert parameters.for_papermill()["medium"] == "Oil,Print"
+    back = parameters.filters()
+    assert (back.start, back.end) == (dt.date(2024, 3, 1), dt.date(2024, 12, 31))
+    assert back.mediums == ("Oil", "Print")
+    assert back.status is not None
+    assert back.status.value == "sold"
+    assert ReportParameters.from_filters(back, today=TODAY) == parameters
+
+
+def test_report_parameters_parse_what_papermill_and_the_cli_give() -> None:
+    parsed = ReportParameters.parse(
+        {"start": None, "end": None, "user_id": None, "medium": " Oil , Print,", "status": None},
+        today=TODAY,
+    )
+    assert parsed == ReportParameters(
+        start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31), medium="Oil,Print"
+    )
+    assert ReportParameters.parse({"start": "2024-06-01"}, today=TODAY).end == dt.date(2024, 12, 31)
+    with pytest.raises(ValidationError, match=r"^start: expected a date as YYYY-MM-DD"):
+        ReportParameters.parse({"start": "2024-13-01"}, today=TODAY)
+    with pytest.raises(ValidationError, match=r"^end: must be on or after start"):
+        ReportParameters.parse({"start": "2024-06-01", "end": "2024-01-01"}, today=TODAY)
+    with pytest.raises(ValidationError, match=r"^colour: unknown report parameter"):
+        ReportParameters.parse({"colour": "red"}, today=TODAY)

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from gallery_analytics import panels
 from gallery_analytics import charts, panels
+from gallery_analytics.db.connect import connect
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.schema import check_schema, upgrade_schema
 from gallery_analytics.demo.load import load_tables, resolve_size, seed_demo
@@ -42,6 +42,7 @@ from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.dtos import UserCreate
 from gallery_analytics.services.summary import SummaryService
+from gallery_analytics.sync import run_sync
 
 ID = "123e4567-e89b-42d3-a456-426614174000"
 HINT = "did you forget `await`?"
@@ -69,6 +70,15 @@ def _summary() -> SummaryService:
 
 
 Entry = Callable[[Any], Any]
+
+_URL = "postgresql://nobody@127.0.0.1:1/nothing"
+# import_collection's required text and path arguments, each replaced by the coroutine in turn.
+_IMPORT_ARGUMENTS: dict[str, Any] = {
+    "artists_csv": Path("a.csv"),
+    "artworks_csv": Path("b.csv"),
+    "owner_email": "a@b.example",
+    "source": "import",
+}
 
 # (entry point, the field the message must name): each calls one public entry point with
 # the coroutine where a value belongs.
@@ -136,6 +146,74 @@ ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     "import_collection": (
         lambda c: import_collection(c, artists_csv=Path("a.csv"), artworks_csv=Path("b.csv")),
         "db",
+    ),
+    # -- the connection, import, frames and dashboard arguments (each argument on its own) --
+    "Database(url)": (Database, "url"),
+    "Database(read_url)": (lambda c: Database(_URL, read_url=c), "read_url"),
+    "Database(admin_url)": (lambda c: Database(_URL, admin_url=c), "admin_url"),
+    "Database(settings)": (lambda c: Database(_URL, settings=c), "settings"),
+    "connect(url)": (connect, "url"),
+    "connect(read_url)": (lambda c: connect(_URL, read_url=c), "read_url"),
+    "connect(settings)": (lambda c: connect(_URL, settings=c), "settings"),
+    **{
+        f"import_collection({argument})": (
+            lambda c, argument=argument: import_collection(
+                _db(), **{**_IMPORT_ARGUMENTS, argument: c}
+            ),
+            argument,
+        )
+        for argument in [*_IMPORT_ARGUMENTS, "column_map", "rejects_path"]
+    },
+    **{
+        f"{name}({argument})": (entry, argument)
+        for frame_function in (extract_frame, fetch_frame)
+        for name in [frame_function.__name__]
+        for argument, entry in {
+            "query": lambda c, f=frame_function: f(_db(), c),
+            "params": lambda c, f=frame_function: f(_db(), "SELECT 1", c),
+            "params.p": lambda c, f=frame_function: f(_db(), "SELECT CAST(:p AS int)", {"p": c}),
+        }.items()
+    },
+    "to_frame(model)": (lambda c: to_frame([], model=c), "model"),
+    "to_frame(columns)": (lambda c: to_frame([], columns=c), "columns"),
+    "get_gallery_overview(panels)": (
+        lambda c: _dashboard().get_gallery_overview(panels=c),
+        "panels",
+    ),
+    "get_gallery_overview(timeouts)": (
+        lambda c: _dashboard().get_gallery_overview(timeouts=c),
+        "timeouts",
+    ),
+    "get_gallery_overview(timeouts.top_artists)": (
+        lambda c: _dashboard().get_gallery_overview(timeouts={"top_artists": c}),
+        "timeouts.top_artists",
+    ),
+    "get_user_dashboard(limit)": (lambda c: _dashboard().get_user_dashboard(ID, limit=c), "limit"),
+    "DashboardService(panel_timeout_seconds)": (
+        lambda c: DashboardService(_db(), panel_timeout_seconds=c),
+        "panel_timeout_seconds",
+    ),
+    "list_artists(limit)": (lambda c: _catalog().list_artists(user_id=ID, limit=c), "limit"),
+    "list_artworks(user_id)": (lambda c: _catalog().list_artworks(user_id=c), "user_id"),
+    "list_exhibitions(limit)": (
+        lambda c: _catalog().list_exhibitions(user_id=ID, limit=c),
+        "limit",
+    ),
+    "create_user(display_name)": (
+        lambda c: _catalog().create_user(email="a@b.example", display_name=c),
+        "display_name",
+    ),
+    "create_exhibition(curator_id)": (
+        lambda c: _catalog().create_exhibition(curator_id=c, exhibition={"title": "T"}),
+        "curator_id",
+    ),
+    "create_artist_with_artwork(owner_id)": (
+        lambda c: _catalog().create_artist_with_artwork(owner_id=c, artist={}, artwork={}),
+        "owner_id",
+    ),
+    "create_artist_with_artwork(artist)": (
+        lambda c: _catalog().create_artist_with_artwork(owner_id=ID, artist=c, artwork={}),
+        "artist",
     ),
     # -- panels, charts and the report's parameters (drawing and reporting entry points) --
     **{
@@ -207,3 +285,27 @@ async def test_the_summarys_top_is_checked_by_its_pydantic_type_before_any_io(
     unreachable) database."""
     with pytest.raises(ValidationError, match=rf"^top: expected a whole number .*{fragment}"):
         await _summary().get_summary(top=value)  # type: ignore[arg-type]
+
+
+async def test_every_coroutine_given_to_one_call_is_closed() -> None:
+    """Two coroutines in one call: the first is reported, both are closed (the second
+    would otherwise warn "never awaited" later)."""
+    first, second = get_user_id(), get_user_id()
+    with pytest.raises(ValidationError, match=r"^on: .*forget `await`"):
+        await _dashboard().get_user_dashboard(ID, on=first, limit=second)
+    assert inspect.getcoroutinestate(second) == inspect.CORO_CLOSED
+    first, second = get_user_id(), get_user_id()
+    with pytest.raises(ValidationError, match=r"^owner_email: .*forget `await`"):
+        await import_collection(
+            _db(), **{**_IMPORT_ARGUMENTS, "owner_email": first, "source": second}
+        )
+    assert inspect.getcoroutinestate(second) == inspect.CORO_CLOSED
+
+
+def test_run_sync_given_the_function_asks_for_a_call() -> None:
+    with pytest.raises(ValidationError) as caught:
+        run_sync(get_user_id)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "coroutine: expected a coroutine object, got function get_user_id: "
+        "did you mean run_sync(get_user_id(...))?"
+    )

@@ -20,7 +20,7 @@ from gallery_analytics.domain.columns import CURRENCY, ColumnSpec, Kind
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.results import PanelResult
-from gallery_analytics.panels import PANELS, Panel
+from gallery_analytics.panels import PANELS, Display, Panel
 from gallery_analytics.queries import overview as queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,9 +119,10 @@ def test_query_has_the_panels_name_and_lives_with_the_sql(panel: Panel) -> None:
 
 @pytest.mark.parametrize("panel", PANELS, ids=IDS)
 def test_charted_exactly_when_charts_has_a_function_of_its_name(panel: Panel) -> None:
-    """A panel is drawn by charts.<its name>, or is explicitly chartless; a chart function
-    named as a panel that says it has none would be dead code (or a forgotten flag)."""
-    assert panel.charted == hasattr(charts, panel.name)
+    """A panel is drawn by charts.<its name> exactly when it is shown as a chart; a chart
+    function named as a panel shown otherwise would be dead code (or a wrong display)."""
+    assert (panel.display is Display.CHART) == hasattr(charts, panel.name)
+    assert panel.charted == (panel.display is Display.CHART)
     if panel.charted:
         chart = panel.chart_function
         assert chart is not None
@@ -131,16 +132,24 @@ def test_charted_exactly_when_charts_has_a_function_of_its_name(panel: Panel) ->
         assert panel.chart_function is None
 
 
-def test_only_the_key_figures_are_chartless() -> None:
-    assert [panel.name for panel in PANELS if not panel.charted] == ["key_figures"]
+def test_each_panel_declares_how_it_is_shown() -> None:
+    shown_otherwise = {panel.name: panel.display for panel in PANELS if not panel.charted}
+    assert shown_otherwise == {"key_figures": Display.TILES}
+    table = Panel("slow", "Slow", (ColumnSpec("x", Kind.INT),), queries.key_figures)
+    assert table.display is Display.TABLE  # the default: any panel can be a table
+    assert Panel("t", "T", (), queries.key_figures, display="tiles").display is Display.TILES  # type: ignore[arg-type]
+    with pytest.raises(ga.ValidationError, match=r"^display: .*expected one of chart, tiles"):
+        Panel("t", "T", (), queries.key_figures, display="graph")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("panel", [p for p in PANELS if p.charted], ids=lambda p: p.name)
-def test_a_chart_takes_a_currency_exactly_when_its_panel_sums_money(panel: Panel) -> None:
+def test_every_chart_is_given_the_panels_title_columns_and_currency(panel: Panel) -> None:
+    """One signature for every panel chart: the registry passes the same three, and the
+    chart repeats none of them as a default of its own (None: the registry's)."""
     assert panel.chart_function is not None
     parameters = inspect.signature(panel.chart_function).parameters
-    assert ("currency" in parameters) == panel.takes_currency
-    assert "title" in parameters  # the registry's title is shown
+    assert list(parameters) == ["frame", "columns", "title", "currency"]
+    assert all(parameters[name].default is None for name in ("columns", "title", "currency"))
 
 
 @pytest.mark.parametrize("panel", PANELS, ids=IDS)
@@ -278,7 +287,7 @@ def test_a_failed_or_chartless_result_draws_a_figure_that_says_so() -> None:
     assert key_figures.layout.annotations[0].text == panels.NO_CHART
     stranger = result_of(revenue, name="made_up", title="Made up")
     assert panels.draw(stranger).layout.annotations[0].text == panels.NO_CHART
-    with pytest.raises(ga.ValidationError, match="has no chart"):
+    with pytest.raises(ga.ValidationError, match="is shown as tiles, not a chart"):
         panels.panel("key_figures").chart(to_frame_of(panels.panel("key_figures")))
 
 
@@ -291,9 +300,94 @@ def to_frame_of(panel: Panel) -> Any:
 def test_a_custom_panel_is_chartless_unless_it_says_otherwise() -> None:
     custom = Panel("slow", "Slow", (ColumnSpec("x", Kind.INT),), queries.key_figures)
     assert custom.chart_function is None
-    named_wrong = dataclasses.replace(custom, charted=True)
+    named_wrong = dataclasses.replace(custom, display=Display.CHART)
     with pytest.raises(ga.ValidationError, match=r"charts\.slow does not exist"):
         _ = named_wrong.chart_function
+
+
+def test_show_follows_each_panels_display() -> None:
+    """A static page (the report) shows a chart panel's chart and any other panel's table
+    (tiles included); ``draw`` of a panel not shown as a chart says it has none."""
+    for declared in PANELS:
+        shown = panels.show(result_of(declared))
+        assert isinstance(shown, go.Figure) == declared.charted, declared.name
+    as_table = dataclasses.replace(panels.panel("top_artists"), display=Display.TABLE)
+    table = as_table.show(result_of(as_table))
+    assert list(table.columns)[:3] == ["Rank", "Artist id", "Artist"]
+    assert as_table.draw(result_of(as_table)).layout.annotations[0].text == panels.NO_CHART
+    stranger = result_of(panels.panel("key_figures"), name="made_up")
+    assert "Artworks" in panels.show(stranger).columns
+
+
+# -- the chart draws with the specs the registry gives it ---------------------------------------
+
+REVENUE_SPECS = (
+    ColumnSpec("month", Kind.TIMESTAMPTZ, format="%Y-%m", label="Period"),
+    ColumnSpec("sales", Kind.INT, unit="sales", format=",d"),
+    ColumnSpec("revenue", Kind.FLOAT, unit=CURRENCY, format=",.1f", label="Takings"),
+    ColumnSpec("average_price", Kind.FLOAT, unit=CURRENCY, format=",.3f"),
+)
+
+
+def test_axis_titles_and_formats_come_from_the_specs_a_chart_is_given() -> None:
+    """Before, charts hard-coded "Revenue ({currency})", "Month", ",.2f" and "%b %Y"
+    while the specs' labels, units and formats were read only by tables and tiles."""
+    frame = to_frame_of(panels.panel("monthly_revenue"))
+    fig = charts.monthly_revenue(frame, columns=REVENUE_SPECS, title="Takings", currency="GBP")
+    assert fig.layout.title.text == "Takings"
+    assert fig.layout.yaxis.title.text == "Takings (GBP)"
+    assert fig.layout.yaxis.tickformat == ",.1f"
+    assert fig.layout.xaxis.title.text == "Period"
+    assert fig.layout.xaxis.tickformat == "%Y-%m"
+    hover = fig.data[0].hovertemplate
+    assert "%{x|%Y-%m}" in hover
+    assert "Takings: %{y:,.1f} GBP" in hover
+    assert "Average price: %{customdata[1]:,.3f} GBP" in hover
+    assert fig.data[0].name == "Takings"
+
+
+@pytest.mark.parametrize("panel", [p for p in PANELS if p.charted], ids=lambda p: p.name)
+def test_every_axis_title_is_a_heading_of_the_panels_specs(panel: Panel) -> None:
+    fig = panel.chart(to_frame_of(panel), currency="USD")
+    headings = {column.heading() for column in panel.columns_in("USD")}
+    titles = [
+        fig.layout[axis].title.text
+        for axis in ("xaxis", "yaxis")
+        if fig.layout[axis].title.text is not None
+    ]
+    if fig.layout.legend.title.text is not None:
+        titles.append(fig.layout.legend.title.text)
+    assert set(titles) <= headings, (titles, headings)
+    assert titles or panel.name == "artworks_by_medium_status"  # a treemap has no axes
+
+
+def test_a_chart_checks_the_frame_against_the_specs_it_is_given() -> None:
+    revenue = panels.panel("monthly_revenue")
+    frame = to_frame_of(revenue)
+    margin = ColumnSpec("margin", Kind.FLOAT, format=".0%")
+    with pytest.raises(ga.ValidationError) as caught:
+        charts.monthly_revenue(frame, columns=(*revenue.columns, margin))
+    assert caught.value.field == "frame.margin"
+    assert "monthly_revenue needs column(s) margin" in str(caught.value)
+    without_revenue = tuple(column for column in revenue.columns if column.name != "revenue")
+    with pytest.raises(ga.ValidationError) as caught:
+        charts.monthly_revenue(frame, columns=without_revenue)
+    assert caught.value.field == "columns.revenue"
+
+
+def test_no_panel_is_declared_again_in_the_charts() -> None:
+    """Titles, column lists, headings and formats of panels are written in the registry
+    only: a chart called directly takes them from there."""
+    source = (ROOT / "gallery_analytics/charts.py").read_text(encoding="utf-8")
+    assert "_SCHEMAS" not in source
+    for declared in PANELS:
+        assert f'"{declared.title}"' not in source, declared.title
+    for literal in ('"Revenue ({currency})"', '",.2f"', '"%b %Y"', '"Month"', "(count)"):
+        assert literal not in source, literal
+    attendance = panels.panel("exhibition_attendance")
+    direct = charts.exhibition_attendance(to_frame_of(attendance))
+    assert direct.layout.title.text == attendance.title
+    assert direct.layout.yaxis.title.text == attendance.column("visitors").heading()
 
 
 # -- everything that shows panels reads the registry --------------------------------------------
@@ -325,7 +419,7 @@ def _code(path: Path) -> str:
 def test_no_panel_to_chart_mapping_outside_the_registry(path: str) -> None:
     """The widget and the notebooks draw panels through the registry; a call of a panel's
     chart function by name there is a second panel -> chart mapping to keep in step."""
-    assert set(CHART_NAMES) == {panel.name for panel in PANELS if panel.charted}
+    assert set(CHART_NAMES) == {panel.name for panel in PANELS if panel.display == "chart"}
     code = _code(ROOT / path)
     called = sorted(set(re.findall(r"charts\.(\w+)\(", code)) & set(CHART_NAMES))
     assert not called, f"{path} calls {called}; use panels.draw(result) or panel.chart(frame)"
@@ -335,5 +429,30 @@ def test_the_report_shows_every_panel_of_the_registry() -> None:
     """Notebook 04 iterates over the registry (a new panel appears without editing it)."""
     code = _code(ROOT / "notebooks/04-report.ipynb")
     assert "for panel in ga.PANELS:" in code
-    assert "panel.draw(result) if panel.charted else panels.table(result)" in code
+    assert "display(panel.show(overview[panel.name]))" in code  # as the panel declares
+    assert "charted" not in code
     assert not re.search(r'overview\["(?!top_artists)\w+"\]', code), "panels by name"
+
+
+def test_the_report_notebook_maps_its_parameters_through_report_parameters() -> None:
+    """Before, notebook 04 applied the default period and split the mediums itself (a
+    second copy of reports.check_parameters' mapping)."""
+    code = _code(ROOT / "notebooks/04-report.ipynb")
+    assert "reports.ReportParameters.parse(" in code
+    assert "filters = parameters.filters()" in code
+    assert "default_period" not in code
+    assert ".split(" not in code
+
+
+def test_no_benchmark_hard_codes_the_number_of_panels() -> None:
+    count = len(PANELS)
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(rf"\b({count}|seven) panels\b", text), path.name
+
+
+def test_the_registry_docstring_names_only_what_iterates_it() -> None:
+    """The CLI summary reuses one query; there is no HTTP API yet."""
+    doc = panels.__doc__ or ""
+    assert "the CLI summary and the HTTP API" not in doc
+    assert "the CLI summary reuses the ``top_artists`` query" in doc

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import html
+import inspect
 from pathlib import Path
 
 import nbformat
@@ -16,7 +18,7 @@ from sqlalchemy import String, cast, func, literal, select
 from gallery_analytics import panels as registry
 from gallery_analytics.db.database import Database
 from gallery_analytics.frames import to_frame
-from gallery_analytics.panels import PANELS, Panel
+from gallery_analytics.panels import PANELS, Display, Panel
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.widgets import GalleryDashboard
 from tests.integration.services.test_dashboard import _assert_nothing_running, _running_queries
@@ -50,7 +52,7 @@ async def test_figures_and_tiles_come_from_the_panel_registry(seeded_db: Databas
     its registry title; the KPI tiles are the key_figures columns, headed and formatted
     as declared (before: a panel -> chart table and tile labels of the widget's own)."""
     dashboard = await _dashboard(seeded_db)
-    charted = [panel for panel in PANELS if panel.charted]
+    charted = [panel for panel in PANELS if panel.display is Display.CHART]
     assert list(dashboard.figures) == [panel.name for panel in charted]
     overview = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024)
     for panel in charted:
@@ -64,6 +66,36 @@ async def test_figures_and_tiles_come_from_the_panel_registry(seeded_db: Databas
     assert "Exhibitions open" in dashboard.kpis["active_exhibitions"].value
     revenue = to_frame(overview["key_figures"])["revenue"][0]
     assert _kpi(dashboard, "revenue") == key_figures.column("revenue").show(revenue)
+
+
+async def test_the_widget_shows_each_panel_as_the_registry_declares(seeded_db: Database) -> None:
+    """Tiles only for the tiles panels it was given, a table for a table panel (before:
+    key_figures tiles were built whatever ``panels=`` said, and any other panel without a
+    chart was dropped while the report showed it as a table)."""
+    top = dataclasses.replace(registry.panel("top_artists"), display=Display.TABLE)
+    chosen = [top, registry.panel("monthly_revenue")]
+    dashboard = await _dashboard(seeded_db, panels=chosen)
+    assert dashboard.kpis == {}
+    assert list(dashboard.figures) == ["monthly_revenue"]
+    assert list(dashboard.tables) == ["top_artists"]
+    overview = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024, panels=chosen)
+    shown = dashboard.tables["top_artists"].value
+    assert "<h4" in shown
+    assert top.title in shown
+    for heading in registry.table(overview["top_artists"]).columns:
+        assert f"<th>{heading}</th>" in shown
+    first = to_frame(overview["top_artists"])["artist"][0]
+    assert html.escape(first) in shown
+
+
+def test_the_export_maps_no_filter_to_a_parameter_itself() -> None:
+    """The filters -> report parameters mapping lives in ReportParameters; the widget
+    hands over its filters (before: its own copy of check_parameters' mapping)."""
+    source = inspect.getsource(GalleryDashboard.export_report)
+    assert "check_parameters(self.service.db, self.filters())" in source
+    assert "isoformat" not in source
+    assert '",".join' not in source
+    assert "KPI_PANEL" not in inspect.getsource(GalleryDashboard)
 
 
 async def test_filter_changes_update_the_figures_in_place(seeded_db: Database) -> None:
