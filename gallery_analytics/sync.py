@@ -37,6 +37,13 @@ T = TypeVar("T")
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to completion and return its result, from synchronous code."""
     candidate: object = coroutine  # checked via a copy so `coroutine` keeps its type
+    if inspect.iscoroutinefunction(candidate):  # `run_sync(fetch)` for `run_sync(fetch())`
+        name = getattr(candidate, "__name__", "it")
+        raise ValidationError(
+            "coroutine",
+            f"expected a coroutine object, got function {name}: "
+            f"did you mean run_sync({name}(...))?",
+        )
     if not inspect.iscoroutine(candidate):
         raise ValidationError(
             "coroutine", f"expected a coroutine object, got {type(coroutine).__name__}"

@@ -61,6 +61,7 @@ from gallery_analytics.db.translate import (
     not_answering_error,
     translate_error,
 )
+from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import (
     DatabaseUnavailableError,
     EventLoopMismatchError,
@@ -148,6 +149,14 @@ class Database:
         settings: Settings | None = None,
         echo: bool = False,
     ) -> None:
+        # `Database(ga.connect())`: the await hint, not "'coroutine' has no attribute 'strip'".
+        for field, given in (
+            ("url", url),
+            ("read_url", read_url),
+            ("admin_url", admin_url),
+            ("settings", settings),
+        ):
+            reject_awaitable(given, field=field)
         self.url = normalise_url(url)
         self.read_url = self.url if read_url is None else normalise_url(read_url)
         self.admin_url = self.url if admin_url is None else normalise_url(admin_url)

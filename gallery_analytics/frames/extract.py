@@ -104,7 +104,7 @@ async def fetch_frame(
 ) -> pd.DataFrame:
     """The same result through SQLAlchemy rows: simple and slow, same dtypes."""
     reject_awaitable(db, field="db")
-    statement = text(query) if isinstance(query, str) else query
+    statement = _statement(query, params)
     async with db.connection() as connection, connection.begin():
         result = await connection.execute(statement, dict(params or {}))
         # The DB-API cursor's description carries each column's type OID.
@@ -124,6 +124,29 @@ async def fetch_frame(
 
 def compile_query(query: Query, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
     """SQL with ``$n`` placeholders and the positional values asyncpg expects."""
+    statement = _statement(query, params)
+    compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
+    try:
+        expanded = compiled.construct_expanded_state(dict(params) if params else None)
+    except Exception as exc:  # SQLAlchemy raises InvalidRequestError for a missing value
+        raise ValidationError("params", f"cannot bind the query's parameters: {exc}") from None
+    names = expanded.positiontup or []
+    values = expanded.positional_parameters if names else ()
+    processors = expanded.processors
+    args = [
+        processors[name](value) if name in processors else value
+        for name, value in zip(names, values, strict=True)
+    ]
+    return expanded.statement, args
+
+
+def _statement(query: Query, params: Mapping[str, Any] | None) -> Executable:
+    """``query`` as a statement, after checking it and ``params``: both fast and slow
+    paths refuse the same inputs before any SQL runs. A coroutine anywhere, even as one
+    parameter's value, gets the await hint (the driver would say only that it cannot
+    encode a coroutine)."""
+    reject_awaitable(query, field="query")
+    reject_awaitable(params, field="params")
     if isinstance(query, str):
         if not query.strip():
             raise ValidationError("query", "expected SQL text or a select(), got an empty string")
@@ -138,6 +161,7 @@ def compile_query(query: Query, params: Mapping[str, Any] | None) -> tuple[str, 
         raise ValidationError("params", f"expected a dict of values, got {type(params).__name__}")
     for name, value in (params or {}).items():
         for item in value if isinstance(value, list | tuple) else [value]:
+            reject_awaitable(item, field=f"params.{name}")
             if isinstance(item, str):
                 try:
                     storable_text(item)
@@ -149,19 +173,7 @@ def compile_query(query: Query, params: Mapping[str, Any] | None) -> tuple[str, 
             raise ValidationError(
                 "params", f"{sorted(unknown)} match no :name placeholder in the query"
             )
-    compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
-    try:
-        expanded = compiled.construct_expanded_state(dict(params) if params else None)
-    except Exception as exc:  # SQLAlchemy raises InvalidRequestError for a missing value
-        raise ValidationError("params", f"cannot bind the query's parameters: {exc}") from None
-    names = expanded.positiontup or []
-    values = expanded.positional_parameters if names else ()
-    processors = expanded.processors
-    args = [
-        processors[name](value) if name in processors else value
-        for name, value in zip(names, values, strict=True)
-    ]
-    return expanded.statement, args
+    return statement
 
 
 # -- conversion -----------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def to_frame(
     - a list of dicts: pass ``columns=`` with a ColumnSpec per column.
     """
     reject_awaitable(data, field="data")
+    reject_awaitable(model, field="model")
+    reject_awaitable(columns, field="columns")
     if isinstance(data, PanelResult):
         return frame_from_rows(data.rows, data.columns)
     if isinstance(data, GalleryOverviewDto):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,22 @@ async def import_collection(
     input).
     """
     started = time.perf_counter()
-    reject_awaitable(db, field="db")
+    _reject_awaitables(
+        {
+            "db": db,
+            "artists_csv": artists_csv,
+            "artworks_csv": artworks_csv,
+            "owner_email": owner_email,
+            "source": source,
+            "column_map": column_map,
+            "dry_run": dry_run,
+            "skip_invalid": skip_invalid,
+            "rejects_path": rejects_path,
+            "strict": strict,
+            "force": force,
+            "progress": progress,
+        }
+    )
     source = _check_text(source, "source", 100)
     owner_email = _check_text(owner_email, "owner", 320)
     if "@" not in owner_email:
@@ -164,6 +180,19 @@ async def import_collection(
         await asyncio.to_thread(_write_rejects, rejects_path, artists, artworks)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _reject_awaitables(fields: Mapping[str, object]) -> None:
+    """:func:`reject_awaitable` for several arguments at once: the first coroutine is
+    reported, and every other one is closed too (left open, each would warn "never
+    awaited" later, far from the mistake)."""
+    awaitables = [name for name, value in fields.items() if inspect.isawaitable(value)]
+    for name in awaitables[1:]:
+        value = fields[name]
+        if inspect.iscoroutine(value):
+            value.close()
+    if awaitables:
+        reject_awaitable(fields[awaitables[0]], field=awaitables[0])
 
 
 def _parse_both(

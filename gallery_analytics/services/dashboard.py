@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,7 @@ _SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :milliseco
 class DashboardService:
     def __init__(self, db: Database, *, panel_timeout_seconds: float | None = None) -> None:
         reject_awaitable(db, field="db")  # `DashboardService(ga.connect())`
+        reject_awaitable(panel_timeout_seconds, field="panel_timeout_seconds")
         self.db = db
         self._budget_limit = db.settings.statement_timeout_seconds
         self.panel_timeout_seconds = _check_budget(
@@ -78,6 +80,9 @@ class DashboardService:
         ``parallel=False`` runs the same panels one after another, for comparison.
         ``timeouts`` overrides the time budget of individual panels, by name.
         """
+        _reject_awaitables({"filters": filters, "panels": panels, "timeouts": timeouts})
+        budgets_given = timeouts.items() if isinstance(timeouts, Mapping) else ()
+        _reject_awaitables({f"timeouts.{name}": value for name, value in budgets_given})
         checked = await self.check_filters(filters)
         chosen = _resolve_panels(panels)
         if timeouts is not None and not isinstance(timeouts, Mapping):
@@ -204,8 +209,8 @@ class DashboardService:
         workbench's today, ``Database.today()``),
         fetched in parallel, each in its own session."""
         user_id = parse_id(user_id, field="user_id")
-        reject_awaitable(on, field="on")  # checked here, before the parallel loads start
-        reject_awaitable(limit, field="limit")
+        # Checked here, before the parallel loads start; every coroutine given is closed.
+        _reject_awaitables({"on": on, "limit": limit})
         day = await self.db.today() if on is None else on
         catalog = CatalogService(self.db)
         started = time.perf_counter()
@@ -224,6 +229,19 @@ class DashboardService:
             active_exhibitions=shows,
             wall_seconds=time.perf_counter() - started,
         )
+
+
+def _reject_awaitables(fields: Mapping[str, object]) -> None:
+    """:func:`reject_awaitable` for several arguments at once: the first coroutine is
+    reported, and every other one is closed too (left open, each would warn "never
+    awaited" later, far from the mistake)."""
+    awaitables = [name for name, value in fields.items() if inspect.isawaitable(value)]
+    for name in awaitables[1:]:
+        value = fields[name]
+        if inspect.iscoroutine(value):
+            value.close()
+    if awaitables:
+        reject_awaitable(fields[awaitables[0]], field=awaitables[0])
 
 
 def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
