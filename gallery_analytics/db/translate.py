@@ -20,7 +20,13 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
+from gallery_analytics.config import (
+    ADMIN_DATABASE_URL_ENV,
+    DATABASE_URL_ENV,
+    READ_DATABASE_URL_ENV,
+)
 from gallery_analytics.errors import (
+    ConfigurationError,
     ConstraintViolationError,
     DatabaseError,
     DatabaseNotAnsweringError,
@@ -71,6 +77,8 @@ def translate_error(
     if isinstance(exc, sa_exc.TimeoutError):  # the pool's wait, not a statement's
         return PoolExhaustedError(_pool_exhausted_message(pool))
     cause = driver_error(exc)
+    if isinstance(cause, asyncpg.exceptions.ClientConfigurationError):
+        return client_configuration_error(cause)
     if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):
         return ReadOnlyError(
             "this session is read-only; use Database.write_session() to change data"
@@ -127,6 +135,23 @@ def translate_error(
     if isinstance(exc, OSError):
         return DatabaseUnavailableError(f"the database cannot be reached: {exc.strerror or exc}")
     return None
+
+
+def client_configuration_error(
+    cause: asyncpg.exceptions.ClientConfigurationError,
+) -> ConfigurationError:
+    """A URL the driver refuses before connecting (``?sslmode=bogus``, a root certificate
+    that does not exist): a setting to fix, not a statement the database rejected. The
+    driver's message names the parameter; one that quotes the URL's own text (a
+    malformed host) is left out, since that text may hold a password."""
+    detail = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    if not detail or "@" in detail or "://" in detail:
+        detail = "the database URL is malformed"
+    return ConfigurationError(
+        f"the database driver refuses the connection settings: {detail}; fix the URL's "
+        f"parameters in {DATABASE_URL_ENV} (or {READ_DATABASE_URL_ENV} / "
+        f"{ADMIN_DATABASE_URL_ENV}, whichever is in use)"
+    )
 
 
 def connect_error(

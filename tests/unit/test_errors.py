@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from pydantic_core import PydanticCustomError
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import gallery_analytics
@@ -23,6 +24,7 @@ from gallery_analytics import errors
 from gallery_analytics.config import Settings
 from gallery_analytics.db import admin
 from gallery_analytics.db.admin import maintenance_connection
+from gallery_analytics.db.database import Database
 from gallery_analytics.db.schema import migration_engine
 from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
 from gallery_analytics.db.translate import (
@@ -286,3 +288,45 @@ def test_a_missing_extra_is_an_import_error_that_says_what_to_install() -> None:
     assert isinstance(error, ImportError)
     assert error.name == "papermill"
     assert str(error).endswith("pip install 'gallery-analytics[notebook]'")
+
+
+BOGUS_SSLMODE = "postgresql://ann:pw-secret@127.0.0.1:1/gallery?sslmode=bogus"
+
+
+async def test_a_url_parameter_the_driver_refuses_is_a_configuration_error() -> None:
+    """asyncpg checks the URL's parameters before it connects (no server needed here):
+    its ClientConfigurationError is a setting to fix (CLI exit 2), not a statement the
+    database rejected; the message names the parameter and the settings, never the URL
+    or its password. Every connection path says the same."""
+    async with Database(BOGUS_SSLMODE) as db:
+        with pytest.raises(ga.ConfigurationError) as pooled:
+            async with db.read_session() as session:
+                await session.execute(text("SELECT 1"))  # a session connects on first use
+        with pytest.raises(ga.ConfigurationError) as admin_connection:
+            async with db.admin_connection():
+                pass
+    with pytest.raises(ga.ConfigurationError) as maintenance:
+        async with maintenance_connection(make_url(BOGUS_SSLMODE)):
+            pass
+    message = str(pooled.value)
+    assert not isinstance(pooled.value, ga.DatabaseError)
+    assert "`sslmode` parameter must be one of" in message
+    assert "GALLERY_DATABASE_URL" in message
+    assert "rejected the statement" not in message
+    assert "pw-secret" not in message
+    assert "127.0.0.1" not in message
+    assert str(admin_connection.value) == message
+    assert str(maintenance.value) == message
+
+
+def test_a_driver_configuration_message_that_quotes_the_url_is_not_repeated() -> None:
+    """asyncpg quotes the host part for a malformed IPv6 address: a URL's text, which the
+    message leaves out (it may hold credentials)."""
+    translated = translate_error(
+        asyncpg.exceptions.ClientConfigurationError(
+            "invalid IPv6 address in the connection URI: 'ann:pw-secret@[::1'"
+        )
+    )
+    assert isinstance(translated, ga.ConfigurationError)
+    assert "pw-secret" not in str(translated)
+    assert "GALLERY_DATABASE_URL" in str(translated)
