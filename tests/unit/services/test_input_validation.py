@@ -62,7 +62,7 @@ def db() -> Database:
 @pytest.fixture
 def db_with_today() -> Database:
     """The same, with the workbench's "today" configured (GALLERY_TODAY, as the demo sets
-    it): entry points that read "today" before validating (see their tests) need it."""
+    it): check_parameters reads "today" before it checks the dates (see its test)."""
     return Database(UNREACHABLE, settings=Settings(today=TODAY))
 
 
@@ -155,22 +155,16 @@ async def test_overview_filters_are_rejected(
 
 
 @pytest.mark.parametrize("panels", PANEL_CASES)
-async def test_overview_rejects_bad_panels(db_with_today: Database, panels: object) -> None:
-    """With no date filter, get_gallery_overview reads "today" (a query unless
-    GALLERY_TODAY is set) before it checks ``panels`` and ``timeouts``."""
-    service = DashboardService(db_with_today)
-    await rejected_before_io(
-        db_with_today, lambda: service.get_gallery_overview(panels=panels), "panels"
-    )
+async def test_overview_rejects_bad_panels(db: Database, panels: object) -> None:
+    service = DashboardService(db)
+    await rejected_before_io(db, lambda: service.get_gallery_overview(panels=panels), "panels")
 
 
 @pytest.mark.parametrize(("timeouts", "field"), TIMEOUT_CASES)
-async def test_overview_rejects_bad_timeouts(
-    db_with_today: Database, timeouts: object, field: str
-) -> None:
-    service = DashboardService(db_with_today)
+async def test_overview_rejects_bad_timeouts(db: Database, timeouts: object, field: str) -> None:
+    service = DashboardService(db)
     await rejected_before_io(
-        db_with_today,
+        db,
         lambda: service.get_gallery_overview(panels=["key_figures"], timeouts=timeouts),
         field,
     )
