@@ -27,7 +27,7 @@ import math
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -42,7 +42,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import Pool, PoolResetState
+from sqlalchemy.util import greenlet_spawn
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.models import GalleryDataset
@@ -116,11 +117,23 @@ class _LoopEngines:
     read: AsyncEngine
     write_sessions: async_sessionmaker[GuardedAsyncSession]
     read_sessions: async_sessionmaker[GuardedAsyncSession]
+    # The pools a dispose() let go of. A session open across the dispose still holds one
+    # of their connections, and hands it back to that pool when it ends, not to the
+    # engine's new one: closed there by close_returned(), not left open until gc.
+    retired_pools: list[Pool] = field(default_factory=list)
 
     async def dispose(self) -> None:
+        self.retired_pools = [self.read.pool]
         await self.read.dispose()
         if self.read is not self.write:
+            self.retired_pools.append(self.write.pool)
             await self.write.dispose()
+
+    async def close_returned(self) -> None:
+        """Close the connections handed back to retired pools since (SQLAlchemy closes
+        them in its greenlet: asyncpg's close is a coroutine)."""
+        for pool in self.retired_pools:
+            await greenlet_spawn(pool.dispose)
 
     async def forget(self) -> None:
         """Drop pools whose loop is gone, without touching their dead connections."""
@@ -150,13 +163,13 @@ class Database:
         echo: bool = False,
     ) -> None:
         # `Database(ga.connect())`: the await hint, not "'coroutine' has no attribute 'strip'".
-        for field, given in (
+        for name, given in (
             ("url", url),
             ("read_url", read_url),
             ("admin_url", admin_url),
             ("settings", settings),
         ):
-            reject_awaitable(given, field=field)
+            reject_awaitable(given, field=name)
         self.url = normalise_url(url)
         self.read_url = self.url if read_url is None else normalise_url(read_url)
         self.admin_url = self.url if admin_url is None else normalise_url(admin_url)
@@ -199,7 +212,11 @@ class Database:
         One session per task: concurrent use raises ConcurrentSessionUseError.
         """
         engines = self._engines()
-        async with self._translated(read_only=True), engines.read_sessions() as session:
+        async with (
+            _closing_if_disposed(engines),
+            self._translated(read_only=True),
+            engines.read_sessions() as session,
+        ):
             try:
                 yield session
             finally:
@@ -212,7 +229,11 @@ class Database:
         Cancellation counts as failure: a cancelled unit of work leaves nothing behind.
         """
         engines = self._engines()
-        async with self._translated(), engines.write_sessions() as session:
+        async with (
+            _closing_if_disposed(engines),
+            self._translated(),
+            engines.write_sessions() as session,
+        ):
             try:
                 yield session
             except BaseException:
@@ -228,6 +249,7 @@ class Database:
         engines = self._engines()
         engine = engines.write if write else engines.read
         async with (
+            _closing_if_disposed(engines),
             self._translated(read_only=not write),
             engine.connect() as connection,
             dropped_when_silent(connection.invalidate),
@@ -282,7 +304,11 @@ class Database:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def dispose(self) -> None:
-        """Close every pooled connection. The Database can be used again afterwards."""
+        """Close every pooled connection. The Database can be used again afterwards.
+
+        A session (or connection) still open keeps its connection until it ends, and
+        ending closes it: cutting it off mid-transaction would lose work, and handing it
+        back to the discarded pool would leave it open (a ResourceWarning)."""
         running = asyncio.get_running_loop()
         for loop, engines in list(self._per_loop.items()):
             if loop is running:
@@ -484,6 +510,17 @@ class Database:
             if translated is None:
                 raise
             raise translated from exc
+
+
+@asynccontextmanager
+async def _closing_if_disposed(engines: _LoopEngines) -> AsyncIterator[None]:
+    """Around a session or connection of ``engines``: if the Database was disposed while
+    it was open, its connection went back to a retired pool as it ended; close it then."""
+    try:
+        yield
+    finally:
+        if engines.retired_pools:
+            await engines.close_returned()
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from gallery_analytics import Database, connect, run_sync
 from gallery_analytics.db.admin import create_database, drop_database
-from tests.conftest import unique_database_name
+from tests.conftest import run_cli, unique_database_name
 
 
 async def _count_users(db: Database) -> int:
@@ -222,3 +222,74 @@ async def test_connect_with_an_explicit_url_wins_over_the_environment(
         assert await _count_users(db) == 40
     finally:
         await db.dispose()
+
+
+DISPOSE_UNDER_OPEN_SESSIONS = """
+import asyncio, gc, sys, warnings
+warnings.simplefilter("error", ResourceWarning)
+from sqlalchemy import text
+from gallery_analytics import Database
+
+GONE = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+
+async def gone(db, pid):
+    for _ in range(50):  # the server ends a closed connection's backend within moments
+        async with db.read_session() as session:
+            if await session.scalar(GONE, {"pid": pid}) == 0:
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+async def main() -> None:
+    db = Database(sys.argv[1])
+    async with db.read_session() as session:
+        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        await db.dispose()  # e.g. a helper that ends its own `async with db`
+        print(await session.scalar(text("SELECT count(*) FROM users")))  # still usable
+    print(await gone(db, pid))
+    async with db.connection(write=True) as connection:
+        pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        await db.dispose()
+    print(await gone(db, pid))
+    await db.dispose()
+    print(db.pool_status())
+
+asyncio.run(main())
+gc.collect()
+"""
+
+
+def test_dispose_under_an_open_session_closes_its_connection_when_the_session_ends(
+    seeded_db: Database,
+) -> None:
+    """dispose() closes the idle connections at once and a checked-out one when its
+    session ends: it used to go back to the discarded pool and stay open until garbage
+    collection (a ResourceWarning, and a server backend held meanwhile)."""
+    url = seeded_db.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", DISPOSE_UNDER_OPEN_SESSIONS, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:4] == [
+        "40",
+        "True",
+        "True",
+        "{'checked_out': 0, 'idle': 0}",
+    ]
+    assert "ResourceWarning" not in result.stderr, result.stderr
+
+
+def test_a_url_parameter_the_driver_refuses_exits_2_naming_it() -> None:
+    """``?sslmode=bogus`` is a setting to fix (exit 2), not a statement the database
+    rejected (exit 1); the message never repeats the URL or its password."""
+    bogus = "postgresql://ann:pw-secret@127.0.0.1:1/gallery?sslmode=bogus"
+    result = run_cli("summary", env={"GALLERY_DATABASE_URL": bogus}, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "`sslmode` parameter must be one of" in result.stderr
+    assert "GALLERY_DATABASE_URL" in result.stderr
+    assert "pw-secret" not in result.stderr + result.stdout
+    assert "rejected the statement" not in result.stderr
