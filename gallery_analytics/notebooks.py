@@ -116,22 +116,29 @@ def _pointed_at(urls: RoleUrls, settings: Settings | None) -> Settings:
     )
 
 
-class _KernelManager(AsyncKernelManager):
-    """Starts its kernel with a given environment (papermill passes no ``env`` itself)."""
+class _EnvironmentKernelManager(AsyncKernelManager):
+    """Starts its kernel with :attr:`kernel_environment` (papermill passes no ``env``)."""
 
-    def __init__(self, environment: Mapping[str, str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._kernel_environment = dict(environment)
+    kernel_environment: dict[str, str] = {}  # noqa: RUF012 (set per subclass, read-only)
 
     async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
-        kw.setdefault("env", self._kernel_environment)
+        kw.setdefault("env", dict(self.kernel_environment))
         await super().start_kernel(**kw)
 
 
-def kernel_manager(environment: Mapping[str, str]) -> AsyncKernelManager:
-    """A python3 kernel manager whose kernel runs with exactly ``environment``, for
-    papermill (``execute_notebook(..., km=kernel_manager(...))``)."""
-    return _KernelManager(environment, kernel_name="python3")
+def kernel_manager_class(environment: Mapping[str, str]) -> type[AsyncKernelManager]:
+    """A kernel manager class whose kernels run with exactly ``environment``, for papermill
+    (``execute_notebook(..., kernel_manager_class=...)``).
+
+    A class rather than a manager instance: the client then owns the manager it makes
+    and shuts the kernel and its channels down itself (a manager passed in is left
+    running, and its kernel outlives the report).
+    """
+    return type(
+        "GalleryKernelManager",
+        (_EnvironmentKernelManager,),
+        {"kernel_environment": dict(environment)},
+    )
 
 
 def execute_notebook(path: Path, *, database: RoleUrls, settings: Settings | None = None) -> None:

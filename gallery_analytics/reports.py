@@ -29,7 +29,9 @@ with require_extra("notebook", needed_by=__name__):
     from nbconvert.preprocessors import Preprocessor
 
 from gallery_analytics.charts import PLOTLY_CONFIG
+from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.db.database import Database
+from gallery_analytics.domain.filters import REPORT_PARAMETERS as PARAMETERS
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto
 from gallery_analytics.domain.values import reject_awaitable
@@ -39,13 +41,12 @@ from gallery_analytics.errors import (
     ReportIncompleteError,
     ValidationError,
 )
-from gallery_analytics.notebooks import notebooks_dir
+from gallery_analytics.notebooks import kernel_manager_class, notebooks_dir
 from gallery_analytics.outputs import claim_outputs
 from gallery_analytics.services.dashboard import DashboardService
 
 REPORT_NOTEBOOK = "04-report.ipynb"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-PARAMETERS = ("start", "end", "user_id", "medium", "status")
 TEMPLATE_DIR = Path(__file__).parent / "report_template"
 HEADING_METADATA = "gallery_report"  # output metadata key of the heading: failed panels
 # Characters Markdown gives a meaning to inside a line; escaped so data shows as typed
@@ -68,21 +69,36 @@ class ReportParameters:
     status: str | None = None  # an artwork status: available, reserved, sold, on_loan
 
     @classmethod
-    def from_filters(cls, filters: OverviewFilters, *, today: dt.date) -> ReportParameters:
+    def from_filters(cls, filters: OverviewFilters, *, today: dt.date | None) -> ReportParameters:
         """The parameters of a report on ``filters``; a filter without a start or an end
-        gets the report's default period, :func:`default_period` of ``today``."""
+        gets the report's default period, :func:`default_period` of ``today`` (which may
+        be None when both dates are given: reading it needs the database)."""
         reject_awaitable(filters, field="filters")
-        default_start, default_end = default_period(today)
+        start, end = filters.start, filters.end
+        if start is None or end is None:
+            if today is None:
+                raise ValidationError(
+                    "today", "a report without start and end needs today (its default period)"
+                )
+            default_start, default_end = default_period(today)
+            start, end = start or default_start, end or default_end
+            if start > end:
+                raise ValidationError(
+                    "end" if filters.end is None else "start",
+                    f"the range {start.isoformat()} to {end.isoformat()} is reversed "
+                    "(a missing date comes from the default period, the last full year "
+                    "before today): give both start and end",
+                )
         return cls(
-            start=filters.start or default_start,
-            end=filters.end or default_end,
+            start=start,
+            end=end,
             user_id=filters.user_id,
             medium=",".join(filters.mediums) or None,
             status=filters.status.value if filters.status else None,
         )
 
     @classmethod
-    def parse(cls, raw: Mapping[str, object], *, today: dt.date) -> ReportParameters:
+    def parse(cls, raw: Mapping[str, object], *, today: dt.date | None) -> ReportParameters:
         """Parameters as given (text or None, dates too): dates as YYYY-MM-DD, missing
         ones from the default period of ``today``, mediums split at commas, every value
         checked as :class:`OverviewFilters` checks it (no database: see
@@ -98,7 +114,6 @@ class ReportParameters:
                 str(unknown[0]),
                 f"unknown report parameter; expected one of {', '.join(PARAMETERS)}",
             )
-        default_start, default_end = default_period(today)
         medium = raw.get("medium")
         if medium is not None and not isinstance(medium, str):
             raise ValidationError(
@@ -106,8 +121,8 @@ class ReportParameters:
             )
         filters = OverviewFilters.parse(
             {
-                "start": _date(raw.get("start"), "start", default_start),
-                "end": _date(raw.get("end"), "end", default_end),
+                "start": _date(raw.get("start"), "start"),
+                "end": _date(raw.get("end"), "end"),
                 "user_id": raw.get("user_id") or None,
                 "mediums": [m.strip() for m in (medium or "").split(",") if m.strip()],
                 "status": raw.get("status") or None,
@@ -197,8 +212,13 @@ def execute_report(
     progress: bool = True,
     force: bool = False,
     allow_partial: bool = False,
+    settings: Settings | None = None,
 ) -> Report:
     """Run the report notebook (``notebook``, default 04-report) and export it.
+
+    The kernel gets ``settings`` as its ``GALLERY_*`` variables (the command's own: the
+    same database, the same today, whatever ``.env`` the kernel's folder would find);
+    without them it inherits this process's environment.
 
     Writes ``html_path`` and the executed notebook beside it (same name, ``.ipynb``).
     Neither may already exist unless ``force``; neither may be the report notebook, a
@@ -216,6 +236,12 @@ def execute_report(
         raise ValidationError(
             "out", f"cannot create the folder {html_path.parent}: {exc.strerror}"
         ) from None
+    # The kernel gets the command's settings, not whatever .env its folder would find.
+    kernel: dict[str, Any] = (
+        {}
+        if settings is None
+        else {"kernel_manager_class": kernel_manager_class(process_environment(settings))}
+    )
     try:
         papermill.execute_notebook(
             str(source),
@@ -224,6 +250,7 @@ def execute_report(
             cwd=str(source.parent),
             progress_bar=progress,
             kernel_name="python3",
+            **kernel,
         )
     except papermill.PapermillExecutionError as exc:
         if exc.ename == ReportIncompleteError.__name__:
@@ -382,9 +409,9 @@ class _ReportOutputs(Preprocessor):
         return cell, resources
 
 
-def _date(value: object, field: str, default: dt.date) -> dt.date:
+def _date(value: object, field: str) -> dt.date | None:
     if value is None or value == "":
-        return default
+        return None  # the default period's, filled in by from_filters
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str):

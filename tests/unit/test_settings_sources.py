@@ -266,7 +266,7 @@ def test_a_papermill_kernel_receives_the_settings(tmp_path: Path) -> None:
     probe.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
     nbformat.write(probe, source)
     environment = {**_environment(), "GALLERY_TODAY": "1999-01-01"}
-    kernels = notebooks.kernel_manager(
+    kernels = notebooks.kernel_manager_class(
         process_environment(Settings(today=dt.date(2031, 5, 6)), base=environment)
     )
     executed = papermill.execute_notebook(
@@ -275,7 +275,7 @@ def test_a_papermill_kernel_receives_the_settings(tmp_path: Path) -> None:
         cwd=str(tmp_path),
         progress_bar=False,
         kernel_name="python3",
-        km=kernels,
+        kernel_manager_class=kernels,
     )
     assert executed.cells[-1].outputs[0]["text"].strip() == "2031-05-06"
 

@@ -1,0 +1,42 @@
+"""Report parameters <-> overview filters, without a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import gallery_analytics as ga
+
+reports = pytest.importorskip("gallery_analytics.reports")
+
+DEMO_TODAY = dt.date(2025, 11, 15)
+
+
+def test_both_dates_given_need_no_today() -> None:
+    """A report whose dates are given must not read "today" (the database): a kernel
+    whose database has gone must still reach its panels and report them failed."""
+    parameters = reports.ReportParameters.parse(
+        {"start": "2024-01-01", "end": "2024-06-30", "medium": "Oil, Print"}, today=None
+    )
+    assert (parameters.start, parameters.end) == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))
+    assert parameters.filters().mediums == ("Oil", "Print")
+
+
+def test_a_missing_date_comes_from_the_default_period_of_today() -> None:
+    parameters = reports.ReportParameters.parse({"end": None}, today=DEMO_TODAY)
+    assert (parameters.start, parameters.end) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    with pytest.raises(ga.ValidationError, match=r"^today: "):
+        reports.ReportParameters.parse({"start": "2024-01-01"}, today=None)
+
+
+def test_a_start_after_the_default_end_is_refused_not_reversed() -> None:
+    with pytest.raises(ga.ValidationError, match=r"^end: .*reversed"):
+        reports.ReportParameters.parse({"start": "2025-06-01"}, today=DEMO_TODAY)
+
+
+def test_filters_and_parameters_round_trip() -> None:
+    filters = ga.OverviewFilters(
+        start="2024-02-01", end="2024-03-31", mediums=["Oil", "Print"], status="sold"
+    )
+    assert reports.ReportParameters.from_filters(filters, today=None).filters() == filters
