@@ -41,6 +41,19 @@ def reject_awaitable(value: object, *, field: str) -> None:
     )
 
 
+def reject_awaitables(fields: Mapping[str, object]) -> None:
+    """:func:`reject_awaitable` for several arguments at once: the first coroutine is
+    reported, and every other one is closed too (left open, each would warn "never
+    awaited" later, far from the mistake)."""
+    awaitables = [name for name, value in fields.items() if inspect.isawaitable(value)]
+    for name in awaitables[1:]:
+        value = fields[name]
+        if inspect.iscoroutine(value):
+            value.close()
+    if awaitables:
+        reject_awaitable(fields[awaitables[0]], field=awaitables[0])
+
+
 def validated(adapter: TypeAdapter[T], value: object, *, field: str, expected: str) -> T:
     """``value`` checked by a pydantic type (``adapter``), or a ValidationError naming
     ``field`` and saying what was ``expected``: one message style for every input."""

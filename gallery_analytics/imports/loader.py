@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import inspect
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.domain.values import reject_awaitable, storable_text
+from gallery_analytics.domain.values import reject_awaitables, storable_text
 from gallery_analytics.errors import ERROR_LIMIT, ImportValidationError, Problem, ValidationError
 from gallery_analytics.imports.parsing import (
     UNKNOWN_ARTIST_NAME,
@@ -111,7 +110,7 @@ async def import_collection(
     input).
     """
     started = time.perf_counter()
-    _reject_awaitables(
+    reject_awaitables(
         {
             "db": db,
             "artists_csv": artists_csv,
@@ -180,19 +179,6 @@ async def import_collection(
         await asyncio.to_thread(_write_rejects, rejects_path, artists, artworks)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _reject_awaitables(fields: Mapping[str, object]) -> None:
-    """:func:`reject_awaitable` for several arguments at once: the first coroutine is
-    reported, and every other one is closed too (left open, each would warn "never
-    awaited" later, far from the mistake)."""
-    awaitables = [name for name, value in fields.items() if inspect.isawaitable(value)]
-    for name in awaitables[1:]:
-        value = fields[name]
-        if inspect.iscoroutine(value):
-            value.close()
-    if awaitables:
-        reject_awaitable(fields[awaitables[0]], field=awaitables[0])
 
 
 def _parse_both(

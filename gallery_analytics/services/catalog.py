@@ -86,7 +86,7 @@ class CatalogService:
     # -- lists ----------------------------------------------------------------------------
 
     async def list_users(self, *, limit: int | None = None) -> list[UserDto]:
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         async with self.db.read_session() as session:
             return [
                 UserDto.from_model(u) for u in await UserRepository(session).find_all(limit=limit)
@@ -95,7 +95,7 @@ class CatalogService:
     async def list_artists(self, *, user_id: str, limit: int | None = None) -> list[ArtistDto]:
         """Artists managed by ``user_id`` (NotFoundError if the user does not exist)."""
         user_id = parse_id(user_id, field="user_id")
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         async with self.db.read_session() as session:
             await _require(UserRepository(session), user_id, "user")
             artists = await ArtistRepository(session).find_by_user(user_id, limit=limit)
@@ -104,7 +104,7 @@ class CatalogService:
     async def list_artworks(self, *, user_id: str, limit: int | None = None) -> list[ArtworkDto]:
         """Artworks owned by ``user_id``."""
         user_id = parse_id(user_id, field="user_id")
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         async with self.db.read_session() as session:
             await _require(UserRepository(session), user_id, "user")
             artworks = await ArtworkRepository(session).find_by_user(user_id, limit=limit)
@@ -115,7 +115,7 @@ class CatalogService:
     ) -> list[ExhibitionDto]:
         """Exhibitions curated by ``user_id``, most recent first."""
         user_id = parse_id(user_id, field="user_id")
-        limit = _check_limit(limit)
+        limit = check_list_limit(limit)
         async with self.db.read_session() as session:
             await _require(UserRepository(session), user_id, "user")
             shows = await ExhibitionRepository(session).find_by_user(user_id, limit=limit)
@@ -209,7 +209,8 @@ def _as_input(model: type[InputT], value: InputT | Mapping[str, Any], *, prefix:
     return build(model, dict(value), prefix=prefix)
 
 
-def _check_limit(limit: object) -> int | None:
+def check_list_limit(limit: object) -> int | None:
+    """A list's ``limit``: a whole number from 1 to MAX_LIST_LIMIT, or None for all."""
     return validated(
         _LIST_LIMIT,
         limit,

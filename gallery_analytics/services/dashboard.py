@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,12 @@ from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
-from gallery_analytics.domain.values import parse_id, reject_awaitable
+from gallery_analytics.domain.values import (
+    parse_id,
+    reject_awaitable,
+    reject_awaitables,
+    require_date,
+)
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
     GalleryAnalyticsError,
@@ -39,7 +43,7 @@ from gallery_analytics.errors import (
     ValidationError,
 )
 from gallery_analytics.panels import Panel
-from gallery_analytics.services.catalog import CatalogService
+from gallery_analytics.services.catalog import CatalogService, check_list_limit
 from gallery_analytics.services.dtos import DashboardDto
 
 logger = logging.getLogger(__name__)
@@ -80,9 +84,9 @@ class DashboardService:
         ``parallel=False`` runs the same panels one after another, for comparison.
         ``timeouts`` overrides the time budget of individual panels, by name.
         """
-        _reject_awaitables({"filters": filters, "panels": panels, "timeouts": timeouts})
+        reject_awaitables({"filters": filters, "panels": panels, "timeouts": timeouts})
         budgets_given = timeouts.items() if isinstance(timeouts, Mapping) else ()
-        _reject_awaitables({f"timeouts.{name}": value for name, value in budgets_given})
+        reject_awaitables({f"timeouts.{name}": value for name, value in budgets_given})
         checked = await self.check_filters(filters)
         chosen = _resolve_panels(panels)
         if timeouts is not None and not isinstance(timeouts, Mapping):
@@ -210,8 +214,9 @@ class DashboardService:
         fetched in parallel, each in its own session."""
         user_id = parse_id(user_id, field="user_id")
         # Checked here, before the parallel loads start; every coroutine given is closed.
-        _reject_awaitables({"on": on, "limit": limit})
-        day = await self.db.today() if on is None else on
+        reject_awaitables({"on": on, "limit": limit})
+        limit = check_list_limit(limit)
+        day = await self.db.today() if on is None else require_date(on, field="on")
         catalog = CatalogService(self.db)
         started = time.perf_counter()
         async with responsive_to_interrupts():
@@ -229,19 +234,6 @@ class DashboardService:
             active_exhibitions=shows,
             wall_seconds=time.perf_counter() - started,
         )
-
-
-def _reject_awaitables(fields: Mapping[str, object]) -> None:
-    """:func:`reject_awaitable` for several arguments at once: the first coroutine is
-    reported, and every other one is closed too (left open, each would warn "never
-    awaited" later, far from the mistake)."""
-    awaitables = [name for name, value in fields.items() if inspect.isawaitable(value)]
-    for name in awaitables[1:]:
-        value = fields[name]
-        if inspect.iscoroutine(value):
-            value.close()
-    if awaitables:
-        reject_awaitable(fields[awaitables[0]], field=awaitables[0])
 
 
 def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:

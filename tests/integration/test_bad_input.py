@@ -296,9 +296,8 @@ async def test_user_dashboard_of_an_unknown_user_is_not_found(seeded_db: Databas
 async def test_user_dashboard_rejects_bad_days(
     seeded_db: Database, known: Known, bad: object
 ) -> None:
-    """The day is checked in one of four concurrent tasks: the others are cancelled and
-    their connections returned. (So the day, like the limit below, is refused only once
-    the other loads have reached the database: not a unit case.)"""
+    """Refused before the four concurrent loads start (tests/unit/services has the no-I/O
+    check); here, with a real database, nothing is left checked out."""
     service = DashboardService(seeded_db)
     await rejected(seeded_db, lambda: service.get_user_dashboard(known.user_id, on=bad), "on")
 

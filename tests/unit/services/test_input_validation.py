@@ -184,6 +184,20 @@ async def test_user_dashboard_rejects_malformed_user_ids(db: Database, bad: obje
     await rejected_before_io(db, lambda: service.get_user_dashboard(bad), "user_id")
 
 
+@pytest.mark.parametrize("bad", [p for p in BAD_DAYS if p.id != "none"])
+async def test_user_dashboard_rejects_bad_days_before_any_io(db: Database, bad: object) -> None:
+    """The day used to be checked in one of the four concurrent loads, after the others
+    had reached the database."""
+    service = DashboardService(db)
+    await rejected_before_io(db, lambda: service.get_user_dashboard(NIL, on=bad), "on")
+
+
+@pytest.mark.parametrize("bad", BAD_LIMITS)
+async def test_user_dashboard_rejects_bad_limits_before_any_io(db: Database, bad: object) -> None:
+    service = DashboardService(db)
+    await rejected_before_io(db, lambda: service.get_user_dashboard(NIL, limit=bad), "limit")
+
+
 # -- extract_frame ----------------------------------------------------------------------------
 
 
