@@ -13,9 +13,8 @@ is called ("Revenue (EUR)", from ``spec.heading()``) and how values are formatte
 ticks and in hover text (``spec.format``, a d3 format plotly reads as Python would). The
 frame is checked against those specs. The documented way to draw a panel is
 ``panels.panel("monthly_revenue").chart(frame)`` (or ``panels.draw(result)``), which
-passes them; a chart called directly without them uses the panel's declaration in
-:mod:`gallery_analytics.panels`, so the registry stays the one place a panel's columns,
-units and formats are written.
+passes them: the registry (:mod:`gallery_analytics.panels`, a layer above) is the one
+place a panel's columns, units and formats are written, and charts never look it up.
 """
 
 from __future__ import annotations
@@ -249,23 +248,18 @@ def _panel_chart(
     chart: str,
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None,
-    title: str | None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None,
     values: Sequence[str],
 ) -> tuple[_Specs, pd.DataFrame]:
     """The specs a panel chart draws with, and the frame's usable rows (checked against
-    the specs). Without ``columns`` or ``title``, the panel's declaration is used: the
-    registry sits a layer above the charts, so it is imported here, when needed."""
+    the specs). The specs and title are the panel's declaration, given by the registry
+    (``panels.panel(name).chart(frame)``): charts sit below the registry and never look
+    a panel up themselves."""
     reject_awaitable(frame, field="frame")
     reject_awaitable(columns, field="columns")
     code = require_currency_code(DEFAULT_CURRENCY if currency is None else currency)
-    if columns is None or title is None:
-        from gallery_analytics import panels  # lazy: see the docstring
-
-        declared = panels.panel(chart)
-        columns = declared.columns if columns is None else columns
-        title = declared.title if title is None else title
     specs = in_currency(tuple(columns), code)
     for spec in specs:
         if spec.is_money:  # its unit goes into hover templates: a code, nothing else
@@ -302,8 +296,8 @@ def _bar_height(rows: int) -> int:
 def monthly_revenue(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Monthly revenue as bars; hover adds the number of sales and the average price.
@@ -359,8 +353,8 @@ def monthly_revenue(
 def top_artists(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Artists by revenue as horizontal bars, rank 1 at the top, labelled with revenue share.
@@ -437,8 +431,8 @@ def top_artists(
 def artworks_by_medium_status(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Artworks as a treemap, medium tiles split by status, sized by artwork count.
@@ -517,8 +511,8 @@ def artworks_by_medium_status(
 def acquisitions_per_year(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Artworks acquired per year as bars on a numeric year axis, so gaps stay visible.
@@ -583,8 +577,8 @@ def acquisitions_per_year(
 def exhibition_attendance(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Weekly exhibition visitors as a filled line; hover adds how many exhibitions were open.
@@ -638,8 +632,8 @@ def exhibition_attendance(
 def artists_by_nationality_gender(
     frame: pd.DataFrame,
     *,
-    columns: Sequence[ColumnSpec] | None = None,
-    title: str | None = None,
+    columns: Sequence[ColumnSpec],
+    title: str,
     currency: str | None = None,
 ) -> go.Figure:
     """Artists per nationality as horizontal bars stacked by gender, largest at the top.

@@ -11,6 +11,7 @@ parameters are listed as their checks land.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import warnings
 from collections.abc import Callable, Coroutine
@@ -216,9 +217,14 @@ ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     ),
     # -- panels, charts and the report's parameters (drawing and reporting entry points) --
     **{
-        f"charts.{name}": (getattr(charts, name), "frame")
-        for name in [*(p.name for p in panels.PANELS if p.charted), "exhibition_timeline"]
+        f"charts.{p.name}": (
+            functools.partial(getattr(charts, p.name), columns=p.columns, title=p.title),
+            "frame",
+        )
+        for p in panels.PANELS
+        if p.charted
     },
+    "charts.exhibition_timeline": (charts.exhibition_timeline, "frame"),
     "panels.draw": (panels.draw, "result"),
     "panels.table": (panels.table, "result"),
     "panels.show": (panels.show, "result"),

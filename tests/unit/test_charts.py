@@ -6,6 +6,7 @@ Categorical status, tz-aware months, naive dates), so no database is needed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -14,13 +15,35 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 import pytest
 
-from gallery_analytics import charts
+from gallery_analytics import charts as chart_functions
+from gallery_analytics import panels
 from gallery_analytics.domain import columns as column_specs
 from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import ValidationError
 from tests.unit.fresh_interpreters import outcome
+
+
+class _ChartsAsTheRegistryCallsThem:
+    """``charts`` for these tests: a panel's chart function gets its panel's title and
+    column specs, as ``Panel.chart`` passes them (charts never look a panel up)."""
+
+    def __getattr__(self, name: str) -> object:
+        function = getattr(chart_functions, name)
+        if name not in {declared.name for declared in panels.PANELS}:
+            return function
+        declared = panels.panel(name)
+        defaults = {"columns": declared.columns, "title": declared.title}
+
+        @functools.wraps(function)
+        def with_the_declaration(frame: pd.DataFrame, **options: object) -> go.Figure:
+            return function(frame, **{**defaults, **options})
+
+        return with_the_declaration
+
+
+charts = _ChartsAsTheRegistryCallsThem()
 
 STRING = pd.StringDtype("pyarrow")
 STATUSES = ["available", "reserved", "sold", "on_loan"]

@@ -43,7 +43,6 @@ RANKS: dict[str, int] = {
     "services": 5,
     "reports": 7,
     "widgets": 8,
-    "api": 9,
     "cli": 9,
     "__init__": 10,
 }
@@ -66,13 +65,15 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def _imported_modules(module: str) -> set[str]:
-    """Project modules ``module`` imports at load time (module level, not TYPE_CHECKING,
-    not inside functions: those are deliberate lazy imports)."""
+def _imported_modules(module: str, *, lazy_too: bool = False) -> set[str]:
+    """Project modules ``module`` imports at load time (module level), and with
+    ``lazy_too`` also inside functions and ``TYPE_CHECKING`` blocks: a lazy import saves
+    import time, it does not make an upward dependency acceptable."""
     path = PACKAGE.joinpath(*module.split(".")[1:])
     path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
     found: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree) if lazy_too else tree.body:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -91,7 +92,7 @@ def _imported_modules(module: str) -> set[str]:
 def _unit_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = defaultdict(set)
     for module in MODULES:
-        for target in _imported_modules(module):
+        for target in _imported_modules(module, lazy_too=True):
             if _unit(target) != _unit(module):
                 graph[_unit(module)].add(_unit(target))
     return graph

@@ -144,12 +144,15 @@ def test_each_panel_declares_how_it_is_shown() -> None:
 
 @pytest.mark.parametrize("panel", [p for p in PANELS if p.charted], ids=lambda p: p.name)
 def test_every_chart_is_given_the_panels_title_columns_and_currency(panel: Panel) -> None:
-    """One signature for every panel chart: the registry passes the same three, and the
-    chart repeats none of them as a default of its own (None: the registry's)."""
+    """One signature for every panel chart: the registry passes the same three; the
+    title and columns are required (the chart has no declaration of its own to fall back
+    on), the currency defaults to EUR (None)."""
     assert panel.chart_function is not None
     parameters = inspect.signature(panel.chart_function).parameters
     assert list(parameters) == ["frame", "columns", "title", "currency"]
-    assert all(parameters[name].default is None for name in ("columns", "title", "currency"))
+    assert parameters["columns"].default is inspect.Parameter.empty
+    assert parameters["title"].default is inspect.Parameter.empty
+    assert parameters["currency"].default is None
 
 
 @pytest.mark.parametrize("panel", PANELS, ids=IDS)
@@ -366,18 +369,18 @@ def test_a_chart_checks_the_frame_against_the_specs_it_is_given() -> None:
     frame = to_frame_of(revenue)
     margin = ColumnSpec("margin", Kind.FLOAT, format=".0%")
     with pytest.raises(ga.ValidationError) as caught:
-        charts.monthly_revenue(frame, columns=(*revenue.columns, margin))
+        charts.monthly_revenue(frame, columns=(*revenue.columns, margin), title=revenue.title)
     assert caught.value.field == "frame.margin"
     assert "monthly_revenue needs column(s) margin" in str(caught.value)
     without_revenue = tuple(column for column in revenue.columns if column.name != "revenue")
     with pytest.raises(ga.ValidationError) as caught:
-        charts.monthly_revenue(frame, columns=without_revenue)
+        charts.monthly_revenue(frame, columns=without_revenue, title=revenue.title)
     assert caught.value.field == "columns.revenue"
 
 
 def test_no_panel_is_declared_again_in_the_charts() -> None:
     """Titles, column lists, headings and formats of panels are written in the registry
-    only: a chart called directly takes them from there."""
+    only, and the registry passes them to the chart."""
     source = (ROOT / "gallery_analytics/charts.py").read_text(encoding="utf-8")
     assert "_SCHEMAS" not in source
     for declared in PANELS:
@@ -385,9 +388,10 @@ def test_no_panel_is_declared_again_in_the_charts() -> None:
     for literal in ('"Revenue ({currency})"', '",.2f"', '"%b %Y"', '"Month"', "(count)"):
         assert literal not in source, literal
     attendance = panels.panel("exhibition_attendance")
-    direct = charts.exhibition_attendance(to_frame_of(attendance))
-    assert direct.layout.title.text == attendance.title
-    assert direct.layout.yaxis.title.text == attendance.column("visitors").heading()
+    drawn = attendance.chart(to_frame_of(attendance))
+    assert drawn.layout.title.text == attendance.title
+    assert drawn.layout.yaxis.title.text == attendance.column("visitors").heading()
+    assert "from gallery_analytics import panels" not in source  # charts never look it up
 
 
 # -- everything that shows panels reads the registry --------------------------------------------
