@@ -4,15 +4,24 @@ the overview that holds them.
 Pure containers (pydantic models of panel rows, no I/O), so the layers below services
 use them without importing services: ``frames.to_frame`` turns a result into a
 DataFrame and ``panels.draw`` into a figure, and ``DashboardService`` fills them.
+
+A result's rows are checked against its declared ``columns`` whenever one is built, from
+Python values or from JSON: each value is brought to its column's kind by
+:meth:`ColumnSpec.parse <gallery_analytics.domain.columns.ColumnSpec.parse>`, so a result
+read back from JSON (an HTTP API, a cache) equals the one written, dates and timestamps
+included (``GalleryOverviewDto.model_validate_json(o.model_dump_json()) == o``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+import pydantic
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from gallery_analytics.domain.columns import ColumnSpec
+from gallery_analytics.domain.values import first_problem, reject_awaitable
+from gallery_analytics.errors import ValidationError
 
 __all__ = ["GalleryOverviewDto", "PanelResult"]
 
@@ -25,6 +34,12 @@ class PanelResult(BaseModel):
     from asking for a connection to having the rows. ``columns`` are the panel's
     declared columns (:mod:`gallery_analytics.panels`) with the load's currency as the
     unit of its money columns, so the result says what it sums and how to show it.
+
+    Every row has exactly the declared columns, each value of its column's kind (or
+    None, the null that tables show as "-"): a missing or undeclared key is a
+    ValidationError naming the panel, row and column, not a null, since it means the
+    query and the declaration disagree. Built directly, a problem is the project's
+    ValidationError; from JSON (``model_validate_json``), pydantic's, as for any model.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -37,6 +52,47 @@ class PanelResult(BaseModel):
     error: str | None = None
     wall_seconds: float
     row_count: int = 0
+
+    def __init__(self, **data: Any) -> None:
+        for name, value in data.items():  # every coroutine is closed, the first reported
+            reject_awaitable(value, field=name)
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise first_problem(exc, model=type(self)) from None
+
+    @field_validator("rows")
+    @classmethod
+    def _rows_of_the_declared_kinds(
+        cls, rows: tuple[dict[str, Any], ...], info: ValidationInfo
+    ) -> tuple[dict[str, Any], ...]:
+        columns: tuple[ColumnSpec, ...] | None = info.data.get("columns")
+        if columns is None:  # the columns were refused: that error is reported
+            return rows
+        panel = info.data.get("name", "?")
+        declared = [column.name for column in columns]
+        checked = []
+        for index, row in enumerate(rows):
+            where = f"panel {panel!r}, row {index}"
+            undeclared = [key for key in row if key not in declared]
+            if undeclared:
+                raise ValueError(
+                    f"{where}: column {undeclared[0]!r} is not declared; expected only "
+                    f"{', '.join(declared) or 'none'}"
+                )
+            values = {}
+            for column in columns:
+                if column.name not in row:
+                    raise ValueError(
+                        f"{where}: column {column.name!r} is missing (a null is None, "
+                        "not an absent key)"
+                    )
+                try:
+                    values[column.name] = column.parse(row[column.name])
+                except ValidationError as exc:
+                    raise ValueError(f"{where}, column {column.name!r}: {exc.reason}") from None
+            checked.append(values)
+        return tuple(checked)
 
     @property
     def ok(self) -> bool:
