@@ -301,11 +301,24 @@ def draw(result: PanelResult, *, currency: str | None = None) -> go.Figure:
 def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A panel result for people: one column per declared column (or ``columns``), headed
     by label and unit ("Revenue (EUR)"), values as text in the column's display format.
-    Any panel's result may be shown so; tiles and table panels are shown only so."""
+    Any panel's result may be shown so; tiles and table panels are shown only so.
+    Nulls are shown as "-"; a result's rows hold its declared kinds (PanelResult checks
+    them, from JSON too), so dates read back from JSON are shown as dates."""
     reject_awaitable(result, field="result")
+    reject_awaitable(columns, field="columns")
     import pandas as pd
 
     specs = {spec.name: spec for spec in result.columns}
+    if isinstance(columns, str) or not (
+        columns is None
+        or (isinstance(columns, Sequence) and all(isinstance(name, str) for name in columns))
+    ):
+        raise ValidationError(
+            "columns",
+            f"panel {result.name!r}: expected a list of column names such as "
+            f"[{next(iter(specs), 'name')!r}], got {type(columns).__name__} {columns!r}",
+            value=columns,
+        )
     chosen = list(specs) if columns is None else list(columns)
     unknown = [name for name in chosen if name not in specs]
     if unknown:
