@@ -262,6 +262,17 @@ async def summary(
     print(gallery.render())
 
 
+def _check_input_files(**files: Path) -> None:
+    """A missing file or a directory is refused before the database is reached (which may
+    start the embedded server): a typo costs nothing. The loader checks again, for
+    library callers."""
+    for name, path in files.items():
+        if path.is_dir():
+            raise ValidationError(name, f"is a directory, not a CSV file: {path}")
+        if not path.is_file():
+            raise ValidationError(name, f"no such file: {path}")
+
+
 @app.command("import")
 @_runs_async
 async def import_(
@@ -318,6 +329,7 @@ async def import_(
     no_progress: NoProgressOption = False,
 ) -> None:
     """Import a collection from artists and artworks CSV files."""
+    await asyncio.to_thread(_check_input_files, artists=artists, artworks=artworks)
     async with await connect() as db:
         report = await import_collection(
             db,
@@ -493,12 +505,27 @@ def _not_socket_send_noise(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("socket.send() raised exception")
 
 
-def _usage_line(error: typer.TyperException) -> str:
-    """A usage error as one line, with where to read more."""
+def _usage_line(error: typer.TyperException, command: Any, argv: Sequence[str] = ()) -> str:
+    """A usage error as one line, with where to read more: the command's own help. Click
+    gives some errors no context (an option missing its value is found while parsing,
+    before the command's context exists), so then the path comes from ``argv``."""
     message = " ".join(error.format_message().split())
     context = getattr(error, "ctx", None)
-    path = context.command_path if context is not None else PROG
+    path = context.command_path if context is not None else _command_path(command, argv)
     return f"error: {message} (see '{path} --help')"
+
+
+def _command_path(command: Any, argv: Sequence[str]) -> str:
+    """``gallery-analytics db status`` from the subcommand names leading ``argv``
+    (``command``: the root Click command, typed loosely: Typer's Click is private)."""
+    names = [PROG]
+    for token in argv:
+        subcommand = getattr(command, "commands", {}).get(token)
+        if subcommand is None:
+            break
+        names.append(token)
+        command = subcommand
+    return " ".join(names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -509,14 +536,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     _configure_logging()
     command = typer.main.get_command(app)
+    arguments = list(argv) if argv is not None else sys.argv[1:]
     try:
         outcome = command.main(
-            args=list(argv) if argv is not None else None,
+            args=arguments,
             prog_name=PROG,
             standalone_mode=False,
         )
     except typer.TyperException as error:  # click's usage errors (exit code 2)
-        print(_usage_line(error), file=sys.stderr)
+        print(_usage_line(error, command, arguments), file=sys.stderr)
         return error.exit_code
     except typer.Abort:
         print("interrupted", file=sys.stderr)

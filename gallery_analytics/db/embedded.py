@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gallery_analytics.config import Settings, default_embedded_dir
-from gallery_analytics.errors import EmbeddedServerError
+from gallery_analytics.errors import ConfigurationError, EmbeddedServerError
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,24 @@ class EmbeddedPostgres:
 
     @functools.cached_property
     def base_dir(self) -> Path:
-        """The directory holding ``pgdata`` (default: the project's ``.gallery``)."""
-        return (self._base_dir or default_embedded_dir()).resolve()
+        """The directory holding ``pgdata`` (default: the project's ``.gallery``).
+
+        A path that is, or lies under, something other than a directory (``/dev/null``,
+        ``/etc/passwd``) is refused here, once, as one line: every method below would
+        otherwise fail with its own traceback (NotADirectoryError, FileExistsError).
+        """
+        base_dir = (self._base_dir or default_embedded_dir()).resolve()
+        existing = next((path for path in (base_dir, *base_dir.parents) if path.exists()), None)
+        if existing is not None and not existing.is_dir():
+            where = (
+                "GALLERY_EMBEDDED_DIR"
+                if self._base_dir is not None and self._base_dir == self._settings.embedded_dir
+                else "the embedded server's directory"
+            )
+            raise ConfigurationError(
+                f"{where} must be a directory, but {existing} is not a directory"
+            )
+        return base_dir
 
     @property
     def data_dir(self) -> Path:
@@ -200,7 +216,10 @@ class EmbeddedPostgres:
             return self._url(socket_dir)
 
     def stop(self) -> bool:
-        """Stop the server; return False if it was not running."""
+        """Stop the server; return False if it was not running (then nothing is created:
+        no directory, no lock file)."""
+        if not self.status().running:
+            return False
         with self._locked():
             if not self.status().running:
                 return False

@@ -185,6 +185,8 @@ def _parse_both(
     artists_csv: Path, artworks_csv: Path, mapping: dict[str, dict[str, str]], *, strict: bool
 ) -> tuple[ParsedFile, ParsedFile]:
     for path, name in ((artists_csv, "artists"), (artworks_csv, "artworks")):
+        if path.is_dir():
+            raise ValidationError(name, f"is a directory, not a CSV file: {path}")
         if not path.is_file():
             raise ValidationError(name, f"no such file: {path}")
     artists = parse_file(artists_csv, "artists", mapping["artists"], strict=strict)
