@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,13 +34,13 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
+    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
-    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -69,6 +71,7 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
     if isinstance(raw, URL):
         url = raw
     else:
+        _refuse_unencoded_at(raw, setting)
         try:
             url = make_url(raw.strip())
         except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
@@ -76,6 +79,8 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
                 f"{setting} is not a database URL; "
                 "expected postgresql://user:password@host:port/dbname"
             ) from None
+    if url.host is not None and "@" in url.host:
+        raise _unencoded_at(setting)
     if url.port is not None and not 1 <= url.port <= 65535:
         raise ConfigurationError(f"{setting} has port {url.port}; expected a port from 1 to 65535")
     backend = url.get_backend_name()
@@ -84,6 +89,24 @@ def normalise_url(raw: str | URL, *, setting: str = DATABASE_URL_ENV) -> URL:
             f"{setting} must point at PostgreSQL (postgresql://...), got a {backend!r} URL"
         )
     return url.set(drivername="postgresql+asyncpg")
+
+
+def _unencoded_at(setting: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{setting} has more than one '@' before its host; "
+        "percent-encode '@' in a user name or password as %40"
+    )
+
+
+def _refuse_unencoded_at(raw: str, setting: str) -> None:
+    """Refuse ``user:p@ss@host``: the URL parser would take ``ss@host`` for the host, and
+    every later message naming the host would show part of the password."""
+    _, separator, rest = raw.strip().partition("://")
+    if not separator:
+        return
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if authority.count("@") > 1:
+        raise _unencoded_at(setting)
 
 
 # Query parameters that carry a credential, whatever their case. libpq reads
@@ -162,7 +185,94 @@ def find_env_file(
         None,
     )
     searched = upwards[: upwards.index(root) + 1] if root is not None else [here]
-    return next((folder / ENV_FILE for folder in searched if (folder / ENV_FILE).is_file()), None)
+    found = next((folder / ENV_FILE for folder in searched if (folder / ENV_FILE).exists()), None)
+    if found is not None and not found.is_file():
+        # A FIFO would block the read forever, a directory is a mistake: never skipped
+        # silently (a .env further up would then apply instead).
+        raise ConfigurationError(f"{found} is not a regular file; settings are read from a file")
+    return found
+
+
+# -- the .env file -----------------------------------------------------------------------------
+
+_ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)", re.ASCII)
+_DOUBLE_QUOTED_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "$": "$"}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``KEY=value`` lines of a ``.env`` file, read strictly; blocking.
+
+    Our own small parser rather than python-dotenv (which pydantic-settings uses): dotenv
+    warns about a line it cannot parse and drops it, so a ``GALLERY_DATABASE_URL`` with an
+    unclosed quote vanished and the command silently used the embedded server (``seed``
+    then replaced *its* data); and it expands ``${VAR}``, which changed passwords holding
+    ``${``. Here every problem is a :class:`ConfigurationError` naming the file (and the
+    line), values are taken literally, and only a regular file is opened (a FIFO named
+    ``.env`` would block forever).
+
+    The syntax: blank lines and ``#`` comments; ``KEY=value`` with an optional ``export``;
+    a value is unquoted (a `` #`` starts a comment, whitespace around it is dropped),
+    ``'single quoted'`` (literal) or ``"double quoted"`` (``\\"``, ``\\\\``, ``\\n``,
+    ``\\t``, ``\\r``, ``\\$`` escapes), on one line. Values are never shown in errors: they
+    may be passwords.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ConfigurationError(f"{path} is not a regular file; settings are read from a file")
+        try:
+            data = file.read()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise ConfigurationError(f"{path}, line {bad_line}: not UTF-8 text") from None
+    variables: dict[str, str] = {}
+    # split("\n"), not splitlines(): line numbers as an editor counts them.
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.fullmatch(stripped)
+        if match is None:
+            raise ConfigurationError(f"{path}, line {number}: expected NAME=value")
+        name, raw = match.groups()
+        value = _env_value(raw)
+        if value is None:
+            raise ConfigurationError(
+                f"{path}, line {number}: {name} has an unclosed quote or text after its "
+                "closing quote"
+            )
+        variables[name] = value
+    return variables
+
+
+def _env_value(raw: str) -> str | None:
+    """The value of one ``.env`` line (after ``=``), or None if its quoting is broken."""
+    if not raw or raw[0] not in "'\"":
+        return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+    quote, index = raw[0], 1
+    chars: list[str] = []
+    while index < len(raw):
+        char = raw[index]
+        if char == quote:
+            rest = raw[index + 1 :].strip()
+            return "".join(chars) if not rest or rest.startswith("#") else None
+        if quote == '"' and char == "\\" and index + 1 < len(raw):
+            escaped = raw[index + 1]
+            if escaped in _DOUBLE_QUOTED_ESCAPES:
+                chars.append(_DOUBLE_QUOTED_ESCAPES[escaped])
+                index += 2
+                continue
+        chars.append(char)
+        index += 1
+    return None
 
 
 # -- validation errors -> one ConfigurationError line ------------------------------------------
@@ -200,6 +310,8 @@ def _expected(error_type: str, context: Mapping[str, Any], name: str) -> str:
         return "must be true or false"
     if error_type == "greater_than":
         return f"must be greater than {_number(context['gt'])}"
+    if error_type == "less_than_equal":
+        return f"must be at most {_number(context['le'])}"
     if error_type == "greater_than_equal":
         bound = _number(context["ge"])
         return "must not be negative" if bound == "0" else f"must be at least {bound}"
@@ -243,12 +355,18 @@ def _without_blanks(data: Any) -> Any:
 # -- the settings ------------------------------------------------------------------------------
 
 
+_YYYY_MM_DD = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def _iso_date(value: object) -> object:
-    """A YYYY-MM-DD string as a date, as ``date.fromisoformat`` reads it: pydantic's own
-    date parsing would also take a datetime at midnight or a Unix timestamp."""
+    """A YYYY-MM-DD string as a date, exactly that form: pydantic's own date parsing would
+    also take a datetime at midnight or a Unix timestamp, and ``date.fromisoformat`` takes
+    ``20250101`` and ``2025-W01-1`` too, which the README does not promise."""
     if not isinstance(value, str):
         return value
     try:
+        if _YYYY_MM_DD.fullmatch(value.strip()) is None:
+            raise ValueError(value)
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise PydanticCustomError(
@@ -260,6 +378,17 @@ def _iso_date(value: object) -> object:
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+# PostgreSQL takes a timeout as int32 milliseconds; the statement timeout is sent both as
+# statement_timeout and, with the client's margin added (db.sessions'
+# CLIENT_TIMEOUT_MARGIN_SECONDS, 15 s), as idle_in_transaction_session_timeout, so both
+# must fit. Below a millisecond it would round to "no limit" or be refused.
+_PG_MAX_TIMEOUT_SECONDS = (2**31 - 1) // 1000
+_CLIENT_MARGIN_SECONDS = 15
+StatementTimeout = Annotated[
+    float,
+    Field(ge=0.001, le=_PG_MAX_TIMEOUT_SECONDS - _CLIENT_MARGIN_SECONDS, allow_inf_nan=False),
+]
 
 
 class PoolSettings(BaseModel):
@@ -322,7 +451,7 @@ class Settings(BaseSettings):
     # None means default_embedded_dir(), resolved when the server is used (it touches
     # the filesystem, so not while building settings inside async code).
     embedded_dir: Path | None = None
-    statement_timeout_seconds: Seconds = 30.0
+    statement_timeout_seconds: StatementTimeout = 30.0
     pool: PoolSettings = PoolSettings()
     # The workbench's "today" (GALLERY_TODAY). None: the dataset's own reference date
     # when it has one (the demo records its fixed date), else the calendar
@@ -365,7 +494,7 @@ class Settings(BaseSettings):
         env_file = find_env_file()
         if env_file is not None:
             # case_sensitive: the file's names as written, so lower-case ones are dropped.
-            in_file = DotEnvSettingsSource(cls, env_file=env_file, case_sensitive=True).env_vars
+            in_file = read_env_file(env_file)
             variables = {**_gallery_variables(in_file), **variables}
         return cls(**_fields(variables))
 
@@ -383,6 +512,13 @@ class Settings(BaseSettings):
             _env_name(ENV_PREFIX, ("pool", name)): value for name, value in _changed(self.pool)
         }
         return {name: _as_text(value) for name, value in variables.items() if value is not None}
+
+    @field_serializer(*_URL_FIELDS)
+    def _masked_url(self, value: URL | None) -> str | None:
+        """URLs dump masked (``model_dump``, ``model_dump_json``): a dump is for showing.
+        The real URLs go to child processes through :meth:`as_environment`, which reads
+        the fields themselves, never a dump."""
+        return None if value is None else mask_url(value)
 
     @property
     def schema_owner_url(self) -> URL | None:

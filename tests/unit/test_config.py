@@ -134,7 +134,7 @@ def test_a_replica_without_a_primary_is_rejected() -> None:
     ("name", "value", "message"),
     [
         ("GALLERY_STATEMENT_TIMEOUT_SECONDS", "soon", "must be a number"),
-        ("GALLERY_STATEMENT_TIMEOUT_SECONDS", "0", "must be greater than 0"),
+        ("GALLERY_STATEMENT_TIMEOUT_SECONDS", "0", "must be at least 0.001"),
         ("GALLERY_POOL_SIZE", "ten", "must be a whole number"),
         ("GALLERY_POOL_SIZE", "0", "must be at least 1"),
         ("GALLERY_POOL_MAX_OVERFLOW", "-1", "must not be negative"),
