@@ -322,7 +322,7 @@ def test_migrations_use_settings_given_to_alembic(clean: Path) -> None:
 
 # The versions this code is tested with, and what it needs from them: Typer converting option
 # values with pydantic (Annotated[date, BeforeValidator]) and hidden arguments;
-# pydantic-settings' DotEnvSettingsSource(case_sensitive=...).env_vars.
+# pydantic-settings' BaseSettings and SettingsConfigDict (.env is read by read_env_file).
 TESTED_LOWER_BOUNDS = {"typer": Version("0.29.2"), "pydantic-settings": Version("2.16.3")}
 
 
