@@ -11,9 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-import pydantic
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -22,11 +20,11 @@ from pydantic import (
 
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.values import (
+    CheckedModel,
     CurrencyCode,
     NonBlankText,
     build,
     date_range_problem,
-    first_problem,
     parse_id,
     reject_awaitable,
 )
@@ -54,7 +52,7 @@ def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
-class OverviewFilters(BaseModel):
+class OverviewFilters(CheckedModel):
     """What the overview panels are restricted to; every field is optional.
 
     - ``start``/``end`` (inclusive dates): sales by ``sold_at``, artworks by
@@ -76,16 +74,6 @@ class OverviewFilters(BaseModel):
     # The day "open now" means when neither start nor end is given (the key figures'
     # open exhibitions). DashboardService fills in Database.today() when it is None.
     today: dt.date | None = None
-
-    def __init__(self, **data: Any) -> None:
-        """Built directly (``OverviewFilters(start=...)``), a problem is the project's
-        ValidationError naming the field, as from :meth:`parse`, not pydantic's."""
-        for name, value in data.items():  # every coroutine is closed, the first reported
-            reject_awaitable(value, field=name)
-        try:
-            super().__init__(**data)
-        except pydantic.ValidationError as exc:
-            raise first_problem(exc, model=type(self)) from None
 
     @field_validator("start", "end", "today", mode="before")
     @classmethod

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from gallery_analytics.domain.columns import ColumnSpec
-from gallery_analytics.domain.values import first_problem, reject_awaitable
+from gallery_analytics.domain.values import CheckedModel
 from gallery_analytics.errors import ValidationError
 
 __all__ = ["GalleryOverviewDto", "PanelResult"]
 
 
-class PanelResult(BaseModel):
+class PanelResult(CheckedModel):
     """One panel of a dashboard load: its rows, or the error that replaced them.
 
     A panel that fails or runs out of time does not spoil the others: its result
@@ -52,14 +51,6 @@ class PanelResult(BaseModel):
     error: str | None = None
     wall_seconds: float
     row_count: int = 0
-
-    def __init__(self, **data: Any) -> None:
-        for name, value in data.items():  # every coroutine is closed, the first reported
-            reject_awaitable(value, field=name)
-        try:
-            super().__init__(**data)
-        except pydantic.ValidationError as exc:
-            raise first_problem(exc, model=type(self)) from None
 
     @field_validator("rows")
     @classmethod

@@ -180,14 +180,7 @@ ShortText = Annotated[str, StringConstraints(max_length=40), AfterValidator(non_
 
 def build(model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "") -> ModelT:
     """Validate ``data`` into ``model``; the first problem becomes a ValidationError."""
-    first_awaitable: ValidationError | None = None
-    for name, value in data.items():  # every one is closed, the first is reported
-        try:
-            reject_awaitable(value, field=f"{prefix}{name}")
-        except ValidationError as exc:
-            first_awaitable = first_awaitable or exc
-    if first_awaitable is not None:
-        raise first_awaitable
+    reject_awaitables({f"{prefix}{name}": value for name, value in data.items()})
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -215,3 +208,17 @@ def first_problem(
         f" (and {problems - 1} more problem{'s' if problems > 2 else ''})" if problems > 1 else ""
     )
     return ValidationError(field, f"{reason}{more}", value=first.get("input"))
+
+
+class CheckedModel(pydantic.BaseModel):
+    """A model whose direct construction (``Model(field=...)``) fails the way the rest
+    of the package does: a coroutine given for a field asks about ``await`` (every one
+    closed), and any other problem is the project's ValidationError naming the field,
+    never pydantic's multi-line error repeating the input."""
+
+    def __init__(self, **data: Any) -> None:
+        reject_awaitables(data)
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise first_problem(exc, model=type(self)) from None
