@@ -191,7 +191,17 @@ async def check_parameters(
     reject_awaitable(raw, field="parameters")
     if not isinstance(raw, OverviewFilters | Mapping):
         raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
-    today = await db.today()
+    # "Today" is read only when a date is missing (it needs the database): with both
+    # dates given, malformed values are refused before any I/O.
+    dates = (
+        (raw.start, raw.end)
+        if isinstance(raw, OverviewFilters)
+        else (
+            raw.get("start"),
+            raw.get("end"),
+        )
+    )
+    today = await db.today() if any(date in (None, "") for date in dates) else None
     if isinstance(raw, OverviewFilters):
         parameters = ReportParameters.from_filters(raw, today=today)
     else:

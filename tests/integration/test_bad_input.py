@@ -10,9 +10,8 @@ proves each is refused before any I/O. Here:
 - a sample of the refused cases, on a real database: the pool still healthy afterwards
   (no connection left checked out, and a normal query still works), and for writes
   nothing written (table checksums before and after, on a private database);
-- the cases still refused only after the database was reached (the user dashboard's day
-  and limit, checked inside its parallel loads; the report parameters checked after its
-  connection test), and SQL-injection text stored verbatim;
+- report parameters only a database can refuse (an unknown user or medium), and
+  SQL-injection text stored verbatim;
 - for the CLI: exit code 2, one ``error: ...`` line on stderr, no traceback;
 - extreme dates that reach the database.
 """

@@ -215,9 +215,10 @@ async def test_extract_frame_rejects_bad_queries_and_params(
 async def test_check_parameters_rejects_bad_input(
     db_with_today: Database, raw: object, field: str | None
 ) -> None:
-    """Without GALLERY_TODAY, check_parameters reads "today" from the database before it
-    checks the dates; the cases it checks only after connecting stay in the integration
-    suite (REPORT_CASES_AFTER_CONNECTING)."""
+    """Malformed parameters are refused before any I/O (the reversed range, malformed
+    user ids and mediums used to reach the database first). GALLERY_TODAY is set because
+    a case with a missing date needs "today"; the cases only a database can refuse stay
+    in the integration suite (REPORT_CASES_AFTER_CONNECTING)."""
     await rejected_before_io(db_with_today, lambda: check_parameters(db_with_today, raw), field)  # type: ignore[arg-type]
 
 
@@ -229,3 +230,20 @@ def test_nul_cannot_reach_the_cli() -> None:
     CLI never sees one; the library entry points above are where NUL is tested."""
     with pytest.raises(ValueError, match="null byte"):
         run_cli("report", "--param", "medium=Print\x00")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"start": "2024-05-01", "end": "2024-01-01"}, "end"),
+        ({"start": "2024-01-01", "end": "2024-12-31", "user_id": "' OR 1=1 --"}, "user_id"),
+        ({"start": "2024-01-01", "end": "2024-12-31", "medium": "a\x00b"}, "mediums.0"),
+    ],
+)
+async def test_check_parameters_with_both_dates_reads_no_today_before_refusing(
+    db: Database, raw: dict[str, str], field: str
+) -> None:
+    """With both dates given there is no default period to compute, so "today" (which
+    needs the database) is not read first: without GALLERY_TODAY these reached the
+    database before being refused."""
+    await rejected_before_io(db, lambda: check_parameters(db, raw), field)
