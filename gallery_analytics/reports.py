@@ -274,7 +274,7 @@ def execute_report(
             executed_path=notebook_path,
         ) from None
     executed = nbformat.read(notebook_path, as_version=4)
-    export_html(notebook_path, html_path)
+    export_html(notebook_path, html_path, title=report_title(parameters))
     return Report(
         html_path=html_path,
         notebook_path=notebook_path,
@@ -374,9 +374,18 @@ def _failed_panels(executed: Any) -> tuple[str, ...]:
     return ()
 
 
-def export_html(notebook_path: Path, html_path: Path) -> None:
-    """Self-contained HTML of an executed notebook: no code, charts with plotly.js inline."""
+def report_title(parameters: ReportParameters) -> str:
+    """The report's browser-tab title: what it covers (the template escapes it)."""
+    scope = [f"{parameters.start.isoformat()} to {parameters.end.isoformat()}"]
+    scope += [value for value in (parameters.medium, parameters.status) if value]
+    return f"Gallery report, {', '.join(scope)}"
+
+
+def export_html(notebook_path: Path, html_path: Path, *, title: str) -> None:
+    """Self-contained HTML of an executed notebook: no code, charts with plotly.js inline,
+    ``title`` in the browser tab (nbconvert's default is the file name, "Notebook" here)."""
     notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata["title"] = title
     exporter = HTMLExporter(
         template_name="gallery_report",
         extra_template_basedirs=[str(Path(__file__).parent / "report_template")],

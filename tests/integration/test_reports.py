@@ -46,6 +46,8 @@ def test_report_html_is_self_contained_with_code_hidden(
     assert len(re.findall(r"plotly\.js v\d", html)) == 1  # the library, inlined once
     assert "get_gallery_overview" not in html  # no code cells
     assert "Period:</strong> 2024-01-01 to 2024-06-30, medium Photography" in html
+    # The tab says what the report covers (it said "Notebook").
+    assert "<title>Gallery report, 2024-01-01 to 2024-06-30, Photography</title>" in html
 
 
 def test_executed_report_passes_nbval(

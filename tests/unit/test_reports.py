@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,20 @@ def test_filters_and_parameters_round_trip() -> None:
         start="2024-02-01", end="2024-03-31", mediums=["Oil", "Print"], status="sold"
     )
     assert reports.ReportParameters.from_filters(filters, today=None).filters() == filters
+
+
+def test_the_report_title_says_what_it_covers_and_is_escaped(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    parameters = reports.ReportParameters.parse(
+        {"start": "2024-01-01", "end": "2024-06-30", "medium": "</title><script>x()</script>"},
+        today=None,
+    )
+    title = reports.report_title(parameters)
+    assert title == "Gallery report, 2024-01-01 to 2024-06-30, </title><script>x()</script>"
+    source = tmp_path / "executed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), source)
+    html_path = tmp_path / "report.html"
+    reports.export_html(source, html_path, title=title)
+    html = html_path.read_text(encoding="utf-8")
+    assert "<script>x()</script>" not in html
+    assert "<title>Gallery report, 2024-01-01 to 2024-06-30, &lt;/title&gt;" in html
