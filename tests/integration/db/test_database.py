@@ -21,6 +21,24 @@ async def _count_users(db: Database) -> int:
         return int(await session.scalar(text("SELECT count(*) FROM users")) or 0)
 
 
+def _run_script(script: str, db: Database, *, dev_mode: bool = True) -> list[str]:
+    """Run ``script`` in a fresh interpreter with ``db``'s URL as its argument, and
+    return its output lines. With ``dev_mode`` (``-X dev``) an unclosed connection shows
+    as a ResourceWarning on stderr, which fails the test."""
+    url = db.url.render_as_string(hide_password=False)
+    flags = ["-X", "dev"] if dev_mode else []
+    result = subprocess.run(
+        [sys.executable, *flags, "-c", script, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ResourceWarning" not in result.stderr, result.stderr
+    return result.stdout.splitlines()
+
+
 def test_database_works_from_two_event_loops(seeded_db: Database) -> None:
     """asyncio.run creates a new loop each time; each gets its own engine and pool."""
     db = Database(seeded_db.url)
@@ -66,16 +84,7 @@ asyncio.run(main())
 def test_run_sync_works_under_a_running_loop(seeded_db: Database) -> None:
     """In a subprocess: the patch is applied to the running loop, which must not leak
     into the test session's own loop."""
-    url = seeded_db.url.render_as_string(hide_password=False)
-    result = subprocess.run(
-        [sys.executable, "-c", RUN_SYNC_UNDER_A_LOOP, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["40", "40"]
+    assert _run_script(RUN_SYNC_UNDER_A_LOOP, seeded_db, dev_mode=False) == ["40 40"]
 
 
 RUN_SYNC_TWICE = """
@@ -98,17 +107,7 @@ gc.collect()
 def test_run_sync_twice_in_a_script_leaves_no_connection_open(seeded_db: Database) -> None:
     """Each run_sync loop closes the pools it opened before it closes: the first loop's
     pooled connections used to be left behind, one ResourceWarning each."""
-    url = seeded_db.url.render_as_string(hide_password=False)
-    result = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", RUN_SYNC_TWICE, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["40", "40"]
-    assert "ResourceWarning" not in result.stderr, result.stderr
+    assert _run_script(RUN_SYNC_TWICE, seeded_db) == ["40 40"]
 
 
 async def test_database_is_an_async_context_manager(seeded_db: Database) -> None:
@@ -143,17 +142,8 @@ def test_nested_async_with_blocks_close_the_pools_once_at_the_outermost_end(
 ) -> None:
     """An inner block used to dispose the pools under the outer block's open session,
     leaving its connection unclosed (a ResourceWarning)."""
-    url = seeded_db.url.render_as_string(hide_password=False)
-    result = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", NESTED_BLOCKS, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:3] == ["40", "True", "{'checked_out': 0, 'idle': 0}"]
-    assert "ResourceWarning" not in result.stderr, result.stderr
+    lines = _run_script(NESTED_BLOCKS, seeded_db)
+    assert lines == ["40", "True", "{'checked_out': 0, 'idle': 0}"]
 
 
 async def test_same_database_in_this_loop_after_other_loops(seeded_db: Database) -> None:
@@ -265,22 +255,8 @@ def test_dispose_under_an_open_session_closes_its_connection_when_the_session_en
     """dispose() closes the idle connections at once and a checked-out one when its
     session ends: it used to go back to the discarded pool and stay open until garbage
     collection (a ResourceWarning, and a server backend held meanwhile)."""
-    url = seeded_db.url.render_as_string(hide_password=False)
-    result = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", DISPOSE_UNDER_OPEN_SESSIONS, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:4] == [
-        "40",
-        "True",
-        "True",
-        "{'checked_out': 0, 'idle': 0}",
-    ]
-    assert "ResourceWarning" not in result.stderr, result.stderr
+    lines = _run_script(DISPOSE_UNDER_OPEN_SESSIONS, seeded_db)
+    assert lines == ["40", "True", "True", "{'checked_out': 0, 'idle': 0}"]
 
 
 def test_a_url_parameter_the_driver_refuses_exits_2_naming_it() -> None:
