@@ -56,8 +56,9 @@ NEEDING_THE_NOTEBOOK_EXTRA = (
     "gallery_analytics.notebooks",
 )
 
-# Core libraries the project imports, loaded once before forking.
-_PRELOAD = (
+# Core libraries the project imports, loaded once before forking (also by
+# test_package_structure, which adds the notebook extra's).
+CORE_LIBRARIES = (
     "sqlalchemy.ext.asyncio",
     "sqlalchemy.dialects.postgresql.asyncpg",
     "alembic.command",
@@ -96,7 +97,7 @@ def collect(pid, read):
     status = os.waitpid(pid, 0)[1]
     return json.loads(b"".join(chunks) or b'{{"crash": "exit status %d"}}' % status)
 
-for name in {_PRELOAD!r}:
+for name in {CORE_LIBRARIES!r}:
     importlib.import_module(name)
 assert not any(m.startswith("gallery_analytics") for m in sys.modules)
 BLOCKED = {EXTRA_MODULES!r}

@@ -161,16 +161,7 @@ def test_no_module_import_cycles() -> None:
 # Third-party libraries the package uses, loaded once before forking so each child only
 # pays for the project's own modules; the project is never imported in the parent.
 _PRELOAD = (
-    "sqlalchemy.ext.asyncio",
-    "sqlalchemy.dialects.postgresql.asyncpg",
-    "alembic.command",
-    "pandas",
-    "pyarrow.csv",
-    "pydantic_settings",
-    "typer",
-    "tqdm.auto",
-    "plotly.graph_objects",
-    "plotly.io",
+    *fresh_interpreters.CORE_LIBRARIES,
     "ipywidgets",
     "anywidget",
     "nbformat",
