@@ -69,6 +69,9 @@ class Panel:
     columns: tuple[ColumnSpec, ...]
     query: Callable[[OverviewFilters], PanelQuery]
     display: Display = Display.TABLE
+    # Whether the query reads filters.today (what "open now" means when no dates are
+    # given); the service reads Database.today() only for such panels.
+    needs_today: bool = False
 
     def __post_init__(self) -> None:
         try:  # "chart" is accepted for Display.CHART, a typo is not
@@ -195,6 +198,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.key_figures,
         display=Display.TILES,
+        needs_today=True,
     ),
     Panel(
         "monthly_revenue",

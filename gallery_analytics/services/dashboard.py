@@ -177,9 +177,14 @@ class DashboardService:
                 # The server enforces the budget too, in case the client is stuck.
                 milliseconds = str(int(budget_seconds * 1000) + 1000)
                 await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
-                if filters.start is None and filters.end is None and filters.today is None:
+                if (
+                    panel.needs_today
+                    and filters.today is None
+                    and not (filters.start or filters.end)
+                ):
                     # "Open now" needs the workbench's today; read in this panel's own
-                    # session, so no other connection is needed before the panels start.
+                    # session, so no other connection is needed before the panels start
+                    # (and only by the panels whose query uses it).
                     filters = filters.model_copy(update={"today": await self.db.today(session)})
                 result = await session.execute(panel.query(filters))
                 rows = tuple(dict(row) for row in result.mappings())

@@ -460,3 +460,16 @@ def test_the_registry_docstring_names_only_what_iterates_it() -> None:
     doc = panels.__doc__ or ""
     assert "the CLI summary and the HTTP API" not in doc
     assert "the CLI summary reuses the ``top_artists`` query" in doc
+
+
+@pytest.mark.parametrize("panel", PANELS, ids=IDS)
+def test_a_panel_whose_query_reads_today_declares_it(panel: Panel) -> None:
+    """The service reads Database.today() (a query) only for panels that declare
+    ``needs_today``; a query that needs it without the declaration would fail on every
+    load without dates, and a declaration without the need would cost a query."""
+    if panel.needs_today:
+        with pytest.raises(ga.ValidationError, match=r"^today: "):
+            panel.query(OverviewFilters())
+        assert panel.query(OverviewFilters(today="2025-11-15")) is not None
+    else:
+        assert panel.query(OverviewFilters()) is not None  # never reads filters.today
