@@ -39,6 +39,9 @@ class PanelResult(CheckedModel):
     ValidationError naming the panel, row and column, not a null, since it means the
     query and the declaration disagree. Built directly, a problem is the project's
     ValidationError; from JSON (``model_validate_json``), pydantic's, as for any model.
+
+    ``notes`` are sentences a reader must see beside the panel, such as what it left out
+    (sales without an exchange rate): the dashboard, the report and the API show them.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,6 +54,7 @@ class PanelResult(CheckedModel):
     error: str | None = None
     wall_seconds: float
     row_count: int = 0
+    notes: tuple[str, ...] = ()
 
     @field_validator("rows")
     @classmethod
