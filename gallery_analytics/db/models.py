@@ -241,6 +241,36 @@ class GalleryDataset(Base):
     __table_args__ = (CheckConstraint("id", name="single_row"),)
 
 
+RATE_BASE_CURRENCY = "EUR"
+"""The currency every exchange rate is quoted in; its own rate is 1 by definition."""
+
+
+class ExchangeRate(Base):
+    """What one unit of ``currency`` was worth in :data:`RATE_BASE_CURRENCY` during
+    ``month`` (its first day): one rate per currency and month.
+
+    Money panels convert each sale at its own month's rate, ``price * rate(sale currency)
+    / rate(chosen currency)``; the base currency needs no row (a row for it must say 1).
+    A sale whose currency or the chosen one has no rate for its month is left out of the
+    sums and counted in the panel's notes, never dropped silently.
+    """
+
+    __tablename__ = "exchange_rates"
+
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 10))
+
+    __table_args__ = (
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso_4217"),
+        CheckConstraint("month = date_trunc('month', month)::date", name="month_first_day"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint(
+            f"currency <> '{RATE_BASE_CURRENCY}' OR rate = 1", name="base_currency_is_one"
+        ),
+    )
+
+
 # Parent tables first: the order COPY loads them and the reverse of the order they empty.
 TABLES_IN_DEPENDENCY_ORDER = [
     User.__table__,
@@ -250,4 +280,5 @@ TABLES_IN_DEPENDENCY_ORDER = [
     ExhibitionArtwork.__table__,
     Sale.__table__,
     ExhibitionVisit.__table__,
+    ExchangeRate.__table__,
 ]

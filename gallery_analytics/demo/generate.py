@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gallery_analytics.db.models import RATE_BASE_CURRENCY
 from gallery_analytics.demo import vocabulary as vocab
 
 DEFAULT_SEED = 42
@@ -63,12 +64,14 @@ TABLE_ORDER = (
     "exhibition_artworks",
     "sales",
     "exhibition_visits",
+    "exchange_rates",
 )
 
 
 def generate_demo_data(size: DemoSize, seed: int = DEFAULT_SEED) -> dict[str, pa.Table]:
     """All demo tables, keyed by table name, columns named as in the schema."""
-    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(7)]
+    # One stream per table; a new table takes the next child, so the others keep their rows.
+    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(8)]
     users = _users(streams[0], size)
     artists = _artists(streams[1], size, users)
     artworks = _artworks(streams[2], size, users, artists)
@@ -76,6 +79,7 @@ def generate_demo_data(size: DemoSize, seed: int = DEFAULT_SEED) -> dict[str, pa
     exhibition_artworks = _exhibition_artworks(streams[4], size, exhibitions, artworks)
     sales = _sales(streams[5], size, artworks)
     visits = _visits(streams[6], exhibitions)
+    rates = _exchange_rates(streams[7])
     tables = {
         "users": users,
         "artists": artists.drop_columns(["_fame"]),
@@ -84,6 +88,7 @@ def generate_demo_data(size: DemoSize, seed: int = DEFAULT_SEED) -> dict[str, pa
         "exhibition_artworks": exhibition_artworks,
         "sales": sales,
         "exhibition_visits": visits,
+        "exchange_rates": rates,
     }
     return {name: tables[name] for name in TABLE_ORDER}
 
@@ -365,3 +370,32 @@ def _visits(rng: np.random.Generator, exhibitions: pa.Table) -> pa.Table:
             "visitors": pa.array(visitors.astype(np.int32)),
         }
     )
+
+
+def _exchange_rates(rng: np.random.Generator) -> pa.Table:
+    """A monthly rate for every non-base currency the sales use, over the whole demo
+    calendar (first acquisition to today's month): what one unit is worth in EUR.
+
+    Each currency drifts around its demo level (``vocab.EUR_TO``) as a mean-reverting
+    monthly walk of about 2 % a month, so conversions differ month to month the way real
+    ones do while the prices generated at the fixed level stay believable.
+    """
+    months = [
+        dt.date(year, month, 1)
+        for year in range(_ACQUISITIONS_FROM.year, DEMO_TODAY.year + 1)
+        for month in range(1, 13)
+        if _ACQUISITIONS_FROM <= dt.date(year, month, 1) <= DEMO_TODAY
+    ]
+    currencies = [code for code, _ in vocab.CURRENCIES if code != RATE_BASE_CURRENCY]
+    columns: dict[str, list[pa.Array]] = {"currency": [], "month": [], "rate": []}
+    month_days = np.array([_days(month) for month in months], dtype=np.int64)
+    for code in currencies:
+        shocks = rng.normal(0.0, 0.02, size=len(months))
+        drift = np.zeros(len(months))
+        for index in range(1, len(months)):
+            drift[index] = 0.92 * drift[index - 1] + shocks[index]
+        rate = np.round(np.exp(drift) / vocab.EUR_TO[code], 6)
+        columns["currency"].append(pa.array([code] * len(months)))
+        columns["month"].append(_dates(month_days))
+        columns["rate"].append(pa.array(rate))
+    return pa.table({name: pa.concat_arrays(parts) for name, parts in columns.items()})

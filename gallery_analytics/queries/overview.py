@@ -5,6 +5,11 @@ is called, the columns it returns and how it is drawn are declared once, in
 :mod:`gallery_analytics.panels`. All aggregation happens in PostgreSQL (GROUP BY,
 date_trunc, window functions); Python only receives the handful of summary rows a chart
 needs. Filter values are always bound parameters.
+
+Money is summed in the filters' currency: each sale is converted at its own month's rate
+(:class:`ExchangeRate`, see :func:`converted_sales`). A sale that cannot be converted
+(its currency or the chosen one has no rate for that month) is left out of the sums and
+returned by :func:`excluded_sales`, which the service turns into the panel's note.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from gallery_analytics.db.models import (
+    RATE_BASE_CURRENCY,
     Artist,
     Artwork,
+    ExchangeRate,
     Exhibition,
     ExhibitionArtwork,
     ExhibitionVisit,
@@ -83,7 +91,8 @@ def _filters_artworks(filters: OverviewFilters) -> bool:
 
 
 def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
-    conditions = [Sale.currency == filters.currency, *_in_range(Sale.sold_at, filters)]
+    """The sales a load covers, in every currency (conversion decides what is summed)."""
+    conditions = _in_range(Sale.sold_at, filters)
     if _filters_artworks(filters):
         conditions.append(
             exists().where(Artwork.id == Sale.artwork_id, *_artwork_conditions(filters))
@@ -91,27 +100,83 @@ def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def converted_sales(filters: OverviewFilters) -> Subquery:
+    """The load's sales with ``amount``, the price in ``filters.currency`` at the rate of
+    the sale's month (``rate_month``, UTC), or NULL when no rate converts it.
+
+    ``price * rate(sale currency) / rate(chosen currency)``, each rate what one unit was
+    worth in the base currency that month (the base itself is 1, and a sale already in
+    the chosen currency needs no rate). Computed in ``numeric`` row by row, so the sums
+    are exact and the same however PostgreSQL parallelises them.
+    """
+    month = cast(func.date_trunc("month", Sale.sold_at), Date)
+    source = aliased(ExchangeRate, name="source_rate")
+    target = aliased(ExchangeRate, name="target_rate")
+    in_base = Sale.price * case(
+        (Sale.currency == RATE_BASE_CURRENCY, literal(1)), else_=source.rate
+    )
+    to_target = in_base if filters.currency == RATE_BASE_CURRENCY else in_base / target.rate
+    amount = case((Sale.currency == filters.currency, Sale.price), else_=to_target)
+    statement = (
+        select(
+            Sale.id,
+            Sale.artwork_id,
+            Sale.sold_at,
+            Sale.currency,
+            Sale.price,
+            month.label("rate_month"),
+            amount.label("amount"),
+        )
+        .outerjoin(source, (source.currency == Sale.currency) & (source.month == month))
+        .where(*_sales(filters))
+    )
+    if filters.currency != RATE_BASE_CURRENCY:
+        statement = statement.outerjoin(
+            target, (target.currency == filters.currency) & (target.month == month)
+        )
+    return statement.subquery("converted_sales")
+
+
+def excluded_sales(filters: OverviewFilters) -> PanelQuery:
+    """The sales the money panels leave out for want of a rate: per currency and month,
+    how many and their total in their own currency (the note's facts)."""
+    sales = converted_sales(filters)
+    return (
+        select(
+            sales.c.currency,
+            sales.c.rate_month.label("month"),
+            func.count().label("sales"),
+            func.sum(sales.c.price).label("amount"),
+        )
+        .where(sales.c.amount.is_(None))
+        .group_by(sales.c.currency, sales.c.rate_month)
+        .order_by(sales.c.currency, sales.c.rate_month)
+    )
+
+
 # -- panel queries --------------------------------------------------------------------------
 
 
 def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
-    month = func.date_trunc("month", Sale.sold_at).label("month")
+    sales = converted_sales(filters)
+    month = func.date_trunc("month", sales.c.sold_at).label("month")
     return (
         select(
             month,
             func.count().label("sales"),
-            cast(func.sum(Sale.price), Float).label("revenue"),
+            cast(func.sum(sales.c.amount), Float).label("revenue"),
             # Float division for reproducibility (see top_artists).
-            (cast(func.sum(Sale.price), Float) / func.count()).label("average_price"),
+            (cast(func.sum(sales.c.amount), Float) / func.count()).label("average_price"),
         )
-        .where(*_sales(filters))
+        .where(sales.c.amount.is_not(None))
         .group_by(month)
         .order_by(month)
     )
 
 
 def top_artists(filters: OverviewFilters) -> PanelQuery:
-    revenue = func.sum(Sale.price)
+    sales = converted_sales(filters)
+    revenue = func.sum(sales.c.amount)
     return (
         select(
             func.rank().over(order_by=revenue.desc()).label("rank"),
@@ -127,10 +192,10 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
                 "share"
             ),
         )
-        .join(Artwork, Artwork.id == Sale.artwork_id)
+        .select_from(sales)
+        .join(Artwork, Artwork.id == sales.c.artwork_id)
         .join(Artist, Artist.id == Artwork.artist_id)
-        .where(Sale.currency == filters.currency, *_in_range(Sale.sold_at, filters))
-        .where(*_artwork_conditions(filters))
+        .where(sales.c.amount.is_not(None))
         .group_by(Artist.id, Artist.name, Artist.nationality)
         .order_by(revenue.desc(), Artist.name)
         .limit(filters.top_n)
@@ -262,9 +327,8 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
         .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
         .scalar_subquery()
     )
-    revenue = (
-        select(func.coalesce(func.sum(Sale.price), 0)).select_from(Sale).where(*_sales(filters))
-    )
+    sales = converted_sales(filters)
+    revenue = select(func.coalesce(func.sum(sales.c.amount), 0)).where(sales.c.amount.is_not(None))
     # Exhibitions open at some point in the period; with no dates at all, open on the
     # workbench's today (filled in by the service from Database.today(), never the
     # server's clock, so the tile agrees with the user dashboard and the demo data).

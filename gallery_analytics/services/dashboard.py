@@ -8,10 +8,12 @@ mistake impossible to make by accident.)
 
 The panels are those of the registry (:mod:`gallery_analytics.panels`), or any list of
 :class:`Panel`; each result carries the panel's columns, with the load's currency as the
-unit of its money columns. A panel that fails or exceeds its time budget becomes a
-:class:`PanelResult` carrying the error; the others still arrive. Cancelling a load
-cancels every panel query: the client stops waiting, asyncpg asks the server to cancel
-the statement, and the connection goes back to the pool.
+unit of its money columns. Money is converted into that currency at monthly exchange
+rates; what a panel could not convert is said in its ``notes``
+(:func:`excluded_sales_note`), never dropped silently. A panel that fails or exceeds its
+time budget becomes a :class:`PanelResult` carrying the error; the others still arrive.
+Cancelling a load cancels every panel query: the client stops waiting, asyncpg asks the
+server to cancel the statement, and the connection goes back to the pool.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import text
@@ -28,6 +31,7 @@ from sqlalchemy import text
 from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
 from gallery_analytics.db.database import Database
+from gallery_analytics.db.models import RATE_BASE_CURRENCY
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.domain.values import (
@@ -53,6 +57,9 @@ _UNKNOWN_MEDIUMS = text(
     "WHERE NOT EXISTS (SELECT 1 FROM artworks a WHERE a.medium = m.medium) ORDER BY m.n"
 )
 _USER_EXISTS = text("SELECT EXISTS (SELECT 1 FROM users WHERE id = CAST(:user_id AS uuid))")
+_CURRENCIES = text(
+    "SELECT CAST(:base AS text) AS currency UNION SELECT currency FROM exchange_rates ORDER BY 1"
+)
 _SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :milliseconds, true)")
 
 
@@ -156,6 +163,12 @@ class DashboardService:
         async with self.db.read_session() as session:
             return list((await session.scalars(statement)).all())
 
+    async def list_currencies(self) -> list[str]:
+        """The currencies money can be shown in, sorted: the rates' base currency and
+        every currency with a monthly exchange rate (for the currency picker)."""
+        async with self.db.read_session() as session:
+            return list((await session.scalars(_CURRENCIES, {"base": RATE_BASE_CURRENCY})).all())
+
     async def _run_panel(
         self, panel: Panel, filters: OverviewFilters, budget_seconds: float
     ) -> PanelResult:
@@ -188,6 +201,11 @@ class DashboardService:
                     filters = filters.model_copy(update={"today": await self.db.today(session)})
                 result = await session.execute(panel.query(filters))
                 rows = tuple(dict(row) for row in result.mappings())
+                notes: tuple[str, ...] = ()
+                if panel.excluded is not None:
+                    excluded = await session.execute(panel.excluded(filters))
+                    note = excluded_sales_note(excluded.mappings(), currency=filters.currency)
+                    notes = () if note is None else (note,)
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
             return failed("error", str(exc))
         except TimeoutError:
@@ -207,6 +225,7 @@ class DashboardService:
             rows=rows,
             row_count=len(rows),
             wall_seconds=time.perf_counter() - started,
+            notes=notes,
         )
 
     # -- user dashboard -------------------------------------------------------------------
@@ -239,6 +258,57 @@ class DashboardService:
             active_exhibitions=shows,
             wall_seconds=time.perf_counter() - started,
         )
+
+
+def excluded_sales_note(excluded: Iterable[Mapping[Any, Any]], *, currency: str) -> str | None:
+    """The one sentence saying which sales a money figure left out for want of an
+    exchange rate, or None when it left out none.
+
+    ``excluded`` holds rows of ``queries.overview.excluded_sales`` (``currency``,
+    ``month``, ``sales``, ``amount`` in that currency), e.g. "Excluded 12 sales (USD
+    3,400.00): no USD→GBP rate for 2024-03, 2024-04." Three or more consecutive months
+    are given as a range ("2018-01 to 2019-12").
+    """
+    counts: dict[str, int] = {}
+    amounts: dict[str, Decimal] = {}
+    months: dict[str, list[dt.date]] = {}
+    for row in excluded:
+        code = str(row["currency"])
+        counts[code] = counts.get(code, 0) + int(row["sales"])
+        amounts[code] = amounts.get(code, Decimal(0)) + Decimal(row["amount"])
+        months.setdefault(code, []).append(row["month"])
+    if not counts:
+        return None
+    total = sum(counts.values())
+    codes = sorted(counts)
+    totals = ", ".join(f"{code} {amounts[code]:,.2f}" for code in codes)
+    reasons = "; ".join(
+        f"no {code}→{currency} rate for {_month_ranges(months[code])}" for code in codes
+    )
+    noun = "sale" if total == 1 else "sales"
+    return f"Excluded {total:,} {noun} ({totals}): {reasons}."
+
+
+def _month_ranges(months: Iterable[dt.date]) -> str:
+    """Months as "2024-01, 2024-02, 2024-05 to 2024-07": runs of three or more
+    consecutive months as a range."""
+    ordered = sorted(set(months))
+    runs: list[list[dt.date]] = []
+    for month in ordered:
+        if runs and _month_number(month) == _month_number(runs[-1][-1]) + 1:
+            runs[-1].append(month)
+        else:
+            runs.append([month])
+    return ", ".join(
+        f"{run[0]:%Y-%m} to {run[-1]:%Y-%m}"
+        if len(run) > 2
+        else ", ".join(f"{month:%Y-%m}" for month in run)
+        for run in runs
+    )
+
+
+def _month_number(month: dt.date) -> int:
+    return month.year * 12 + month.month
 
 
 def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:

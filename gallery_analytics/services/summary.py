@@ -3,7 +3,9 @@
 Four independent queries, each in its own read session (and so its own pooled
 connection), run concurrently with ``asyncio.gather``; all aggregation is in SQL. The top
 artists are the dashboard's ``top_artists`` panel (its query from the panel registry), so
-"top artists by revenue" means the same thing in the summary, the widget and the report.
+"top artists by revenue" means the same thing in the summary, the widget and the report:
+revenue in :data:`SUMMARY_CURRENCY`, every sale converted at its month's exchange rate,
+and the sales without a rate stated in ``notes`` (the dashboard's sentence).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionVisit, Sale, User
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.values import reject_awaitable, require_date, validated
+from gallery_analytics.queries.overview import excluded_sales
+from gallery_analytics.services.dashboard import excluded_sales_note
 
-SUMMARY_CURRENCY = "EUR"  # the currency whose top artists the summary lists
+SUMMARY_CURRENCY = "EUR"  # the currency the summary's top artists are ranked in
 
 MAX_TOP = 100
 # How many top artists the summary lists: a whole number (not a bool, float or text).
@@ -52,6 +56,8 @@ class GallerySummaryDto(BaseModel):
     revenue: list[RevenueLine]
     top_artists: list[ArtistRevenue]
     open_exhibitions: int
+    # What the converted figures (the top artists) left out, one sentence each.
+    notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
         """Plain text for terminals and logs."""
@@ -65,11 +71,13 @@ class GallerySummaryDto(BaseModel):
             lines.append("  no sales recorded")
         lines.append(f"  exhibitions open: {self.open_exhibitions}")
         if self.top_artists:
-            lines.append("  top artists by revenue:")
+            currency = self.top_artists[0].currency
+            lines.append(f"  top artists by revenue (in {currency}, at monthly rates):")
             lines.extend(
                 f"    {rank}. {a.name}: {a.revenue:,.2f} {a.currency}"
                 for rank, a in enumerate(self.top_artists, start=1)
             )
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -85,7 +93,7 @@ class SummaryService:
         day = None if on is None else require_date(on, field="on")
         top = validated(_TOP, top, field="top", expected=f"a whole number from 1 to {MAX_TOP}")
         on = await self.db.today() if day is None else day
-        counts, revenue, top_artists, open_shows = await asyncio.gather(
+        counts, revenue, (top_artists, notes), open_shows = await asyncio.gather(
             self._counts(), self._revenue(), self._top_artists(top), self._open_exhibitions(on)
         )
         return GallerySummaryDto(
@@ -94,6 +102,7 @@ class SummaryService:
             revenue=revenue,
             top_artists=top_artists,
             open_exhibitions=open_shows,
+            notes=notes,
         )
 
     async def _counts(self) -> dict[str, int]:
@@ -123,12 +132,15 @@ class SummaryService:
             rows = (await session.execute(statement)).all()
         return [RevenueLine(currency=r.currency, sales=r.sales, revenue=r.revenue) for r in rows]
 
-    async def _top_artists(self, top: int) -> list[ArtistRevenue]:
+    async def _top_artists(self, top: int) -> tuple[list[ArtistRevenue], list[str]]:
+        """The top artists (converted revenue) and the note on the sales left out."""
         filters = OverviewFilters(currency=SUMMARY_CURRENCY, top_n=top)
         statement = panels.panel("top_artists").query(filters)
         async with self.db.read_session() as session:
             rows = (await session.execute(statement)).mappings().all()
-        return [
+            excluded = (await session.execute(excluded_sales(filters))).mappings().all()
+        note = excluded_sales_note(excluded, currency=filters.currency)
+        artists = [
             ArtistRevenue(
                 artist_id=row["artist_id"],
                 name=row["artist"],
@@ -138,6 +150,7 @@ class SummaryService:
             )
             for row in rows
         ]
+        return artists, [] if note is None else [note]
 
     async def _open_exhibitions(self, on: dt.date) -> int:
         statement = select(func.count()).where(Exhibition.starts_on <= on, Exhibition.ends_on >= on)

@@ -75,9 +75,23 @@ def _in_range(values: pd.Series, filters: OverviewFilters) -> pd.Series:
 
 
 def _sales(raw: dict[str, pd.DataFrame], filters: OverviewFilters) -> pd.DataFrame:
-    sales = raw["sales"][raw["sales"]["currency"] == filters.currency]
-    sales = sales[_in_range(sales["sold_at"], filters)]
-    return sales[sales["artwork_id"].isin(_works(raw, filters)["id"])]
+    """The filtered sales, ``price`` in the filters' currency at the sale month's rate
+    (the demo has a rate for every month it sells in)."""
+    sales = raw["sales"][_in_range(raw["sales"]["sold_at"], filters)]
+    sales = sales[sales["artwork_id"].isin(_works(raw, filters)["id"])].copy()
+    rates = raw["exchange_rates"].set_index(["currency", "month"])["rate"]
+    months = sales["sold_at"].dt.tz_localize(None).dt.to_period("M").dt.start_time.dt.date
+
+    def worth(codes: pd.Series) -> pd.Series:  # one unit, in EUR (the rates' base)
+        found = [1.0 if c == "EUR" else rates[(c, m)] for c, m in zip(codes, months, strict=True)]
+        return pd.Series(found, index=sales.index)
+
+    target = pd.Series(filters.currency, index=sales.index)
+    factor = (worth(sales["currency"]) / worth(target)).where(
+        sales["currency"] != filters.currency, 1.0
+    )
+    sales["price"] = sales["price"] * factor
+    return sales
 
 
 async def _overview(db: Database, filters: dict[str, Any]) -> tuple[Any, OverviewFilters]:
