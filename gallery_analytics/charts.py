@@ -19,12 +19,15 @@ place a panel's columns, units and formats are written, and charts never look it
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import contextvars
+import datetime as dt
 import html
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from enum import StrEnum
+from typing import Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -39,6 +42,7 @@ from gallery_analytics.errors import ValidationError
 __all__ = [
     "NO_DATA_MESSAGE",
     "PALETTE",
+    "PARTIAL",
     "STATUS_COLOURS",
     "TEMPLATE_NAME",
     "acquisitions_per_year",
@@ -80,6 +84,14 @@ _TIMELINE_COLUMNS: Final = ("id", "title", "venue", "city", "starts_on", "ends_o
 _NEUTRAL: Final = "#BBBBBB"  # statuses outside STATUS_COLOURS, medium tiles in the treemap
 _ROW_HEIGHT: Final = 26  # pixels per bar in horizontal bar charts with one row per category
 _DATE_KINDS: Final = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ})
+PARTIAL: Final = "partial"
+"""The annotation over a month or week the report's period covers only in part."""
+_PARTIAL_FILL: Final = "rgba(0, 0, 0, 0.06)"  # the band behind a partial week
+
+Period: TypeAlias = tuple[dt.date, dt.date]
+"""The first and last day (inclusive) a chart's data was selected for: the filters'
+start and end. Time charts use it to mark a first or last month or week that the period
+covers only in part, so a period ending mid-week does not look like a collapse."""
 
 
 def _build_template() -> go.layout.Template:
@@ -293,19 +305,261 @@ def _bar_height(rows: int) -> int:
     return max(400, 160 + _ROW_HEIGHT * rows)
 
 
+# -- date axes --------------------------------------------------------------------------------
+
+_MONTH_NAMES: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+MAX_TICKS: Final = 8
+"""At most this many labelled ticks on a time axis: they fit a half-width column."""
+
+
+class TickUnit(StrEnum):
+    """The calendar unit of a time axis's tick step."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+# Tick steps from the finest to the coarsest; a time axis takes the first one that puts
+# at most MAX_TICKS ticks on its data's span (a day to several millennia).
+_STEPS: Final[tuple[tuple[TickUnit, int], ...]] = (
+    (TickUnit.DAY, 1),
+    (TickUnit.DAY, 2),
+    (TickUnit.WEEK, 1),
+    (TickUnit.WEEK, 2),
+    (TickUnit.MONTH, 1),
+    (TickUnit.MONTH, 2),
+    (TickUnit.MONTH, 3),
+    (TickUnit.MONTH, 6),
+    *((TickUnit.YEAR, n) for n in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)),
+)
+_ORDER: Final = tuple(TickUnit)
+
+
+@dataclass(frozen=True, slots=True)
+class DateTicks:
+    """The ticks of a time axis, chosen in Python so what plotly shows is known here:
+    ``dates`` (calendar dates, in order) labelled ``labels`` (distinct, in the same
+    order), one every ``step`` ``unit``. A label names the tick at the step's own
+    granularity ("07 Oct 2024" for days and weeks, "Oct 2024" for months, "2024" for
+    years), so no two ticks share a label however short or long the span."""
+
+    dates: tuple[dt.date, ...]
+    labels: tuple[str, ...]
+    unit: TickUnit
+    step: int
+
+
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _month_start(index: int) -> dt.date:
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _tick_dates(first: dt.date, last: dt.date, unit: TickUnit, step: int) -> range:
+    """The ordinals (days: date.toordinal(); months: year * 12 + month - 1; years) of the
+    ticks of one step in [first, last], as a range (so counting a span of decades in days
+    costs nothing). Weeks start on Mondays, months on the 1st and years on 1 January;
+    steps of several months or years are aligned to multiples of the step."""
+    if unit is TickUnit.DAY:
+        return range(first.toordinal(), last.toordinal() + 1, step)
+    if unit is TickUnit.WEEK:
+        monday = first.toordinal() + (-first.weekday()) % 7
+        return range(monday, last.toordinal() + 1, 7 * step)
+    if unit is TickUnit.MONTH:
+        low = _month_index(first) + (first.day != 1)
+        high = _month_index(last)
+    else:
+        low = first.year + (first != dt.date(first.year, 1, 1))
+        high = last.year
+    return range(-(-low // step) * step, high + 1, step)
+
+
+def _tick_date(ordinal: int, unit: TickUnit) -> dt.date:
+    if unit is TickUnit.MONTH:
+        return _month_start(ordinal)
+    if unit is TickUnit.YEAR:
+        return dt.date(ordinal, 1, 1)
+    return dt.date.fromordinal(ordinal)
+
+
+def tick_label(day: dt.date, unit: TickUnit) -> str:
+    """A tick's label at ``unit``'s granularity (no locale: month names are English)."""
+    month = _MONTH_NAMES[day.month - 1]
+    if unit is TickUnit.YEAR:
+        return str(day.year)
+    if unit is TickUnit.MONTH:
+        return f"{month} {day.year}"
+    return f"{day.day:02d} {month} {day.year}"
+
+
+def date_ticks(
+    first: dt.date,
+    last: dt.date,
+    *,
+    finest: TickUnit = TickUnit.DAY,
+    max_ticks: int = MAX_TICKS,
+) -> DateTicks:
+    """Ticks for a time axis whose data runs from ``first`` to ``last`` (inclusive).
+
+    Plotly's automatic date ticks repeat labels on short ranges (ticks every few days
+    labelled by month: "Oct 2024, Oct 2024, Nov 2024"); these are chosen from the span:
+    the finest step (no finer than ``finest``, the data's own period) that puts at
+    most ``max_ticks`` ticks within it. Every tick lies within [first, last], so plotly,
+    given them as ``tickvals``/``ticktext``, shows all of them.
+    """
+    if last < first:
+        first, last = last, first
+    start = _ORDER.index(finest)
+    for unit, step in _STEPS:
+        if _ORDER.index(unit) < start:
+            continue
+        ordinals = _tick_dates(first, last, unit, step)
+        if 1 <= len(ordinals) <= max_ticks:
+            dates = tuple(_tick_date(ordinal, unit) for ordinal in ordinals)
+            return DateTicks(dates, tuple(tick_label(d, unit) for d in dates), unit, step)
+    # Unreachable for spans within the calendar (the coarsest step is 5,000 years); a
+    # span with no tick of the finest unit (a few days of monthly data) gets one at first.
+    return DateTicks((first,), (tick_label(first, finest),), finest, 1)
+
+
+def year_ticks(first: int, last: int, *, max_ticks: int = MAX_TICKS) -> list[int]:
+    """Whole years in [first, last] for a numeric year axis: every year, or every 2, 5,
+    10... years (multiples of the step), the finest step giving at most ``max_ticks``."""
+    first, last = min(first, last), max(first, last)
+    for unit, step in _STEPS:
+        if unit is not TickUnit.YEAR:
+            continue
+        years = range(-(-first // step) * step, last + 1, step)
+        if 1 <= len(years) <= max_ticks:
+            return list(years)
+    return [first]
+
+
+def _check_period(period: Period | None) -> Period | None:
+    reject_awaitable(period, field="period")
+    if period is None:
+        return None
+    if (
+        not isinstance(period, tuple | list)
+        or len(period) != 2
+        or not all(isinstance(d, dt.date) and not isinstance(d, dt.datetime) for d in period)
+    ):
+        raise ValidationError(
+            "period", f"expected (start, end) as two dates, got {period!r}", value=period
+        )
+    start, end = period
+    if start > end:
+        raise ValidationError("period", f"the period {start} to {end} is reversed", value=period)
+    return start, end
+
+
+def _partial_note(first: dt.date, last: dt.date, period: Period | None, noun: str) -> str:
+    """ "" for a month or week (``first`` to ``last``) the period covers whole, else the
+    hover line saying which part of it the data covers."""
+    if period is None:
+        return ""
+    start, end = max(first, period[0]), min(last, period[1])
+    if (start, end) == (first, last):
+        return ""
+    return (
+        f"<br><i>Partial {noun}: {tick_label(start, TickUnit.DAY)} to "
+        f"{tick_label(end, TickUnit.DAY)} only</i>"
+    )
+
+
+def _partial_annotation(x: str, y: float | str, *, yref: str = "y") -> dict[str, object]:
+    return {
+        "x": x,
+        "y": y,
+        "xref": "x",
+        "yref": yref,
+        "text": PARTIAL,
+        "showarrow": False,
+        "yanchor": "bottom",
+        "font": {"size": 11, "color": "#555555"},
+    }
+
+
+def _month_middle(first: dt.date) -> dt.datetime:
+    """Where plotly centres a month's bar (``xperiodalignment="middle"``)."""
+    days = calendar.monthrange(first.year, first.month)[1]
+    return dt.datetime.combine(first, dt.time()) + dt.timedelta(days=days) / 2
+
+
+def _iso(moment: dt.date) -> str:
+    """A date axis position as plotly reads it (four-digit years, also before 1000)."""
+    if isinstance(moment, dt.datetime):
+        return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}"
+    return f"{moment.year:04d}-{moment:%m-%d}"
+
+
+def _dates(series: pd.Series) -> list[dt.date]:
+    """A date or timestamp column as calendar dates (UTC for zoned ones), at microsecond
+    resolution: nanosecond Timestamps end in 2262 and the data's dates run to 9999."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if not pd.api.types.is_datetime64_dtype(series.dtype):
+        series = pd.Series(np.asarray(series.tolist(), dtype="datetime64[us]"))
+    return [moment.date() for moment in series.dt.to_pydatetime()]
+
+
+def _days_after(day: dt.date, days: int) -> dt.date:
+    """``day`` + ``days``, stopping at the calendar's last day (9999-12-31)."""
+    return dt.date.fromordinal(min(day.toordinal() + days, dt.date.max.toordinal()))
+
+
+def _date_axis(
+    ticks: DateTicks, positions: Iterable[str], spec: ColumnSpec | None = None
+) -> dict[str, object]:
+    """A date axis showing exactly ``ticks``. Ticks at the granularity of the column's
+    own period (``spec.format``, e.g. month and year for months) are labelled in the spec's format,
+    as long as that keeps the labels distinct; coarser ones ("2024") by the ticks."""
+    labels = list(ticks.labels)
+    if spec is not None and spec.format and ticks.unit is not TickUnit.YEAR:
+        own = [format(day, spec.format) for day in ticks.dates]
+        if len(set(own)) == len(own) and (ticks.unit is TickUnit.MONTH) == (
+            "%d" not in spec.format
+        ):
+            labels = own
+    return {"type": "date", "tickmode": "array", "tickvals": list(positions), "ticktext": labels}
+
+
 def monthly_revenue(
     frame: pd.DataFrame,
     *,
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Monthly revenue as bars; hover adds the number of sales and the average price.
 
     Columns (see the panel's specs): ``month`` (datetime64[us, UTC], start of month),
     ``sales``, ``revenue``, ``average_price``. Months are shown in UTC since plotly axes
-    have no zone. ``currency`` fills in the money columns' unit (default EUR).
+    have no zone. ``currency`` fills in the money columns' unit (default EUR). The month
+    axis is labelled by :func:`date_ticks` (one label per month, or per quarter, year...
+    as the span needs). A month that ``period`` (the filters' start and end) covers only
+    in part is hatched, lighter, annotated "partial" and says so in its hover: its
+    lower revenue is the period's cut, not a collapse.
     """
+    period = _check_period(period)
     specs, rows = _panel_chart(
         "monthly_revenue",
         frame,
@@ -318,14 +572,24 @@ def monthly_revenue(
     if rows.empty:
         return no_data_figure(specs.title)
     months = pd.to_datetime(rows["month"], utc=True).dt.tz_localize(None)
+    firsts = [day.replace(day=1) for day in _dates(rows["month"])]
+    lasts = [day.replace(day=calendar.monthrange(day.year, day.month)[1]) for day in firsts]
+    notes = [_partial_note(f, la, period, "month") for f, la in zip(firsts, lasts, strict=True)]
+    partial = [bool(note) for note in notes]
+    revenue = _floats(rows["revenue"])
     fig = go.Figure(
         go.Bar(
             x=months.to_numpy(),
-            y=_floats(rows["revenue"]),
+            y=revenue,
             customdata=np.column_stack([_floats(rows["sales"]), _floats(rows["average_price"])]),
+            hovertext=notes,
             xperiod="M1",
             xperiodalignment="middle",
-            marker={"color": PALETTE[4]},
+            marker={
+                "color": PALETTE[4],
+                "opacity": [0.45 if p else 1.0 for p in partial],
+                "pattern": {"shape": ["/" if p else "" for p in partial]},
+            },
             name=plain_text(specs["revenue"].label),
             hovertemplate="<br>".join(
                 [
@@ -335,17 +599,26 @@ def monthly_revenue(
                     specs.hover("average_price", "customdata[1]"),
                 ]
             )
-            + "<extra></extra>",
+            + "%{hovertext}<extra></extra>",
         )
     )
+    ticks = date_ticks(firsts[0], firsts[-1], finest=TickUnit.MONTH)
     fig.update_layout(
         title={"text": plain_text(specs.title)},
-        xaxis={"title": specs.heading("month"), "tickformat": specs["month"].format},
+        xaxis={
+            "title": specs.heading("month"),
+            **_date_axis(ticks, [_iso(_month_middle(d)) for d in ticks.dates], specs["month"]),
+        },
         yaxis={
             "title": specs.heading("revenue"),
             "tickformat": specs["revenue"].format,
             "rangemode": "tozero",
         },
+        annotations=[
+            _partial_annotation(_iso(_month_middle(first)), 0.0 if np.isnan(y) else float(y))
+            for first, y, p in zip(firsts, revenue, partial, strict=True)
+            if p
+        ],
     )
     return apply_theme(fig)
 
@@ -356,6 +629,7 @@ def top_artists(
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Artists by revenue as horizontal bars, rank 1 at the top, labelled with revenue share.
 
@@ -363,6 +637,7 @@ def top_artists(
     (may be NA), ``sales``, ``revenue``, ``share`` (0..1). Bars are keyed by ``artist_id``
     so two artists with the same name keep separate bars.
     """
+    _check_period(period)  # accepted like every panel chart's; nothing here is by time
     specs, rows = _panel_chart(
         "top_artists",
         frame,
@@ -434,6 +709,7 @@ def artworks_by_medium_status(
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Artworks as a treemap, medium tiles split by status, sized by artwork count.
 
@@ -441,6 +717,7 @@ def artworks_by_medium_status(
     (Categorical), ``artworks``, ``list_value``. Status tiles use ``STATUS_COLOURS``;
     the root tile "All artworks" carries the total.
     """
+    _check_period(period)  # accepted like every panel chart's; nothing here is by time
     specs, rows = _panel_chart(
         "artworks_by_medium_status",
         frame,
@@ -514,6 +791,7 @@ def acquisitions_per_year(
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Artworks acquired per year as bars on a numeric year axis, so gaps stay visible.
 
@@ -521,6 +799,7 @@ def acquisitions_per_year(
     fixed to under a year: plotly would otherwise widen bars to the smallest gap between
     years, making sparse centuries unreadable.
     """
+    _check_period(period)  # years acquired are not cut by the period
     specs, rows = _panel_chart(
         "acquisitions_per_year",
         frame,
@@ -552,9 +831,11 @@ def acquisitions_per_year(
         )
     )
     first, last = int(years.min()), int(years.max())
-    # A few years of context around short spans, and whole-year ticks so a single year
-    # is not labelled "2024" five times at fractional positions.
+    # A few years of context around short spans; whole-year ticks chosen as on the date
+    # axes (every year, or every 2, 5, 10... years), so a single year is not labelled
+    # "2024" five times at fractional positions and labels never repeat.
     pad = max(1.5, 0.5 + (last - first) * 0.02)
+    ticks = year_ticks(first, last)
     fig.update_layout(
         title={"text": plain_text(specs.title)},
         bargap=0.1,
@@ -562,7 +843,9 @@ def acquisitions_per_year(
             "title": specs.heading("year"),
             "type": "linear",
             "tickformat": specs["year"].format,
-            "dtick": 1 if last - first <= 12 else None,
+            "tickmode": "array",
+            "tickvals": ticks,
+            "ticktext": [specs["year"].show(year) for year in ticks],
             "range": [first - pad, last + pad],
         },
         yaxis={
@@ -580,12 +863,14 @@ def exhibition_attendance(
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Weekly exhibition visitors as a filled line; hover adds how many exhibitions were open.
 
     Columns (see the panel's specs): ``week`` (datetime64[us], Monday), ``visitors``,
     ``exhibitions_open``. ``currency`` is accepted, like every panel chart's, and unused.
     """
+    period = _check_period(period)
     specs, rows = _panel_chart(
         "exhibition_attendance",
         frame,
@@ -597,15 +882,23 @@ def exhibition_attendance(
     rows = rows.sort_values("week", kind="stable")
     if rows.empty:
         return no_data_figure(specs.title)
+    mondays = _dates(rows["week"])
+    sundays = [_days_after(monday, 6) for monday in mondays]
+    notes = [_partial_note(m, su, period, "week") for m, su in zip(mondays, sundays, strict=True)]
+    partial = [bool(note) for note in notes]
     fig = go.Figure(
         go.Scatter(
             x=pd.to_datetime(rows["week"]).to_numpy(),
             y=_floats(rows["visitors"]),
             customdata=_floats(rows["exhibitions_open"]),
+            hovertext=notes,
             mode="lines+markers",
             fill="tozeroy",
             line={"color": PALETTE[4], "width": 2},
-            marker={"size": 4},
+            marker={
+                "size": [8 if p else 4 for p in partial],
+                "symbol": ["circle-open" if p else "circle" for p in partial],
+            },
             name=plain_text(specs["visitors"].label),
             hovertemplate="<br>".join(
                 [
@@ -614,17 +907,48 @@ def exhibition_attendance(
                     specs.hover("exhibitions_open", "customdata"),
                 ]
             )
-            + "<extra></extra>",
+            + "%{hovertext}<extra></extra>",
         )
     )
+    ticks = date_ticks(mondays[0], mondays[-1], finest=TickUnit.WEEK)
     fig.update_layout(
         title={"text": plain_text(specs.title)},
-        xaxis={"title": specs.heading("week")},
+        xaxis={
+            "title": specs.heading("week"),
+            **_date_axis(ticks, map(_iso, ticks.dates), specs["week"]),
+        },
         yaxis={
             "title": specs.heading("visitors"),
             "tickformat": specs["visitors"].format,
             "rangemode": "tozero",
         },
+        # A partial week sits on a grey band labelled "partial": its lower count is the
+        # period's cut (a period ending on a Wednesday), not a fall in visitors.
+        shapes=[
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": _iso(monday),
+                "x1": _iso(dt.datetime.combine(sunday, dt.time.max)),
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": _PARTIAL_FILL,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+            for monday, sunday, p in zip(mondays, sundays, partial, strict=True)
+            if p
+        ],
+        annotations=[
+            _partial_annotation(
+                _iso(dt.datetime.combine(monday, dt.time()) + dt.timedelta(days=3.5)),
+                1.0,
+                yref="paper",
+            )
+            for monday, p in zip(mondays, partial, strict=True)
+            if p
+        ],
     )
     return apply_theme(fig)
 
@@ -635,6 +959,7 @@ def artists_by_nationality_gender(
     columns: Sequence[ColumnSpec],
     title: str,
     currency: str | None = None,
+    period: Period | None = None,
 ) -> go.Figure:
     """Artists per nationality as horizontal bars stacked by gender, largest at the top.
 
@@ -642,6 +967,7 @@ def artists_by_nationality_gender(
     nationality or gender is shown as "Unknown"/"unknown" rather than dropped, so totals
     stay honest. ``currency`` is accepted, like every panel chart's, and unused.
     """
+    _check_period(period)  # accepted like every panel chart's; nothing here is by time
     specs, rows = _panel_chart(
         "artists_by_nationality_gender",
         frame,
@@ -745,12 +1071,14 @@ def exhibition_timeline(frame: pd.DataFrame, *, title: str = "Exhibition timelin
             )
         )
     ids = shown["id"].tolist()
+    first_day, last_day = _dates(rows["starts_on"]), _dates(rows["ends_on"])
+    ticks = date_ticks(min(first_day), max(last_day))
     fig.update_layout(
         title={"text": plain_text(title)},
         barmode="overlay",
         height=_bar_height(len(ids)),
         legend={"title": {"text": "City"}},
-        xaxis={"title": {"text": "Date"}, "type": "date"},
+        xaxis={"title": {"text": "Date"}, **_date_axis(ticks, map(_iso, ticks.dates))},
         yaxis={
             "title": {"text": "Exhibition"},
             "categoryorder": "array",

@@ -20,6 +20,7 @@ theme and pandas cost over a second at import, and the CLI and services need nei
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,12 +35,25 @@ from gallery_analytics.queries import overview as sql
 from gallery_analytics.queries.overview import PanelQuery
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     import pandas as pd
     import plotly.graph_objects as go  # type: ignore[import-untyped]
 
     from gallery_analytics.domain.results import PanelResult
 
-__all__ = ["PANELS", "STATUSES", "Display", "Panel", "draw", "panel", "show", "table"]
+__all__ = [
+    "PANELS",
+    "STATUSES",
+    "Display",
+    "Panel",
+    "draw",
+    "notes_html",
+    "panel",
+    "show",
+    "table",
+    "table_html",
+]
 
 STATUSES: Final = tuple(status.value for status in ArtworkStatus)
 COUNT: Final = ",d"  # display formats (Python format specs; d3 reads them the same)
@@ -75,6 +89,10 @@ class Panel:
     # For panels that sum sales in the load's currency: the query of the sales they
     # leave out for want of an exchange rate, which the service states in the notes.
     excluded: Callable[[OverviewFilters], PanelQuery] | None = None
+    # What a click on the panel's chart selects to cross-filter the other panels (keys
+    # of gallery_analytics.widgets.crossfilter.DIMENSIONS); the chart puts each point's
+    # selection, as JSON, in its ``ids``.
+    selects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:  # "chart" is accepted for Display.CHART, a typo is not
@@ -126,12 +144,19 @@ class Panel:
             )
         return function
 
-    def chart(self, frame: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
+    def chart(
+        self,
+        frame: pd.DataFrame,
+        *,
+        currency: str | None = None,
+        period: tuple[dt.date, dt.date] | None = None,
+    ) -> go.Figure:
         """The panel's chart of ``frame`` (``to_frame`` of its result): the chart function
         is given the panel's title and column specs (axis titles, units, formats).
 
         ``currency`` labels the money columns (default EUR); panels without money ignore
-        it, so callers may pass it to every panel.
+        it, so callers may pass it to every panel. ``period`` (the filters' start and
+        end) lets time charts mark a month or week it covers only in part.
         """
         reject_awaitable(frame, field="frame")
         function = self.chart_function
@@ -141,12 +166,21 @@ class Panel:
                 f"panel {self.name!r} is shown as {self.display.value}, not a chart; "
                 "show it with panels.show() or panels.table()",
             )
-        return function(frame, columns=self.columns, title=self.title, currency=currency)
+        return function(
+            frame, columns=self.columns, title=self.title, currency=currency, period=period
+        )
 
-    def draw(self, result: PanelResult, *, currency: str | None = None) -> go.Figure:
+    def draw(
+        self,
+        result: PanelResult,
+        *,
+        currency: str | None = None,
+        period: tuple[dt.date, dt.date] | None = None,
+    ) -> go.Figure:
         """The figure for one of this panel's results: its chart, or a figure that says
         why there is none (the panel failed, or it is not shown as a chart). The currency
-        is the one the result was loaded in, unless ``currency`` is given."""
+        is the one the result was loaded in, unless ``currency`` is given; ``period`` is
+        the load's start and end (partial first and last months and weeks are marked)."""
         reject_awaitable(result, field="result")
         from gallery_analytics import charts
         from gallery_analytics.frames import to_frame
@@ -155,7 +189,9 @@ class Panel:
             return charts.no_data_figure(result.title, f"Panel failed: {result.error}")
         if not self.charted:
             return charts.no_data_figure(result.title, NO_CHART)
-        return self.chart(to_frame(result), currency=currency or _currency_of(result))
+        return self.chart(
+            to_frame(result), currency=currency or _currency_of(result), period=period
+        )
 
     def show(self, result: PanelResult) -> go.Figure | pd.DataFrame:
         """One of this panel's results as a static page (the report) shows it: the chart
@@ -215,6 +251,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.monthly_revenue,
         display=Display.CHART,
+        selects=("month",),
         excluded=sql.excluded_sales,
     ),
     Panel(
@@ -244,6 +281,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.artworks_by_medium_status,
         display=Display.CHART,
+        selects=("medium", "status"),
     ),
     Panel(
         "acquisitions_per_year",
@@ -296,16 +334,23 @@ def panel(name: str, *, field: str = "panel") -> Panel:
     return found
 
 
-def draw(result: PanelResult, *, currency: str | None = None) -> go.Figure:
+def draw(
+    result: PanelResult,
+    *,
+    currency: str | None = None,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> go.Figure:
     """The figure for a panel result of the overview: ``panel(result.name).draw(result)``;
-    a result of a panel that is not registered gets a figure saying it has no chart."""
+    a result of a panel that is not registered gets a figure saying it has no chart.
+    ``period``: the filters' (start, end), so a partial first or last month or week is
+    marked as such (see :data:`gallery_analytics.charts.Period`)."""
     reject_awaitable(result, field="result")
     registered = _BY_NAME.get(result.name)
     if registered is None:
         from gallery_analytics import charts
 
         return charts.no_data_figure(result.title, NO_CHART)
-    return registered.draw(result, currency=currency)
+    return registered.draw(result, currency=currency, period=period)
 
 
 def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -318,6 +363,19 @@ def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.Da
     reject_awaitable(columns, field="columns")
     import pandas as pd
 
+    specs = {spec.name: spec for spec in _chosen(result, columns)}
+    return pd.DataFrame(
+        {
+            spec.heading(): [spec.show(row[name]) for row in result.rows]
+            for name, spec in specs.items()
+        },
+        columns=[spec.heading() for spec in specs.values()],
+    )
+
+
+def _chosen(result: PanelResult, columns: Sequence[str] | None) -> list[ColumnSpec]:
+    """The specs of ``columns`` of ``result`` (all of them for None), in that order; a
+    ValidationError naming the panel for anything but a list of its column names."""
     specs = {spec.name: spec for spec in result.columns}
     if isinstance(columns, str) or not (
         columns is None
@@ -338,13 +396,85 @@ def table(result: PanelResult, *, columns: Sequence[str] | None = None) -> pd.Da
             f"{', '.join(specs)}",
             value=unknown[0],
         )
-    return pd.DataFrame(
-        {
-            specs[name].heading(): [specs[name].show(row[name]) for row in result.rows]
-            for name in chosen
-        },
-        columns=[specs[name].heading() for name in chosen],
+    return [specs[name] for name in chosen]
+
+
+_NUMBER_KINDS: Final = frozenset({Kind.INT, Kind.FLOAT})
+_DATE_KINDS: Final = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ})
+_ALIGN: Final = {"number": "right", "date": "right", "text": "left"}
+
+
+def _cell_class(spec: ColumnSpec) -> str:
+    if spec.kind in _NUMBER_KINDS:
+        return "number"
+    return "date" if spec.kind in _DATE_KINDS else "text"
+
+
+def table_html(result: PanelResult, *, columns: Sequence[str] | None = None) -> str:
+    """A panel result as an HTML ``<table>``, every piece of text escaped: the title as
+    its caption, one ``<th>`` per declared column (or ``columns``) headed as
+    :func:`table` heads it ("Revenue (EUR)"), each cell in its column's display format
+    ("1,592,900", "18.0%"; nulls "-"), and no row index.
+
+    Pure (``PanelResult -> str``) so the report and the dashboard show tables alike.
+    Class hooks for styling: ``gallery-table`` (with ``data-panel``), ``gallery-cell``
+    plus ``gallery-number``, ``gallery-date`` or ``gallery-text`` on headings and cells;
+    numbers and dates carry ``text-align: right`` and tabular figures inline, so
+    columns line up with no stylesheet. A failed panel gets one row with its error, an
+    empty one a row saying there is no data."""
+    reject_awaitable(result, field="result")
+    reject_awaitable(columns, field="columns")
+    specs = _chosen(result, columns)
+
+    def cell(tag: str, spec: ColumnSpec, text: str, scope: str = "") -> str:
+        kind = _cell_class(spec)
+        style = f"text-align: {_ALIGN[kind]}"
+        if kind != "text":
+            style += "; font-variant-numeric: tabular-nums; white-space: nowrap"
+        return (
+            f'<{tag}{scope} class="gallery-cell gallery-{kind}" style="{style}">'
+            f"{html.escape(text)}</{tag}>"
+        )
+
+    head = "".join(cell("th", spec, spec.heading(), ' scope="col"') for spec in specs)
+    if not result.ok:
+        message = f"Panel failed: {result.error or result.status}"
+        body = _whole_row(message, "gallery-table-error", len(specs))
+    elif not result.rows:
+        body = _whole_row("No data for the current filters", "gallery-table-empty", len(specs))
+    else:
+        body = "".join(
+            "<tr>"
+            + "".join(cell("td", spec, spec.show(row[spec.name])) for spec in specs)
+            + "</tr>"
+            for row in result.rows
+        )
+    return (
+        f'<table class="gallery-table" data-panel="{html.escape(result.name)}">'
+        f'<caption class="gallery-table-caption">{html.escape(result.title)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+def _whole_row(text: str, css_class: str, columns: int) -> str:
+    return (
+        f'<tr><td class="gallery-cell {css_class}" colspan="{max(columns, 1)}">'
+        f"{html.escape(' '.join(text.split()))}</td></tr>"
+    )
+
+
+def notes_html(result: PanelResult) -> str:
+    """A panel's notes (what it left out, and other sentences a reader must see beside
+    it) as an escaped ``<ul class="gallery-panel-notes">`` of ``<li>`` items, each with
+    ``role="note"``; "" when it has none."""
+    reject_awaitable(result, field="result")
+    if not result.notes:
+        return ""
+    items = "".join(
+        f'<li class="gallery-panel-note" role="note">{html.escape(note)}</li>'
+        for note in result.notes
+    )
+    return f'<ul class="gallery-panel-notes" data-panel="{html.escape(result.name)}">{items}</ul>'
 
 
 def show(result: PanelResult) -> go.Figure | pd.DataFrame:

@@ -6,6 +6,7 @@ Categorical status, tz-aware months, naive dates), so no database is needed.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 
@@ -14,6 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gallery_analytics import charts as chart_functions
 from gallery_analytics import panels
@@ -542,3 +545,214 @@ def test_no_renderer_offers_the_cloud_share_button() -> None:
         config = pio.renderers[name].config
         assert config["showSendToCloud"] is False, name
         assert "sendChartToCloud" in config["modeBarButtonsToRemove"], name
+
+
+# --- time axes: ticks chosen from the span, labels distinct and in order (issue 12 #7) ------
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 30)
+
+
+def read_label(label: str) -> dt.date:
+    """A tick label back as the first day it names ("07 Oct 2024", "Oct 2024", "2024")."""
+    parts = label.split()
+    if len(parts) == 1:
+        return dt.date(int(parts[0]), 1, 1)
+    if len(parts) == 2:
+        return dt.date(int(parts[1]), MONTHS.index(parts[0]) + 1, 1)
+    return dt.date(int(parts[2]), MONTHS.index(parts[1]) + 1, int(parts[0]))
+
+
+def assert_readable(labels: list[str]) -> None:
+    """What a reader needs of a time axis: a few labels, none repeated, in time order."""
+    assert 1 <= len(labels) <= chart_functions.MAX_TICKS, labels
+    assert len(set(labels)) == len(labels), labels
+    read = [read_label(label) for label in labels]
+    assert read == sorted(read), labels
+
+
+def spans(*, finest: chart_functions.TickUnit) -> st.SearchStrategy[tuple[dt.date, dt.date]]:
+    """A first and last date of data of the ``finest`` period (first day of a month, a
+    Monday, any day) spanning one period to the whole calendar, short spans favoured."""
+
+    def aligned(day: dt.date) -> dt.date:
+        if finest is chart_functions.TickUnit.MONTH:
+            return day.replace(day=1)
+        if finest is chart_functions.TickUnit.WEEK:
+            return day - dt.timedelta(days=day.weekday())
+        return day
+
+    length = st.one_of(
+        st.integers(0, 120), st.integers(0, 3_000), st.integers(0, LAST_DAY.toordinal())
+    )
+    return st.tuples(st.dates(dt.date(1, 1, 8), LAST_DAY), length).map(
+        lambda pair: (
+            aligned(pair[0]),
+            aligned(dt.date.fromordinal(min(pair[0].toordinal() + pair[1], LAST_DAY.toordinal()))),
+        )
+    )
+
+
+@pytest.mark.parametrize("finest", list(chart_functions.TickUnit)[:3], ids=str)
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_date_ticks_are_few_distinct_ordered_and_within_the_data(
+    finest: chart_functions.TickUnit, data: st.DataObject
+) -> None:
+    first, last = data.draw(spans(finest=finest))
+    ticks = chart_functions.date_ticks(first, last, finest=finest)
+    assert_readable(list(ticks.labels))
+    assert all(first <= day <= last for day in ticks.dates)  # plotly shows them all
+    assert list(ticks.dates) == sorted(set(ticks.dates))
+
+
+def months_frame(first: dt.date, count: int) -> pd.DataFrame:
+    months = pd.Series(pd.date_range(pd.Timestamp(first), periods=count, freq="MS", tz="UTC"))
+    return pd.DataFrame(
+        {
+            "month": months.astype("datetime64[us, UTC]"),
+            "sales": np.arange(1, count + 1, dtype="int64"),
+            "revenue": np.linspace(100.0, 900.0, count),
+            "average_price": np.full(count, 100.0),
+        }
+    )
+
+
+def weeks_frame(first: dt.date, count: int) -> pd.DataFrame:
+    monday = first - dt.timedelta(days=first.weekday())
+    return pd.DataFrame(
+        {
+            "week": pd.Series(pd.date_range(monday, periods=count, freq="7D")).astype(
+                "datetime64[us]"
+            ),
+            "visitors": np.arange(count, dtype="int64") + 10,
+            "exhibitions_open": np.ones(count, dtype="int64"),
+        }
+    )
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)), count=st.integers(1, 600))
+def test_monthly_revenue_labels_each_shown_tick_once(first: dt.date, count: int) -> None:
+    """One month to fifty years of months: the labels plotly is given (every one of them
+    shown: tickmode "array", ticks within the bars) are distinct and in time order. On
+    Oct-Nov 2024 plotly's own ticks read "Oct 2024, Oct 2024, Nov 2024, Nov 2024"."""
+    frame = months_frame(first.replace(day=1), count)
+    axis = charts.monthly_revenue(frame).layout.xaxis
+    assert axis.tickmode == "array"
+    assert_readable(list(axis.ticktext))
+    ticks = pd.to_datetime(list(axis.tickvals))
+    assert frame["month"].min().tz_localize(None) <= ticks.min()
+    assert ticks.max() <= frame["month"].max().tz_localize(None) + pd.Timedelta(days=31)
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)), count=st.integers(1, 2_000))
+def test_attendance_labels_each_shown_tick_once(first: dt.date, count: int) -> None:
+    frame = weeks_frame(first, count)
+    axis = charts.exhibition_attendance(frame).layout.xaxis
+    assert axis.tickmode == "array"
+    assert_readable(list(axis.ticktext))
+    ticks = pd.to_datetime(list(axis.tickvals))
+    assert frame["week"].min() <= ticks.min() <= ticks.max() <= frame["week"].max()
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.integers(1, 9999), length=st.integers(0, 9998))
+def test_acquisition_years_are_labelled_once_each(first: int, length: int) -> None:
+    last = min(first + length, 9999)
+    frame = pd.DataFrame(
+        {
+            "year": np.array(sorted({first, last}), dtype="int64"),
+            "artworks": np.array([1] * len({first, last}), dtype="int64"),
+            "list_value": np.array([1.0] * len({first, last})),
+        }
+    )
+    axis = charts.acquisitions_per_year(frame).layout.xaxis
+    assert axis.tickmode == "array"
+    assert_readable(list(axis.ticktext))
+    assert list(axis.ticktext) == [str(year) for year in axis.tickvals]
+    assert first <= min(axis.tickvals) <= max(axis.tickvals) <= last
+
+
+def test_a_short_range_names_each_month_once() -> None:
+    """The report of 15 Oct to 20 Nov 2024 showed "Oct 2024, Oct 2024, Nov 2024, ..."."""
+    fig = charts.monthly_revenue(months_frame(dt.date(2024, 10, 1), 2))
+    assert list(fig.layout.xaxis.ticktext) == ["Oct 2024", "Nov 2024"]
+    weeks = charts.exhibition_attendance(weeks_frame(dt.date(2024, 10, 14), 6)).layout.xaxis
+    assert list(weeks.ticktext) == [
+        "14 Oct 2024",
+        "21 Oct 2024",
+        "28 Oct 2024",
+        "04 Nov 2024",
+        "11 Nov 2024",
+        "18 Nov 2024",
+    ]
+
+
+def test_a_long_range_is_labelled_by_year() -> None:
+    fig = charts.monthly_revenue(months_frame(dt.date(1990, 1, 1), 35 * 12))
+    assert list(fig.layout.xaxis.ticktext) == [
+        "1990",
+        "1995",
+        "2000",
+        "2005",
+        "2010",
+        "2015",
+        "2020",
+    ]
+
+
+# --- partial periods: a month or week the period covers in part is marked (issue 12 #7) ------
+
+
+def test_a_partial_last_month_is_hatched_annotated_and_says_so() -> None:
+    frame = months_frame(dt.date(2024, 1, 1), 3)
+    fig = charts.monthly_revenue(frame, period=(dt.date(2024, 1, 1), dt.date(2024, 3, 15)))
+    (bars,) = fig.data
+    assert list(bars.marker.pattern.shape) == ["", "", "/"]
+    assert list(bars.marker.opacity) == [1.0, 1.0, 0.45]
+    assert [a.text for a in fig.layout.annotations] == [chart_functions.PARTIAL]
+    assert pd.Timestamp(fig.layout.annotations[0].x).month == 3
+    assert bars.hovertext[:2] == ("", "")
+    assert "Partial month: 01 Mar 2024 to 15 Mar 2024 only" in bars.hovertext[2]
+    assert "%{hovertext}" in bars.hovertemplate
+    np.testing.assert_array_equal(bars.y, frame["revenue"].to_numpy())  # data unchanged
+
+
+def test_a_partial_first_month_is_marked_and_whole_months_are_not() -> None:
+    frame = months_frame(dt.date(2024, 1, 1), 3)
+    fig = charts.monthly_revenue(frame, period=(dt.date(2024, 1, 2), dt.date(2024, 3, 31)))
+    assert list(fig.data[0].marker.pattern.shape) == ["/", "", ""]
+    whole = charts.monthly_revenue(frame, period=(dt.date(2024, 1, 1), dt.date(2024, 3, 31)))
+    assert whole.layout.annotations == ()
+    assert set(whole.data[0].marker.pattern.shape) == {""}
+    assert charts.monthly_revenue(frame).layout.annotations == ()  # no period: nothing known
+
+
+def test_a_week_cut_by_the_period_is_shaded_and_annotated() -> None:
+    """A period ending on a Wednesday: its last week has three days of visitors, which
+    drawn plainly looked like a collapse."""
+    frame = weeks_frame(dt.date(2024, 10, 7), 3)  # weeks of 7, 14 and 21 October
+    fig = charts.exhibition_attendance(frame, period=(dt.date(2024, 10, 7), dt.date(2024, 10, 23)))
+    (line,) = fig.data
+    assert list(line.marker.symbol) == ["circle", "circle", "circle-open"]
+    assert "Partial week: 21 Oct 2024 to 23 Oct 2024 only" in line.hovertext[2]
+    (band,) = fig.layout.shapes
+    assert (band.x0, band.x1[:10]) == ("2024-10-21", "2024-10-27")
+    assert [a.text for a in fig.layout.annotations] == [chart_functions.PARTIAL]
+    np.testing.assert_array_equal(line.y, frame["visitors"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        (dt.date(2024, 2, 1), dt.date(2024, 1, 1)),
+        ("2024-01-01", "2024-02-01"),
+        (dt.date(2024, 1, 1),),
+    ],
+)
+def test_a_period_is_two_dates_in_order(period: object) -> None:
+    with pytest.raises(ValidationError, match=r"^period: "):
+        charts.monthly_revenue(revenue_frame(), period=period)

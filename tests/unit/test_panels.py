@@ -144,15 +144,16 @@ def test_each_panel_declares_how_it_is_shown() -> None:
 
 @pytest.mark.parametrize("panel", [p for p in PANELS if p.charted], ids=lambda p: p.name)
 def test_every_chart_is_given_the_panels_title_columns_and_currency(panel: Panel) -> None:
-    """One signature for every panel chart: the registry passes the same three; the
+    """One signature for every panel chart: the registry passes the same four; the
     title and columns are required (the chart has no declaration of its own to fall back
-    on), the currency defaults to EUR (None)."""
+    on), the currency defaults to EUR (None), the period (start, end) to none."""
     assert panel.chart_function is not None
     parameters = inspect.signature(panel.chart_function).parameters
-    assert list(parameters) == ["frame", "columns", "title", "currency"]
+    assert list(parameters) == ["frame", "columns", "title", "currency", "period"]
     assert parameters["columns"].default is inspect.Parameter.empty
     assert parameters["title"].default is inspect.Parameter.empty
     assert parameters["currency"].default is None
+    assert parameters["period"].default is None
 
 
 @pytest.mark.parametrize("panel", PANELS, ids=IDS)
@@ -341,7 +342,7 @@ def test_axis_titles_and_formats_come_from_the_specs_a_chart_is_given() -> None:
     assert fig.layout.yaxis.title.text == "Takings (GBP)"
     assert fig.layout.yaxis.tickformat == ",.1f"
     assert fig.layout.xaxis.title.text == "Period"
-    assert fig.layout.xaxis.tickformat == "%Y-%m"
+    assert list(fig.layout.xaxis.ticktext) == ["2024-01", "2024-02"]  # the spec's "%Y-%m"
     hover = fig.data[0].hovertemplate
     assert "%{x|%Y-%m}" in hover
     assert "Takings: %{y:,.1f} GBP" in hover
