@@ -28,12 +28,13 @@ with require_extra("notebook", needed_by=__name__):
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import Preprocessor
 
-from gallery_analytics.charts import PLOTLY_CONFIG
+from gallery_analytics import panels
+from gallery_analytics.charts import PLOTLY_CONFIG, Period
 from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import REPORT_PARAMETERS as PARAMETERS
 from gallery_analytics.domain.filters import OverviewFilters, default_period
-from gallery_analytics.domain.results import GalleryOverviewDto
+from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
@@ -338,6 +339,39 @@ def report_heading(
         + "."
     )
     return Markdown(line, metadata={HEADING_METADATA: {"failed_panels": [p.name for p in failed]}})
+
+
+def show_panel(result: PanelResult, *, period: Period | None = None) -> list[Any]:
+    """What the report shows for one panel, in order, for ``display(*...)``: its chart
+    (a first or last month or week that ``period``, the filters' start and end, covers
+    only in part is marked as partial), or its table (:func:`show_table`), then its
+    notes (what it left out) when it has any.
+
+    A panel the registry does not know is shown as a table."""
+    reject_awaitable(result, field="result")
+    from IPython.display import HTML
+
+    declared = next((p for p in panels.PANELS if p.name == result.name), None)
+    shown: list[Any] = (
+        [declared.draw(result, period=period)]
+        if declared is not None and declared.charted
+        else [show_table(result)]
+    )
+    notes = panels.notes_html(result)
+    if notes:
+        shown.append(HTML(notes))
+    return shown
+
+
+def show_table(result: PanelResult, *, columns: Sequence[str] | None = None) -> Any:
+    """A panel result as the report's table (:func:`panels.table_html`: headings with
+    units, values in their columns' formats, numbers right-aligned, no index column), as
+    an IPython HTML object. ``panels.table`` is the same as a DataFrame, whose HTML shows
+    pandas' row index ("0") and which nbconvert cannot align."""
+    reject_awaitable(result, field="result")
+    from IPython.display import HTML
+
+    return HTML(panels.table_html(result, columns=columns))
 
 
 def escape_markdown(value: str) -> str:

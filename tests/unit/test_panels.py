@@ -434,7 +434,8 @@ def test_the_report_shows_every_panel_of_the_registry() -> None:
     """Notebook 04 iterates over the registry (a new panel appears without editing it)."""
     code = _code(ROOT / "notebooks/04-report.ipynb")
     assert "for panel in ga.PANELS:" in code
-    assert "display(panel.show(overview[panel.name]))" in code  # as the panel declares
+    # as the panel declares (its chart or its table), then its notes
+    assert "display(*reports.show_panel(overview[panel.name], period=period))" in code
     assert "charted" not in code
     assert not re.search(r'overview\["(?!top_artists)\w+"\]', code), "panels by name"
 
