@@ -278,6 +278,15 @@ def _check_input_files(**files: Path) -> None:
 async def import_(
     artists: Annotated[Path, typer.Option(metavar="FILE.csv", help="artists CSV")],
     artworks: Annotated[Path, typer.Option(metavar="FILE.csv", help="artworks CSV")],
+    rates: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE.csv",
+            show_default=False,
+            help="monthly exchange rates CSV: currency,month,rate (one unit's worth in EUR "
+            "that month, e.g. USD,2024-03,0.92)",
+        ),
+    ] = None,
     owner: Annotated[
         str,
         typer.Option(
@@ -328,13 +337,17 @@ async def import_(
     ] = False,
     no_progress: NoProgressOption = False,
 ) -> None:
-    """Import a collection from artists and artworks CSV files."""
-    await asyncio.to_thread(_check_input_files, artists=artists, artworks=artworks)
+    """Import a collection from artists and artworks CSV files (and its exchange rates)."""
+    inputs = {"artists": artists, "artworks": artworks}
+    if rates is not None:
+        inputs["rates"] = rates
+    await asyncio.to_thread(_check_input_files, **inputs)
     async with await connect() as db:
         report = await import_collection(
             db,
             artists_csv=artists,
             artworks_csv=artworks,
+            rates_csv=rates,
             owner_email=owner,
             source=source,
             column_map=column_map or [],

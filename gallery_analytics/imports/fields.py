@@ -25,6 +25,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from gallery_analytics.db.models import RATE_BASE_CURRENCY
 from gallery_analytics.domain.values import storable_text
 
 __all__ = [
@@ -34,10 +35,13 @@ __all__ = [
     "UNUSABLE",
     "ArtistRow",
     "ArtworkRow",
+    "RateRow",
     "ValueProblem",
     "YearRange",
     "find_year",
     "parse_millimetres",
+    "parse_month",
+    "parse_rate",
     "parse_year",
     "parse_year_value",
 ]
@@ -130,6 +134,43 @@ def parse_millimetres(text: str) -> Decimal:
     return (size / 10).quantize(_CENTIMETRE)
 
 
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})(?:-01)?")
+# What exchange_rates.rate (numeric(18, 10)) holds: 8 digits before the point, 10 after.
+_RATE = re.compile(r"[0-9]{1,8}(?:\.[0-9]{0,10})?|\.[0-9]{1,10}")
+
+
+def parse_currency(text: str) -> str:
+    """A currency code as ISO 4217 writes it: three capital letters ("USD")."""
+    if not _CURRENCY.fullmatch(text):
+        raise ValueProblem(f"expected a currency code such as USD, got {text!r}", INVALID)
+    return text
+
+
+def parse_month(text: str) -> dt.date:
+    """A month, "2024-03" or its first day "2024-03-01", as the month's first day."""
+    match = _MONTH.fullmatch(text)
+    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) == 0:
+        raise ValueProblem(
+            f"expected a month such as 2024-03 (or its first day, 2024-03-01), got {text!r}",
+            INVALID,
+        )
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def parse_rate(text: str) -> Decimal:
+    """A rate: what one unit of the row's currency was worth in the base currency, a
+    positive number with at most 8 digits before the point and 10 after ("0.9234")."""
+    if not _RATE.fullmatch(text) or Decimal(text) == 0:
+        raise ValueProblem(
+            f"expected a positive number such as 0.92 (one unit's worth in "
+            f"{RATE_BASE_CURRENCY}, at most 8 digits before the point and 10 after), "
+            f"got {text!r}",
+            INVALID,
+        )
+    return Decimal(text)
+
+
 def _text(limit: int | None) -> Callable[[str], str]:
     def check(value: str) -> str:
         try:
@@ -204,3 +245,26 @@ class ArtworkRow(BaseModel):
     height_mm: Centimetres | None = None
     depth_mm: Centimetres | None = None
     credit_line: Text | None = None
+
+
+class RateRow(BaseModel):
+    """A row of a rates CSV (every column required): ``currency``, ``month`` and
+    ``rate``, what one unit of the currency was worth in the base currency that month.
+    The base currency's own rate, if given, must be 1."""
+
+    model_config = _ROW
+
+    currency: Annotated[str, BeforeValidator(parse_currency)]
+    month: Annotated[dt.date, BeforeValidator(parse_month)]
+    rate: Annotated[Decimal, BeforeValidator(parse_rate)]
+
+    @field_validator("rate")
+    @classmethod
+    def _base_is_one(cls, rate: Decimal, info: ValidationInfo) -> Decimal:
+        if info.data.get("currency") == RATE_BASE_CURRENCY and rate != 1:
+            raise ValueProblem(
+                f"{RATE_BASE_CURRENCY} is the currency rates are quoted in; its rate is 1, "
+                f"got {rate}",
+                INVALID,
+            )
+        return rate

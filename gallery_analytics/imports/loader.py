@@ -1,12 +1,15 @@
-"""Import a collection: validate both files, then stage with COPY and upsert atomically.
+"""Import a collection: validate the files, then stage with COPY and upsert atomically.
 
 Everything lands in one transaction: the owner user (created if missing), the artists,
 the "Unknown artist" of works that name none (one per source, created only when
-needed), the artworks. Rows are COPYed into temporary staging tables and merged with one
-``INSERT ... ON CONFLICT (source, source_id) DO UPDATE ... WHERE changed`` per table,
-so importing the same files again changes nothing and a corrected file updates only
-the rows that changed. A dry run does all of it and rolls back; files with no rows to
-import open no transaction at all (not even the owner is created).
+needed), the artworks, and the collection's own exchange rates when a rates file is
+given (``currency,month,rate``: what one unit was worth in EUR that month; rates belong
+to no source, and a month's rate already there is replaced). Rows are COPYed into
+temporary staging tables and merged with one ``INSERT ... ON CONFLICT (source,
+source_id) DO UPDATE ... WHERE changed`` per table, so importing the same files again
+changes nothing and a corrected file updates only the rows that changed. A dry run does
+all of it and rolls back; files with no rows to import open no transaction at all (not
+even the owner is created; a rates file alone writes its rates and no owner).
 
 The rejects file is claimed before anything is read (:func:`gallery_analytics.outputs.
 claim_output`): it never replaces an input, nor an existing file unless ``force``.
@@ -55,6 +58,7 @@ class ImportReport:
     dry_run: bool
     artists: dict[str, int] = field(default_factory=dict)
     artworks: dict[str, int] = field(default_factory=dict)
+    rates: dict[str, int] | None = None  # None: no rates file was given
     rejected: int = 0
     warnings: list[Problem] = field(default_factory=list)
     unknown_artist_works: int = 0
@@ -68,6 +72,8 @@ class ImportReport:
             "  artists:  " + ", ".join(f"{n:,} {k}" for k, n in self.artists.items()),
             "  artworks: " + ", ".join(f"{n:,} {k}" for k, n in self.artworks.items()),
         ]
+        if self.rates is not None:
+            parts.append("  rates:    " + ", ".join(f"{n:,} {k}" for k, n in self.rates.items()))
         if self.unknown_artist_works:
             parts.append(
                 f"  {self.unknown_artist_works:,} artworks with no artist "
@@ -92,6 +98,7 @@ async def import_collection(
     *,
     artists_csv: Path,
     artworks_csv: Path,
+    rates_csv: Path | None = None,
     owner_email: str = "collections@gallery.example",
     source: str = "import",
     column_map: Sequence[str] = (),
@@ -107,7 +114,8 @@ async def import_collection(
     ``strict`` rejects rows with an unusable optional value or no artist instead of
     keeping them (value left empty, "Unknown artist"). ``rejects_path`` receives the
     rejected rows and the warnings; ``force`` lets it replace an existing file (never an
-    input).
+    input). ``rates_csv`` (optional) brings monthly exchange rates, validated like the
+    other files and written in the same transaction.
     """
     started = time.perf_counter()
     reject_awaitables(
@@ -115,6 +123,7 @@ async def import_collection(
             "db": db,
             "artists_csv": artists_csv,
             "artworks_csv": artworks_csv,
+            "rates_csv": rates_csv,
             "owner_email": owner_email,
             "source": source,
             "column_map": column_map,
@@ -139,35 +148,37 @@ async def import_collection(
             claim_output,
             rejects_path,
             force=force,
-            protected=(artists_csv, artworks_csv),
+            protected=tuple(p for p in (artists_csv, artworks_csv, rates_csv) if p is not None),
             field="rejects",
         )
     # Reading and checking tens of thousands of rows is CPU and file work: off the loop.
-    artists, artworks = await asyncio.to_thread(
-        _parse_both, artists_csv, artworks_csv, mapping, strict=strict
+    artists, artworks, rates = await asyncio.to_thread(
+        _parse_all, artists_csv, artworks_csv, rates_csv, mapping, strict=strict
     )
-    problems = artists.problems + artworks.problems
-    if problems and (not skip_invalid or artists.fatal or artworks.fatal):
+    parsed = [artists, artworks] + ([] if rates is None else [rates])
+    problems = [problem for one in parsed for problem in one.problems]
+    if problems and (not skip_invalid or any(one.fatal for one in parsed)):
         raise ImportValidationError(problems)
     report = ImportReport(
         source=source,
         dry_run=dry_run,
-        rejected=artists.rejected + artworks.rejected,
-        warnings=artists.warnings + artworks.warnings,
+        rejected=sum(one.rejected for one in parsed),
+        warnings=[warning for one in parsed for warning in one.warnings],
         unknown_artist_works=sum(1 for row in artworks.rows if row["artist_id"] is None),
         ignored_columns={"artists": artists.ignored_columns, "artworks": artworks.ignored_columns},
     )
     bar = tqdm(
-        total=len(artists.rows) + len(artworks.rows),
+        total=sum(len(one.rows) for one in parsed),
         unit="rows",
         desc="importing",
         disable=not progress,
     )
     try:
-        report.artists, report.artworks = await _load(
+        report.artists, report.artworks, report.rates = await _load(
             db,
             artists,
             artworks,
+            rates,
             owner_email=owner_email,
             source=source,
             dry_run=dry_run,
@@ -176,15 +187,21 @@ async def import_collection(
     finally:
         bar.close()
     if rejects_path is not None and (skip_invalid or report.rejected or report.warnings):
-        await asyncio.to_thread(_write_rejects, rejects_path, artists, artworks)
+        await asyncio.to_thread(_write_rejects, rejects_path, parsed)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _parse_both(
-    artists_csv: Path, artworks_csv: Path, mapping: dict[str, dict[str, str]], *, strict: bool
-) -> tuple[ParsedFile, ParsedFile]:
-    for path, name in ((artists_csv, "artists"), (artworks_csv, "artworks")):
+def _parse_all(
+    artists_csv: Path,
+    artworks_csv: Path,
+    rates_csv: Path | None,
+    mapping: dict[str, dict[str, str]],
+    *,
+    strict: bool,
+) -> tuple[ParsedFile, ParsedFile, ParsedFile | None]:
+    files = [(artists_csv, "artists"), (artworks_csv, "artworks")]
+    for path, name in files + ([] if rates_csv is None else [(rates_csv, "rates")]):
         if path.is_dir():
             raise ValidationError(name, f"is a directory, not a CSV file: {path}")
         if not path.is_file():
@@ -201,19 +218,22 @@ def _parse_both(
         rejected_artists=artists.rejected_ids,
         strict=strict,
     )
-    return artists, artworks
+    rates = None
+    if rates_csv is not None:
+        rates = parse_file(rates_csv, "rates", mapping["rates"], strict=strict)
+    return artists, artworks, rates
 
 
 REJECTS_HEADER = ["file", "line", "column", "action", "reason", "row"]
 
 
-def _write_rejects(path: Path, artists: ParsedFile, artworks: ParsedFile) -> None:
+def _write_rejects(path: Path, files: Sequence[ParsedFile]) -> None:
     """One line per problem (its row rejected) and per warning (its value left empty)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(REJECTS_HEADER)
-        for parsed in (artists, artworks):
+        for parsed in files:
             entries = [(p, "row rejected") for p in parsed.problems] + [
                 (w, "value left empty") for w in parsed.warnings
             ]
@@ -306,6 +326,18 @@ VALUES (gen_random_uuid(), $1, $3, $2, $4)
 ON CONFLICT (source, source_id) DO UPDATE SET name = EXCLUDED.name, owner_id = EXCLUDED.owner_id
 WHERE (a.name, a.owner_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.owner_id)
 """
+_STAGE_RATES = """
+CREATE TEMP TABLE stage_rates (currency text, month date, rate numeric) ON COMMIT DROP
+"""
+# Rates are facts about currencies, not rows of a collection: keyed by (currency, month),
+# a rate already there is replaced only when the file says otherwise.
+_MERGE_RATES = """
+INSERT INTO exchange_rates AS r (currency, month, rate)
+SELECT s.currency, s.month, s.rate FROM stage_rates s
+ON CONFLICT (currency, month) DO UPDATE SET rate = EXCLUDED.rate
+WHERE r.rate IS DISTINCT FROM EXCLUDED.rate
+RETURNING (xmax = 0) AS inserted
+"""
 _NOTHING = {"new": 0, "updated": 0, "unchanged": 0}
 
 
@@ -317,17 +349,32 @@ async def _load(
     db: Database,
     artists: ParsedFile,
     artworks: ParsedFile,
+    rates: ParsedFile | None,
     *,
     owner_email: str,
     source: str,
     dry_run: bool,
     advance: Any,
-) -> tuple[dict[str, int], dict[str, int]]:
-    if not artists.rows and not artworks.rows:
-        return dict(_NOTHING), dict(_NOTHING)  # nothing to write: not even the owner
-    counts: tuple[dict[str, int], dict[str, int]] = ({}, {})
+) -> tuple[dict[str, int], dict[str, int], dict[str, int] | None]:
+    rate_counts = None if rates is None else dict(_NOTHING)
+    if not artists.rows and not artworks.rows and not (rates and rates.rows):
+        return dict(_NOTHING), dict(_NOTHING), rate_counts  # nothing to write at all
+    counts: tuple[dict[str, int], dict[str, int], dict[str, int] | None] = ({}, {}, None)
     try:
         async with db.driver_transaction(write=True) as connection:
+            if rates is not None and rates.rows:
+                await connection.execute(_STAGE_RATES)
+                await connection.copy_records_to_table(
+                    "stage_rates",
+                    records=[(r["currency"], r["month"], r["rate"]) for r in rates.rows],
+                )
+                rate_counts = _tally(await connection.fetch(_MERGE_RATES), len(rates.rows))
+                advance(len(rates.rows))
+            if not artists.rows and not artworks.rows:  # rates only: no owner either
+                counts = (dict(_NOTHING), dict(_NOTHING), rate_counts)
+                if dry_run:
+                    raise _DryRun
+                return counts
             display_name = f"{source} collection"
             owner = await connection.fetchval(_OWNER, owner_email, display_name)
             if owner is None:  # created by a concurrent import since our snapshot
@@ -383,7 +430,7 @@ async def _load(
                 source=source,
             )
             advance(len(artworks.rows))
-            counts = (artist_counts, artwork_counts)
+            counts = (artist_counts, artwork_counts, rate_counts)
             if dry_run:
                 raise _DryRun
     except _DryRun:

@@ -1,4 +1,4 @@
-"""Read and validate collection CSVs (artists, artworks) into clean records.
+"""Read and validate collection CSVs (artists, artworks, exchange rates) into clean records.
 
 Museums publish collections as CSV with their own column names, free-text dates and
 sizes in millimetres. Everything is checked here, before anything touches the
@@ -30,6 +30,7 @@ from gallery_analytics.imports.fields import (
     UNUSABLE,
     ArtistRow,
     ArtworkRow,
+    RateRow,
     ValueProblem,
     find_year,
     parse_year,
@@ -40,6 +41,7 @@ __all__ = [
     "ARTIST_COLUMNS",
     "ARTWORK_COLUMNS",
     "COLUMNS",
+    "RATE_COLUMNS",
     "REQUIRED",
     "UNKNOWN_ARTIST_SOURCE_ID",
     "ParsedFile",
@@ -49,13 +51,22 @@ __all__ = [
     "parse_year",
 ]
 
-MODELS: dict[str, type[pydantic.BaseModel]] = {"artists": ArtistRow, "artworks": ArtworkRow}
+MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "artists": ArtistRow,
+    "artworks": ArtworkRow,
+    "rates": RateRow,
+}
 ARTIST_COLUMNS = tuple(ArtistRow.model_fields)
 ARTWORK_COLUMNS = tuple(ArtworkRow.model_fields)
-COLUMNS = {"artists": ARTIST_COLUMNS, "artworks": ARTWORK_COLUMNS}
+RATE_COLUMNS = tuple(RateRow.model_fields)
+COLUMNS = {"artists": ARTIST_COLUMNS, "artworks": ARTWORK_COLUMNS, "rates": RATE_COLUMNS}
 # Columns the header must have. ``artist_id`` may be empty in a row (an unknown artist),
 # but a file without the column is more likely the wrong file.
-REQUIRED = {"artists": ("id", "name"), "artworks": ("id", "artist_id", "title")}
+REQUIRED = {
+    "artists": ("id", "name"),
+    "artworks": ("id", "artist_id", "title"),
+    "rates": RATE_COLUMNS,
+}
 # The source id of the one artist per source that works with no artist_id belong to. A
 # file may not use it (see ``_row_problems``), so it never names a real artist.
 UNKNOWN_ARTIST_SOURCE_ID = "(unknown artist)"
@@ -85,7 +96,7 @@ class ParsedFile:
 
 def parse_column_map(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
     """``["artworks.year=Date", ...]`` to ``{"artworks": {"Date": "year"}}``."""
-    mapping: dict[str, dict[str, str]] = {"artists": {}, "artworks": {}}
+    mapping: dict[str, dict[str, str]] = {kind: {} for kind in COLUMNS}
     for pair in pairs:
         target, separator, source = pair.partition("=")
         kind, dot, column = target.strip().partition(".")
@@ -93,7 +104,9 @@ def parse_column_map(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
         if not separator or not dot or not source:
             raise ValidationError("map", f"expected FILE.COLUMN=SOURCE_COLUMN, got {pair!r}")
         if kind not in COLUMNS:
-            raise ValidationError("map", f"expected artists.* or artworks.*, got {kind!r}")
+            raise ValidationError(
+                "map", f"expected {', '.join(f'{k}.*' for k in COLUMNS)}, got {kind!r}"
+            )
         if column not in COLUMNS[kind]:
             raise ValidationError(
                 "map",
@@ -138,8 +151,8 @@ def parse_file(
         return parsed
     model = MODELS[kind]
     width = len(header)
-    positions_id = next(index for index, column in positions if column == "id")
-    first_line: dict[str, int] = {}
+    positions_id = next((index for index, column in positions if column == "id"), None)
+    first_line: dict[object, int] = {}
     for record in table.records:
         line, fields = record.line, record.fields
         problems: list[tuple[str, str]] = []
@@ -158,12 +171,27 @@ def parse_file(
                 problems.append(("id", f"duplicates the id of line {first_line[identifier]}"))
             elif identifier:
                 first_line[identifier] = line
+            elif kind == "rates" and values:  # one rate per currency and month
+                key = (values["currency"], values["month"])
+                if key in first_line:
+                    problems.append(
+                        (
+                            "month",
+                            f"{key[0]} already has a rate for this month (line {first_line[key]})",
+                        )
+                    )
+                else:
+                    first_line[key] = line
         if problems or warnings:
             parsed.raw[line] = "|".join(f"{k}={v}" for k, v in zip(header, fields, strict=False))
         if problems:
             parsed.problems.extend(Problem(path.name, line, c, r) for c, r in problems)
             parsed.rejected += 1
-            if len(fields) > positions_id and fields[positions_id].strip():
+            if (
+                positions_id is not None
+                and len(fields) > positions_id
+                and fields[positions_id].strip()
+            ):
                 parsed.rejected_ids.add(fields[positions_id].strip())
             continue
         parsed.warnings.extend(Problem(path.name, line, c, r) for c, r in warnings)
