@@ -32,7 +32,7 @@ from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.queries import overview as sql
-from gallery_analytics.queries.overview import PanelQuery
+from gallery_analytics.queries.overview import Exclusion, PanelQuery
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -86,9 +86,9 @@ class Panel:
     # Whether the query reads filters.today (what "open now" means when no dates are
     # given); the service reads Database.today() only for such panels.
     needs_today: bool = False
-    # For panels that sum sales in the load's currency: the query of the sales they
-    # leave out for want of an exchange rate, which the service states in the notes.
-    excluded: Callable[[OverviewFilters], PanelQuery] | None = None
+    # For panels that sum money in the load's currency: what they may leave out for want
+    # of an exchange rate (its query and name), which the service states in the notes.
+    excluded: Exclusion | None = None
     # What a click on the panel's chart selects to cross-filter the other panels (keys
     # of gallery_analytics.widgets.crossfilter.DIMENSIONS); the chart puts each point's
     # selection, as JSON, in its ``ids``.
@@ -238,7 +238,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         sql.key_figures,
         display=Display.TILES,
         needs_today=True,
-        excluded=sql.excluded_sales,
+        excluded=sql.SALES_WITHOUT_RATE,
     ),
     Panel(
         "monthly_revenue",
@@ -252,7 +252,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         sql.monthly_revenue,
         display=Display.CHART,
         selects=("month",),
-        excluded=sql.excluded_sales,
+        excluded=sql.SALES_WITHOUT_RATE,
     ),
     Panel(
         "top_artists",
@@ -268,7 +268,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.top_artists,
         display=Display.CHART,
-        excluded=sql.excluded_sales,
+        excluded=sql.SALES_WITHOUT_RATE,
     ),
     Panel(
         "artworks_by_medium_status",
@@ -281,6 +281,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.artworks_by_medium_status,
         display=Display.CHART,
+        excluded=sql.LIST_PRICES_WITHOUT_RATE,
         selects=("medium", "status"),
     ),
     Panel(
@@ -293,6 +294,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.acquisitions_per_year,
         display=Display.CHART,
+        excluded=sql.DATED_LIST_PRICES_WITHOUT_RATE,
     ),
     Panel(
         "exhibition_attendance",

@@ -243,6 +243,8 @@ class GalleryDataset(Base):
 
 RATE_BASE_CURRENCY = "EUR"
 """The currency every exchange rate is quoted in; its own rate is 1 by definition."""
+LIST_PRICE_CURRENCY = RATE_BASE_CURRENCY
+"""The currency of ``artworks.list_price`` (asking prices carry no currency of their own)."""
 
 
 class ExchangeRate(Base):

@@ -6,16 +6,19 @@ is called, the columns it returns and how it is drawn are declared once, in
 date_trunc, window functions); Python only receives the handful of summary rows a chart
 needs. Filter values are always bound parameters.
 
-Money is summed in the filters' currency: each sale is converted at its own month's rate
-(:class:`ExchangeRate`, see :func:`converted_sales`). A sale that cannot be converted
-(its currency or the chosen one has no rate for that month) is left out of the sums and
-returned by :func:`excluded_sales`, which the service turns into the panel's note.
+Money is summed in the filters' currency: each amount is converted at the rate of its own
+month (:class:`ExchangeRate`): a sale's price at its sale month (:func:`converted_sales`),
+an artwork's list price (kept in the base currency) at its acquisition month
+(:func:`_list_price`). An amount that cannot be converted (no rate for that month) is
+left out of the sums and returned by the panel's :class:`Exclusion` query, which the
+service turns into the panel's note.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Date,
@@ -37,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from gallery_analytics.db.models import (
+    LIST_PRICE_CURRENCY,
     RATE_BASE_CURRENCY,
     Artist,
     Artwork,
@@ -145,13 +149,81 @@ def excluded_sales(filters: OverviewFilters) -> PanelQuery:
         select(
             sales.c.currency,
             sales.c.rate_month.label("month"),
-            func.count().label("sales"),
+            func.count().label("count"),
             func.sum(sales.c.price).label("amount"),
         )
         .where(sales.c.amount.is_(None))
         .group_by(sales.c.currency, sales.c.rate_month)
         .order_by(sales.c.currency, sales.c.rate_month)
     )
+
+
+def _list_price(filters: OverviewFilters) -> tuple[ColumnElement[Any], PanelQuery]:
+    """An artwork's list price in ``filters.currency`` (NULL when no rate converts it),
+    and the artworks of the filters with the rate it needs joined.
+
+    List prices are kept in the base currency (:data:`LIST_PRICE_CURRENCY`) and
+    converted at the rate of the acquisition month; in the base currency no rate is
+    needed, so an undated work's price converts only there.
+    """
+    statement = select().select_from(Artwork)
+    if filters.currency == LIST_PRICE_CURRENCY:
+        return Artwork.list_price.expression, statement
+    month = cast(func.date_trunc("month", Artwork.acquired_at), Date)
+    target = aliased(ExchangeRate, name="target_rate")
+    statement = statement.outerjoin(
+        target, (target.currency == filters.currency) & (target.month == month)
+    )
+    return Artwork.list_price / target.rate, statement
+
+
+def _excluded_list_prices(filters: OverviewFilters, *, dated_only: bool) -> PanelQuery:
+    amount, artworks = _list_price(filters)
+    month = cast(func.date_trunc("month", Artwork.acquired_at), Date).label("month")
+    statement = artworks.add_columns(
+        literal(LIST_PRICE_CURRENCY, String).label("currency"),
+        month,
+        func.count().label("count"),
+        func.sum(Artwork.list_price).label("amount"),
+    ).where(
+        Artwork.list_price.is_not(None),
+        amount.is_(None),
+        *_artwork_conditions(filters),
+        *_in_range(Artwork.acquired_at, filters),
+    )
+    if dated_only:
+        statement = statement.where(Artwork.acquired_at.is_not(None))
+    return statement.group_by(month).order_by(month)
+
+
+def excluded_list_prices(filters: OverviewFilters) -> PanelQuery:
+    """The list prices ``artworks_by_medium_status`` leaves out for want of a rate (per
+    acquisition month, NULL for works with no acquisition date), in the base currency."""
+    return _excluded_list_prices(filters, dated_only=False)
+
+
+def excluded_dated_list_prices(filters: OverviewFilters) -> PanelQuery:
+    """The list prices ``acquisitions_per_year`` (dated works only) leaves out."""
+    return _excluded_list_prices(filters, dated_only=True)
+
+
+class Exclusion(NamedTuple):
+    """What a money panel may leave out for want of an exchange rate: the query of those
+    amounts (rows of ``currency``, ``month``, ``count``, ``amount``) and what they are
+    called in the panel's note ("12 sales", "1 artwork's list price")."""
+
+    query: Callable[[OverviewFilters], PanelQuery]
+    one: str
+    many: str
+
+
+SALES_WITHOUT_RATE = Exclusion(excluded_sales, "sale", "sales")
+LIST_PRICES_WITHOUT_RATE = Exclusion(
+    excluded_list_prices, "artwork's list price", "artworks' list prices"
+)
+DATED_LIST_PRICES_WITHOUT_RATE = Exclusion(
+    excluded_dated_list_prices, "artwork's list price", "artworks' list prices"
+)
 
 
 # -- panel queries --------------------------------------------------------------------------
@@ -205,12 +277,13 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
 def artworks_by_medium_status(filters: OverviewFilters) -> PanelQuery:
     """Counts per medium and status; mediums beyond the top 12 are folded into "Other"."""
     medium = func.coalesce(Artwork.medium, UNKNOWN)
+    list_price, artworks = _list_price(filters)
     counts = (
-        select(
+        artworks.add_columns(
             medium.label("medium"),
             cast(Artwork.status, String).label("status"),
             func.count().label("artworks"),
-            func.coalesce(func.sum(Artwork.list_price), 0).label("list_value"),
+            func.coalesce(func.sum(list_price), 0).label("list_value"),
         )
         .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
         .group_by(medium, Artwork.status)
@@ -244,11 +317,12 @@ def artworks_by_medium_status(filters: OverviewFilters) -> PanelQuery:
 
 def acquisitions_per_year(filters: OverviewFilters) -> PanelQuery:
     year = cast(extract("year", Artwork.acquired_at), Integer).label("year")
+    list_price, artworks = _list_price(filters)
     return (
-        select(
+        artworks.add_columns(
             year,
             func.count().label("artworks"),
-            cast(func.coalesce(func.sum(Artwork.list_price), 0), Float).label("list_value"),
+            cast(func.coalesce(func.sum(list_price), 0), Float).label("list_value"),
         )
         .where(Artwork.acquired_at.is_not(None))
         .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))

@@ -10,7 +10,7 @@ The panels are those of the registry (:mod:`gallery_analytics.panels`), or any l
 :class:`Panel`; each result carries the panel's columns, with the load's currency as the
 unit of its money columns. Money is converted into that currency at monthly exchange
 rates; what a panel could not convert is said in its ``notes``
-(:func:`excluded_sales_note`), never dropped silently. A panel that fails or exceeds its
+(:func:`exclusion_note`), never dropped silently. A panel that fails or exceeds its
 time budget becomes a :class:`PanelResult` carrying the error; the others still arrive.
 Cancelling a load cancels every panel query: the client stops waiting, asyncpg asks the
 server to cancel the statement, and the connection goes back to the pool.
@@ -203,8 +203,13 @@ class DashboardService:
                 rows = tuple(dict(row) for row in result.mappings())
                 notes: tuple[str, ...] = ()
                 if panel.excluded is not None:
-                    excluded = await session.execute(panel.excluded(filters))
-                    note = excluded_sales_note(excluded.mappings(), currency=filters.currency)
+                    excluded = await session.execute(panel.excluded.query(filters))
+                    note = exclusion_note(
+                        excluded.mappings(),
+                        currency=filters.currency,
+                        one=panel.excluded.one,
+                        many=panel.excluded.many,
+                    )
                     notes = () if note is None else (note,)
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
             return failed("error", str(exc))
@@ -260,21 +265,28 @@ class DashboardService:
         )
 
 
-def excluded_sales_note(excluded: Iterable[Mapping[Any, Any]], *, currency: str) -> str | None:
-    """The one sentence saying which sales a money figure left out for want of an
-    exchange rate, or None when it left out none.
+def exclusion_note(
+    excluded: Iterable[Mapping[Any, Any]],
+    *,
+    currency: str,
+    one: str = "sale",
+    many: str = "sales",
+) -> str | None:
+    """The one sentence saying what a money figure left out for want of an exchange
+    rate, or None when it left out nothing.
 
-    ``excluded`` holds rows of ``queries.overview.excluded_sales`` (``currency``,
-    ``month``, ``sales``, ``amount`` in that currency), e.g. "Excluded 12 sales (USD
+    ``excluded`` holds rows of an :class:`~gallery_analytics.queries.overview.Exclusion`
+    query (``currency``, ``month``, ``count``, ``amount`` in that currency; ``one`` and
+    ``many`` name what is counted), e.g. "Excluded 12 sales (USD
     3,400.00): no USD→GBP rate for 2024-03, 2024-04." Three or more consecutive months
     are given as a range ("2018-01 to 2019-12").
     """
     counts: dict[str, int] = {}
     amounts: dict[str, Decimal] = {}
-    months: dict[str, list[dt.date]] = {}
+    months: dict[str, list[dt.date | None]] = {}
     for row in excluded:
         code = str(row["currency"])
-        counts[code] = counts.get(code, 0) + int(row["sales"])
+        counts[code] = counts.get(code, 0) + int(row["count"])
         amounts[code] = amounts.get(code, Decimal(0)) + Decimal(row["amount"])
         months.setdefault(code, []).append(row["month"])
     if not counts:
@@ -285,26 +297,31 @@ def excluded_sales_note(excluded: Iterable[Mapping[Any, Any]], *, currency: str)
     reasons = "; ".join(
         f"no {code}→{currency} rate for {_month_ranges(months[code])}" for code in codes
     )
-    noun = "sale" if total == 1 else "sales"
+    noun = one if total == 1 else many
     return f"Excluded {total:,} {noun} ({totals}): {reasons}."
 
 
-def _month_ranges(months: Iterable[dt.date]) -> str:
+def _month_ranges(months: Iterable[dt.date | None]) -> str:
     """Months as "2024-01, 2024-02, 2024-05 to 2024-07": runs of three or more
-    consecutive months as a range."""
-    ordered = sorted(set(months))
+    consecutive months as a range; None (an undated amount) as "undated ones"."""
+    given = list(months)
+    ordered = sorted({month for month in given if month is not None})
+    undated = "undated ones" if None in given else ""
+    if not ordered:
+        return undated
     runs: list[list[dt.date]] = []
     for month in ordered:
         if runs and _month_number(month) == _month_number(runs[-1][-1]) + 1:
             runs[-1].append(month)
         else:
             runs.append([month])
-    return ", ".join(
+    listed = ", ".join(
         f"{run[0]:%Y-%m} to {run[-1]:%Y-%m}"
         if len(run) > 2
         else ", ".join(f"{month:%Y-%m}" for month in run)
         for run in runs
     )
+    return f"{listed} and for {undated}" if undated else listed
 
 
 def _month_number(month: dt.date) -> int:

@@ -24,7 +24,7 @@ from gallery_analytics.db.models import Artist, Artwork, Exhibition, ExhibitionV
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.values import reject_awaitable, require_date, validated
 from gallery_analytics.queries.overview import excluded_sales
-from gallery_analytics.services.dashboard import excluded_sales_note
+from gallery_analytics.services.dashboard import exclusion_note
 
 SUMMARY_CURRENCY = "EUR"  # the currency the summary's top artists are ranked in
 
@@ -139,7 +139,7 @@ class SummaryService:
         async with self.db.read_session() as session:
             rows = (await session.execute(statement)).mappings().all()
             excluded = (await session.execute(excluded_sales(filters))).mappings().all()
-        note = excluded_sales_note(excluded, currency=filters.currency)
+        note = exclusion_note(excluded, currency=filters.currency)
         artists = [
             ArtistRevenue(
                 artist_id=row["artist_id"],

@@ -28,6 +28,7 @@ from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.services.summary import SummaryService
 
 MONEY_PANELS = ("key_figures", "monthly_revenue", "top_artists")
+LIST_PRICE_PANELS = ("artworks_by_medium_status", "acquisitions_per_year")
 YEAR_2024 = {"start": dt.date(2024, 1, 1), "end": dt.date(2024, 12, 31)}
 
 
@@ -81,7 +82,52 @@ def expected_sales(
     return sales[sales["amount"].notna()], sales[sales["amount"].isna()]
 
 
-def expected_note(excluded: pd.DataFrame, currency: str) -> str:
+def expected_list_prices(
+    raw: dict[str, pd.DataFrame],
+    currency: str,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    missing: frozenset[tuple[str, dt.date]] = frozenset(),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(converted, excluded) artworks of the period: ``amount`` is the list price (EUR)
+    in ``currency`` at the acquisition month's rate."""
+    works = raw["artworks"].copy()
+    if start is not None:
+        works = works[works["acquired_at"] >= pd.Timestamp(start, tz="UTC")]
+    if end is not None:
+        works = works[works["acquired_at"] < pd.Timestamp(end + dt.timedelta(days=1), tz="UTC")]
+    works["month"] = _months(works["acquired_at"])
+    rates = {
+        (code, month): rate
+        for code, month, rate in raw["exchange_rates"][["currency", "month", "rate"]].itertuples(
+            index=False
+        )
+        if (code, month) not in missing
+    }
+    amounts = [
+        float(price)
+        if currency == "EUR"
+        else (None if (currency, month) not in rates else price / rates[(currency, month)])
+        for price, month in works[["list_price", "month"]].itertuples(index=False)
+    ]
+    works["amount"] = pd.array(amounts, dtype="Float64")
+    works["price"] = works["list_price"]
+    works["currency"] = "EUR"
+    return works[works["amount"].notna()], works[works["amount"].isna()]
+
+
+def _check_list_values(result: Any, works: pd.DataFrame) -> None:
+    by_medium = to_frame(result["artworks_by_medium_status"])
+    assert by_medium["list_value"].sum() == pytest.approx(float(works["amount"].sum()))
+    per_year = to_frame(result["acquisitions_per_year"])
+    expected = works.groupby(works["acquired_at"].dt.year)["amount"].sum().astype(float)
+    assert per_year["list_value"].tolist() == pytest.approx(expected.tolist())
+
+
+def expected_note(
+    excluded: pd.DataFrame, currency: str, *, one: str = "sale", many: str = "sales"
+) -> str:
     """The note, written out independently of the service's sentence."""
     parts, reasons = [], []
     for code, group in sorted(excluded.groupby("currency"), key=lambda item: str(item[0])):
@@ -89,7 +135,7 @@ def expected_note(excluded: pd.DataFrame, currency: str) -> str:
         reasons.append(f"no {code}→{currency} rate for {_listed(set(group['month']))}")
     count = len(excluded)
     return (
-        f"Excluded {count:,} sale{'' if count == 1 else 's'} ({', '.join(parts)}): "
+        f"Excluded {count:,} {one if count == 1 else many} ({', '.join(parts)}): "
         f"{'; '.join(reasons)}."
     )
 
@@ -164,6 +210,9 @@ async def test_money_panels_convert_every_sale_at_its_months_rate(
     assert excluded.empty
     assert set(converted["currency"]) == {"EUR", "USD", "GBP"}  # none dropped
     _check_panels(result, raw, converted)
+    works, unpriced = expected_list_prices(raw, currency, **period)
+    assert unpriced.empty
+    _check_list_values(result, works)
     for panel in PANELS:
         assert result[panel.name].notes == (), panel.name
         assert {column.unit for column in result[panel.name].columns if column.is_money} <= {
@@ -192,8 +241,23 @@ async def test_missing_rates_exclude_exactly_those_sales_and_say_so(
     assert "no EUR→GBP rate for 2024-07;" in note
     assert "no USD→GBP rate for 2024-03, 2024-04, 2024-07." in note
     _check_panels(result, raw, converted)
+    # List prices (EUR) of works acquired in July 2024 have no EUR→GBP rate either.
+    works, unpriced = expected_list_prices(raw, "GBP", **YEAR_2024, missing=frozenset(missing))
+    assert len(unpriced) > 0
+    assert set(unpriced["month"]) == {dt.date(2024, 7, 1)}
+    _check_list_values(result, works)
+    list_note = expected_note(
+        unpriced, "GBP", one="artwork's list price", many="artworks' list prices"
+    )
+    assert list_note.endswith("): no EUR→GBP rate for 2024-07.")
     for panel in PANELS:
-        expected = (note,) if panel.name in MONEY_PANELS else ()
+        expected = (
+            (note,)
+            if panel.name in MONEY_PANELS
+            else (list_note,)
+            if panel.name in LIST_PRICE_PANELS
+            else ()
+        )
         assert result[panel.name].notes == expected, panel.name
 
 
@@ -303,3 +367,25 @@ async def test_summed_and_excluded_sales_always_add_up(
                 "INSERT INTO exchange_rates (currency, month, rate) VALUES ($1, $2, $3)",
                 [tuple(row) for row in saved],
             )
+
+
+async def test_an_undated_list_price_converts_only_in_the_base_currency(
+    fresh_db: Database,
+) -> None:
+    """A work with a list price and no acquisition date: in EUR its price counts; in USD
+    no month says which rate to use, so it is left out and the note says so."""
+    async with fresh_db.driver_transaction(write=True) as connection:
+        await connection.execute(
+            "INSERT INTO artworks (id, artist_id, owner_id, title, medium, list_price) "
+            "SELECT gen_random_uuid(), id, owner_id, 'Undated', 'Photography', 1234.50 "
+            "FROM artists ORDER BY id LIMIT 1"
+        )
+    service = DashboardService(fresh_db)
+    panels = ["artworks_by_medium_status", "acquisitions_per_year"]
+    in_euros = await service.get_gallery_overview({"currency": "EUR"}, panels=panels)
+    assert all(result.notes == () for result in in_euros.panels.values())
+    in_dollars = await service.get_gallery_overview({"currency": "USD"}, panels=panels)
+    assert in_dollars["artworks_by_medium_status"].notes == (
+        "Excluded 1 artwork's list price (EUR 1,234.50): no EUR→USD rate for undated ones.",
+    )
+    assert in_dollars["acquisitions_per_year"].notes == ()  # it counts dated works only
