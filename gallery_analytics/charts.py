@@ -452,6 +452,23 @@ def year_ticks(first: int, last: int, *, max_ticks: int = MAX_TICKS) -> list[int
     return [first]
 
 
+_NICE: Final = (1, 2, 5)  # tick steps of counts: 1, 2, 5, 10, 20, 50, ...
+
+
+def _count_ticks(spec: ColumnSpec, maximum: float) -> dict[str, object]:
+    """Value-axis ticks for a count (an INT column): whole steps of 1, 2, 5, 10, 20...
+    from 0, at most MAX_TICKS up to ``maximum``. Plotly's own step for a maximum of 2
+    is 0.5, which a whole-number format labels "0, 1, 1, 2, 2"."""
+    if spec.kind is not Kind.INT:
+        return {"tickformat": spec.format}
+    mantissa, scale = 0, 1
+    while maximum / (_NICE[mantissa] * scale) > MAX_TICKS:
+        mantissa = (mantissa + 1) % len(_NICE)
+        scale *= 10 if mantissa == 0 else 1
+    step = _NICE[mantissa] * scale
+    return {"tickformat": spec.format, "tickmode": "linear", "tick0": 0, "dtick": step}
+
+
 def _check_period(period: Period | None) -> Period | None:
     reject_awaitable(period, field="period")
     if period is None:
@@ -850,7 +867,7 @@ def acquisitions_per_year(
         },
         yaxis={
             "title": specs.heading("artworks"),
-            "tickformat": specs["artworks"].format,
+            **_count_ticks(specs["artworks"], float(np.nanmax(_floats(rows["artworks"])))),
             "rangemode": "tozero",
         },
     )
@@ -919,7 +936,7 @@ def exhibition_attendance(
         },
         yaxis={
             "title": specs.heading("visitors"),
-            "tickformat": specs["visitors"].format,
+            **_count_ticks(specs["visitors"], float(np.nanmax(_floats(rows["visitors"])))),
             "rangemode": "tozero",
         },
         # A partial week sits on a grey band labelled "partial": its lower count is the
@@ -1011,7 +1028,10 @@ def artists_by_nationality_gender(
         barmode="stack",
         height=_bar_height(len(nationalities)),
         legend={"title": specs.heading("gender")},
-        xaxis={"title": specs.heading("artists"), "tickformat": artists.format},
+        xaxis={
+            "title": specs.heading("artists"),
+            **_count_ticks(artists, float(table.sum(axis=1).max())),
+        },
         yaxis={
             "title": specs.heading("nationality"),
             "categoryorder": "array",

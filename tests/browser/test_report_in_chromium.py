@@ -170,3 +170,166 @@ def test_hostile_values_are_shown_as_text_and_never_run(hostile_report: Path) ->
     assert ARTIST in shown  # bar chart tick label
     assert state["buttons"] > 0
     assert state["share"] == 0
+
+
+# -- a report a director can read (issue 12 #7) -------------------------------------------------
+
+
+def _overview(db: Any, **filters: Any) -> Any:
+    """The service's overview for ``filters``, loaded on a loop of its own (the browser
+    tests are synchronous); the pool that loop opened is closed before it ends."""
+    import asyncio
+
+    from gallery_analytics import DashboardService, OverviewFilters
+
+    async def load() -> Any:
+        async with db:
+            return await DashboardService(db).get_gallery_overview(OverviewFilters(**filters))
+
+    return asyncio.run(load())
+
+
+def _read(html_path: Path, script: str, *, charts: int = 6) -> Any:
+    """``script`` evaluated in Chromium once the report's charts are drawn."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(html_path.as_uri())
+            page.wait_for_function(
+                "n => document.querySelectorAll('.plotly-graph-div svg.main-svg').length >= n",
+                arg=charts,
+                timeout=60_000,
+            )
+            return page.evaluate(script)
+        finally:
+            browser.close()
+
+
+TABLES = """() => [...document.querySelectorAll('table')].map(t => ({
+    panel: t.dataset.panel ?? null,
+    caption: t.caption ? t.caption.innerText.trim() : null,
+    rows: [...t.rows].map(r => [...r.cells].map(c => c.innerText.trim())),
+    aligned: [...(t.tBodies[0]?.rows[0]?.cells ?? [])].map(c => getComputedStyle(c).textAlign),
+}))"""
+
+
+def test_tables_show_formatted_values_without_an_index(
+    demo_report: tuple[Path, subprocess.CompletedProcess[str]], seeded_db: Any
+) -> None:
+    """The tables as Chromium renders them equal the service's values formatted by
+    pandas/Python here: thousands separators, money rounded as declared, shares as
+    percentages, headings with the currency, and no index column (the report showed
+    pandas' "0" column and, before that, 1592900 and 287160.0)."""
+    import pandas as pd
+
+    from gallery_analytics.frames import to_frame
+
+    tables = _read(demo_report[0], TABLES)
+    overview = _overview(seeded_db, start="2024-01-01", end="2024-06-30", mediums=["Photography"])
+    figures = to_frame(overview["key_figures"]).iloc[0]
+    currency = next(c.unit for c in overview["key_figures"].columns if c.name == "revenue")
+    expected_figures = [
+        ["Artworks", f"Revenue ({currency})", "Exhibitions open", "Visitors"],
+        [
+            f"{int(figures['artworks']):,}",
+            f"{float(figures['revenue']):,.0f}",
+            f"{int(figures['active_exhibitions']):,}",
+            f"{int(figures['visitors']):,}",
+        ],
+    ]
+    artists = to_frame(overview["top_artists"])
+    expected_artists = [
+        ["Rank", "Artist", "Nationality", "Sales", f"Revenue ({currency})", "Share of revenue"],
+        *(
+            [
+                str(row.rank),
+                row.artist,
+                "-" if pd.isna(row.nationality) else row.nationality,
+                f"{int(row.sales):,}",
+                f"{float(row.revenue):,.2f}",
+                f"{float(row.share):.1%}",
+            ]
+            for row in artists.itertuples()
+        ),
+    ]
+    assert [table["panel"] for table in tables] == ["key_figures", "top_artists"]
+    assert tables[0]["caption"] == "Key figures"
+    assert tables[0]["rows"] == expected_figures
+    assert tables[1]["rows"] == expected_artists
+    assert len(expected_artists) > 2
+    assert tables[0]["aligned"] == ["right"] * 4
+    assert tables[1]["aligned"] == ["right", "left", "left", "right", "right", "right"]
+
+
+@pytest.fixture(scope="module")
+def short_report(seeded_db: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report of five weeks, 15 October to 20 November 2024 (a Wednesday)."""
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("short") / "short.html"
+    result = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--param",
+        "start=2024-10-15",
+        "--param",
+        "end=2024-11-20",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+AXES = """() => [...document.querySelectorAll('.plotly-graph-div')].map(c => ({
+    title: c.querySelector('.gtitle')?.textContent ?? '',
+    ticks: [...c.querySelectorAll('.xtick text')].map(t => t.textContent),
+    notes: [...c.querySelectorAll('.annotation-text')].map(t => t.textContent),
+    buttons: [...c.querySelectorAll('.modebar-btn')].map(b => b.dataset.title),
+}))"""
+
+
+def test_a_short_range_names_each_period_once_and_marks_the_partial_ones(
+    short_report: Path,
+) -> None:
+    """Read from the SVG Chromium drew: no time axis repeats a label (the monthly chart
+    read "Oct 2024, Oct 2024, Nov 2024, ..."), both months and the first and last weeks
+    are partial (the period starts on a Tuesday and ends on a Wednesday) and say so, and
+    no chart offers to upload itself to Plotly's cloud."""
+    charts = {chart["title"]: chart for chart in _read(short_report, AXES)}
+    for title, chart in charts.items():
+        assert len(chart["ticks"]) == len(set(chart["ticks"])), (title, chart["ticks"])
+        assert not any(
+            (button or "").lower().startswith(("share", "edit in chart studio"))
+            for button in chart["buttons"]
+        ), (title, chart["buttons"])
+    revenue = charts["Revenue by month"]
+    assert revenue["ticks"] == ["Oct 2024", "Nov 2024"]
+    assert revenue["notes"] == ["partial", "partial"]
+    attendance = charts["Exhibition attendance"]
+    assert attendance["ticks"][0] == "14 Oct 2024"
+    assert attendance["ticks"][-1] == "18 Nov 2024"
+    assert attendance["notes"] == ["partial", "partial"]
+
+
+def test_no_axis_repeats_a_label(
+    demo_report: tuple[Path, subprocess.CompletedProcess[str]], short_report: Path
+) -> None:
+    """Every x axis, and the y axis of every chart whose y is a value (not a category
+    such as artist names, which may repeat), as drawn: no label twice. The demo report's
+    artists axis read "0, 1, 1, 2, 2" (plotly's 0.5 step in a whole-number format)."""
+    script = """() => [...document.querySelectorAll('.plotly-graph-div')].map(c => ({
+        title: c.querySelector('.gtitle')?.textContent ?? '',
+        x: [...c.querySelectorAll('.xtick text')].map(t => t.textContent),
+        y: [...c.querySelectorAll('.ytick text')].map(t => t.textContent),
+    }))"""
+    categorical_y = {"Top artists by revenue", "Artists by nationality and gender"}
+    for report in (demo_report[0], short_report):
+        for chart in _read(report, script):
+            values = [] if chart["title"] in categorical_y else chart["y"]
+            assert len(chart["x"]) == len(set(chart["x"])), (report.name, chart)
+            assert len(values) == len(set(values)), (report.name, chart)

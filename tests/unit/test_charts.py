@@ -756,3 +756,30 @@ def test_a_week_cut_by_the_period_is_shaded_and_annotated() -> None:
 def test_a_period_is_two_dates_in_order(period: object) -> None:
     with pytest.raises(ValidationError, match=r"^period: "):
         charts.monthly_revenue(revenue_frame(), period=period)
+
+
+@settings(deadline=None, max_examples=200)
+@given(maximum=st.integers(0, 10**12))
+def test_count_axes_step_by_whole_numbers(maximum: int) -> None:
+    """A count axis steps 1, 2, 5, 10... with at most MAX_TICKS ticks: plotly's own step
+    for two artists was 0.5, labelled "0, 1, 1, 2, 2" in the whole-number format."""
+    frame = pd.DataFrame(
+        {
+            "nationality": strings("FR"),
+            "gender": strings("female"),
+            "artists": np.array([maximum], dtype="int64"),
+        }
+    )
+    axis = charts.artists_by_nationality_gender(frame).layout.xaxis
+    assert (axis.tickmode, axis.tick0) == ("linear", 0)
+    assert isinstance(axis.dtick, int)
+    assert axis.dtick >= 1
+    assert maximum / axis.dtick <= chart_functions.MAX_TICKS
+    assert str(axis.dtick).strip("0") in {"1", "2", "5"}
+
+
+def test_two_artists_are_counted_in_whole_steps() -> None:
+    fig = charts.artists_by_nationality_gender(nationality_frame().iloc[:2])
+    assert fig.layout.xaxis.dtick == 1
+    assert charts.acquisitions_per_year(acquisitions_frame()).layout.yaxis.dtick == 1
+    assert charts.exhibition_attendance(attendance_frame()).layout.yaxis.dtick == 50
