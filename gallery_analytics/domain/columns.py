@@ -24,8 +24,8 @@ from gallery_analytics.domain.values import is_currency_code
 from gallery_analytics.errors import ValidationError
 
 CURRENCY: Final = "{currency}"
-"""Unit placeholder of money columns: sums are per currency (no conversion), so the unit
-is the currency the panel was run for; :meth:`ColumnSpec.in_currency` fills it in."""
+"""Unit placeholder of money columns: amounts are converted into the currency the panel
+was run for, which is their unit; :meth:`ColumnSpec.in_currency` fills it in."""
 
 MISSING: Final = "-"
 """How :meth:`ColumnSpec.show` displays a null value (None, NaN, NA, NaT)."""

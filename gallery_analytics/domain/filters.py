@@ -59,7 +59,9 @@ class OverviewFilters(CheckedModel):
       ``acquired_at``, attendance by visit day;
     - ``mediums``/``status``: the artworks counted, sold or exhibited;
     - ``user_id``: artworks the user owns, artists they manage, exhibitions they curate;
-    - ``currency``: revenue panels sum sales in this currency only (no conversion).
+    - ``currency``: money panels show amounts in this currency, each converted at the
+      exchange rate of its month; what has no rate is left out and stated in the panel's
+      notes (``DashboardService.list_currencies()`` lists the currencies with rates).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
