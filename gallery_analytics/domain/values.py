@@ -151,7 +151,7 @@ def non_blank_text(value: str) -> str:
     return storable_text(stripped)
 
 
-# A currency code (ISO 4217 form, three capital letters): amounts are summed per currency
+# A currency code (ISO 4217 form, three capital letters): money is converted into one,
 # and the code is shown in labels, headings and plotly hover templates, so nothing else
 # may pass for one. The one definition: filters, column units and charts all use it.
 CurrencyCode = Annotated[str, Strict(), StringConstraints(pattern=r"^[A-Z]{3}$")]
