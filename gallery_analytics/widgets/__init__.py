@@ -1,14 +1,13 @@
-"""Interactive ipywidgets dashboards (JupyterLab, Voila).
+"""The interactive dashboard (JupyterLab, Voila): one anywidget.
 
-Needs the ``notebook`` extra (ipywidgets, anywidget): without it, importing this package
+Needs the ``notebook`` extra (anywidget, ipywidgets): without it, importing this package
 raises :class:`gallery_analytics.MissingExtraError` saying what to install.
 """
 
 from gallery_analytics.extras import require_extra
 
 with require_extra("notebook", needed_by=__name__):
-    import anywidget  # noqa: F401  (plotly's FigureWidget is built on it)
-    import ipywidgets  # type: ignore[import-untyped]  # noqa: F401
+    import anywidget  # noqa: F401
 
 from gallery_analytics.widgets.dashboard import GalleryDashboard
 

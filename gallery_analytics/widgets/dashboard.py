@@ -1,41 +1,50 @@
-"""An interactive gallery dashboard: ipywidgets filters, KPI tiles and plotly FigureWidgets.
+"""The interactive gallery dashboard: one anywidget that draws every panel.
 
-Widget callbacks are synchronous and run on the kernel's event loop, so they never
-block and never await: a filter change only *schedules* a refresh task on the running
-loop. Refreshes are debounced (rapid changes collapse into one), a newer refresh
-cancels the one in flight (its queries are cancelled on the server and its connections
-returned), and a result is applied only if no newer refresh was asked for since, so a
-stale result can never overwrite a newer one. Figures are FigureWidgets updated in
-place: the widgets are created once and only their traces and layout change.
+Why one widget and not ipywidgets controls plus a plotly ``FigureWidget`` per chart:
+each FigureWidget ships plotly.js (4.8 MB) in its own model, and anywidget gives a
+model two seconds to load its module; on a busy machine some of the six never
+initialised and their charts stayed frozen on old data while the tiles moved on. Here
+the page receives plotly.js once (a 1.2 MB build holding only the trace types the
+charts use, see ``frontend/plotly-bundle``), as a trait the small front-end module
+evaluates lazily in ``render``, outside anywidget's initialisation deadline; every
+chart, tile and table is then drawn from one ``view`` message, so what the page shows
+is always one consistent answer to one set of filters.
 
-What is shown comes from the panel registry (:mod:`gallery_analytics.panels`), as each
-panel's ``display`` says, in registry order: one figure per chart panel, drawn by
-``panel.draw``; one tile per column of a tiles panel (the key figures); one table per
-table panel (``panels.table``); headings and formats as declared there. The widget
-knows no panel by name.
+The kernel side keeps the rules that make refreshes safe: a filter change only
+*schedules* a refresh (callbacks never block or await); refreshes are debounced; a
+newer refresh cancels the one in flight (its queries are cancelled on the server and
+its connections returned); a result is applied only if no newer refresh was asked for.
+
+What is shown comes from the panel registry (:mod:`gallery_analytics.panels`), in
+registry order, as each panel's ``display`` says: a chart (``panel.draw``), tiles (one
+per column of a tiles panel) or a table. Every chart also carries its table (the
+accessible text behind it) and a CSV of exactly what it shows.
+
+Filters come from the page, so they are hostile input: the controls are parsed by
+:class:`OverviewFilters` (a bad value is a sentence in the status line, never a query),
+and a click on a chart (a cross-filter) is checked against the panel's declared
+selection before it narrows anything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
-import html
+import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import plotly.graph_objects as go  # type: ignore[import-untyped]
+from typing import Any, Final
 
 from gallery_analytics.extras import require_extra
 
 with require_extra("notebook", needed_by=__name__):
-    import anywidget  # noqa: F401  (plotly's FigureWidget is built on it)
-    import ipywidgets as widgets  # type: ignore[import-untyped]
-    from plotly.graph_objects import FigureWidget
+    import anywidget
+    import traitlets
 
 from gallery_analytics import charts
 from gallery_analytics import panels as registry
@@ -44,28 +53,34 @@ from gallery_analytics.db.database import Database
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
-from gallery_analytics.errors import GalleryAnalyticsError
+from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
 from gallery_analytics.panels import Display, Panel
 from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
+from gallery_analytics.widgets.crossfilter import Selection, apply_selections, parse_selection
 
 logger = logging.getLogger(__name__)
 
-# plotly imports FigureWidget (and anywidget) lazily, and anywidget reads plotly's 4 MB
-# JavaScript bundle from disk when the first FigureWidget is made. Do both now, at
-# import time, rather than as blocking file reads inside the event loop.
-for _bundle in (getattr(FigureWidget, "_esm", None), getattr(FigureWidget, "_css", None)):
-    if _bundle is not None:
-        str(_bundle)  # anywidget's FileContents caches the text after the first read
+STATIC: Final = Path(__file__).with_name("static")
+PLOTLY_BUNDLE: Final = STATIC / "plotly-gallery.min.js"
+DEBOUNCE_SECONDS: Final = 0.25
+CONTROL_KEYS: Final = ("start", "end", "mediums", "status", "user_id", "currency")
 
-ALL = "(all)"
-DEBOUNCE_SECONDS = 0.25
-FIGURE_HEIGHT = 380
+
+def _read_plotly_bundle() -> str:
+    """The dashboard's plotly.js, read once per process (the first dashboard made)."""
+    global _PLOTLY_SOURCE
+    if _PLOTLY_SOURCE is None:
+        _PLOTLY_SOURCE = PLOTLY_BUNDLE.read_text(encoding="utf-8")
+    return _PLOTLY_SOURCE
+
+
+_PLOTLY_SOURCE: str | None = None
 
 
 @dataclass
 class RefreshStats:
-    """Counters the tests and the status line read."""
+    """Counters the tests and benchmarks read."""
 
     scheduled: int = 0
     completed: int = 0
@@ -75,8 +90,30 @@ class RefreshStats:
     durations: list[float] = field(default_factory=list)
 
 
-class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
-    """The gallery overview as a live dashboard. Build it with ``await create(db)``."""
+class GalleryDashboard(anywidget.AnyWidget):
+    """The gallery overview as a live dashboard. Build it with ``await create(db)``.
+
+    Drive it from Python as the page does: ``dashboard.set_filters(status="sold")``,
+    then ``await dashboard.wait_idle()``; ``dashboard.current`` is the overview shown.
+    """
+
+    _esm = STATIC / "dashboard.js"
+    _css = STATIC / "dashboard.css"
+
+    # plotly.js, evaluated by the page once, lazily (see the module docstring).
+    plotly_source = traitlets.Unicode("").tag(sync=True)
+    # Options of the controls: mediums, statuses, users ([id, label]), currencies.
+    choices = traitlets.Dict().tag(sync=True)
+    # What the controls show (strings and lists of strings); set by the page or Python.
+    controls = traitlets.Dict().tag(sync=True)
+    # Active cross-filters (chips): [{"panel", "filter", "label"}]; set by page or Python.
+    selections: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    # The applied view: one consistent answer to one set of controls and selections.
+    view = traitlets.Dict().tag(sync=True)
+    # {"state": "loading" | "ok" | "error", "text": "..."}: the aria-live status line.
+    status = traitlets.Dict({"state": "loading", "text": "Loading…"}).tag(sync=True)
+    # Mirror the filters in the page's URL (served as an app), restoring them on open.
+    url_state = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -84,112 +121,35 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         *,
         users: Sequence[tuple[str, str]],
         mediums: Sequence[str],
+        currencies: Sequence[str],
         filters: OverviewFilters,
         panels: Sequence[Panel],
         debounce_seconds: float,
-        report_dir: Path,
+        url_state: bool,
     ) -> None:
+        super().__init__(
+            plotly_source=_read_plotly_bundle(),
+            choices={
+                "mediums": list(mediums),
+                "statuses": [[s.value, s.value.replace("_", " ")] for s in ArtworkStatus],
+                "users": [[uid, label] for uid, label in users],
+                "currencies": list(currencies),
+            },
+            controls=_controls_of(filters),
+            url_state=url_state,
+        )
         self.service = service
         self.panels = list(panels)
         self.debounce_seconds = debounce_seconds
-        self.report_dir = report_dir
         self.stats = RefreshStats()
         self.current: GalleryOverviewDto | None = None
-        self._currency = filters.currency
+        self._base = filters  # carries what the controls do not show (top_n, today)
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
-        self._export_task: asyncio.Task[Path | None] | None = None
+        self._download_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
-
-        layout = widgets.Layout(width="auto")
-        self.start = widgets.DatePicker(description="From", value=filters.start, layout=layout)
-        self.end = widgets.DatePicker(description="To", value=filters.end, layout=layout)
-        self.mediums = widgets.SelectMultiple(
-            description="Medium",
-            options=list(mediums),
-            value=tuple(filters.mediums),
-            rows=4,
-        )
-        # "" stands for "all": ipywidgets treats a None value as "nothing selected".
-        self.status = widgets.Dropdown(
-            description="Status",
-            options=[(ALL, ""), *[(s.value.replace("_", " "), s.value) for s in ArtworkStatus]],
-            value=filters.status.value if filters.status else "",
-        )
-        self.user = widgets.Dropdown(
-            description="User",
-            options=[(ALL, ""), *[(label, uid) for uid, label in users]],
-            value=filters.user_id or "",
-        )
-        self.export_button = widgets.Button(description="Export report", icon="file")
-        for control, name in (
-            (self.start, "start"),
-            (self.end, "end"),
-            (self.mediums, "mediums"),
-            (self.status, "status"),
-            (self.user, "user"),
-            (self.export_button, "export"),
-        ):
-            control.add_class(f"gallery-{name}")  # stable hooks for browser tests
-        for control in (self.start, self.end, self.mediums, self.status, self.user):
-            control.observe(self._on_filter_change, names="value")
-        self.export_button.on_click(self._on_export)
-
-        # One tile per column of each tiles panel, keyed by column name (a name two tiles
-        # panels share is keyed "panel.column" the second time).
-        self._tiles: dict[str, tuple[Panel, str]] = {}
-        for panel in self.panels:
-            if panel.display is Display.TILES:
-                for column in panel.columns:
-                    key = (
-                        column.name
-                        if column.name not in self._tiles
-                        else (f"{panel.name}.{column.name}")
-                    )
-                    self._tiles[key] = (panel, column.name)
-        self.kpis = {
-            key: widgets.HTML(layout=widgets.Layout(min_width="170px")).add_class("gallery-kpi")
-            for key in self._tiles
-        }
-        self.tables: dict[str, widgets.HTML] = {
-            panel.name: widgets.HTML(_table_html(panel.title, None)).add_class("gallery-table")
-            for panel in self.panels
-            if panel.display is Display.TABLE
-        }
-        self.status_line = widgets.HTML().add_class("gallery-status-line")
-        self.messages = widgets.Output()
-        # Themed once here; refreshes then build figures unthemed and update in place.
-        self.figures: dict[str, FigureWidget] = {
-            panel.name: _configured(
-                charts.apply_theme(
-                    FigureWidget(
-                        layout={
-                            "height": FIGURE_HEIGHT,
-                            "title": {"text": charts.plain_text(panel.title)},
-                        }
-                    )
-                )
-            )
-            for panel in self.panels
-            if panel.display is Display.CHART
-        }
-        grid = widgets.GridBox(
-            [widgets.Box([figure]) for figure in self.figures.values()],
-            layout=widgets.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))"),
-        )
-        super().__init__(
-            [
-                widgets.HTML("<h2 style='margin:0'>Gallery dashboard</h2>"),
-                widgets.HBox([self.start, self.end, self.status, self.user]),
-                widgets.HBox([self.mediums, self.export_button]),
-                widgets.HBox(list(self.kpis.values())),
-                self.status_line,
-                grid,
-                *self.tables.values(),
-                self.messages,
-            ]
-        )
-        self.add_class("gallery-dashboard")
+        self.observe(self._on_filter_change, names=["controls", "selections"])
+        self.on_msg(self._on_message)
 
     @classmethod
     async def create(
@@ -199,45 +159,93 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         filters: OverviewFilters | Mapping[str, Any] | None = None,
         panels: Sequence[Panel] | None = None,
         debounce_seconds: float = DEBOUNCE_SECONDS,
-        report_dir: Path | str = Path("reports"),
+        url_state: bool | None = None,
     ) -> GalleryDashboard:
-        """Fill the pickers from the database, then load the first view (awaited)."""
+        """Fill the controls from the database, then load the first view (awaited).
+
+        ``url_state=True`` keeps the filters in the page's URL, so a link restores
+        them; by default it is on when Voila serves the notebook as an app (Voila sets
+        ``VOILA_PREHEAT`` in its kernels' environment), off in JupyterLab."""
+        if url_state is None:
+            url_state = "VOILA_PREHEAT" in os.environ
         service = DashboardService(db)
         if filters is None:  # the last full year before the workbench's today
             start, end = default_period(await db.today())
             filters = {"start": start, "end": end}
         checked = await service.check_filters(filters)
-        users, mediums = await gather_all(CatalogService(db).list_users(), service.list_mediums())
+        users, mediums, currencies = await gather_all(
+            CatalogService(db).list_users(), service.list_mediums(), _currencies(service)
+        )
         dashboard = cls(
             service,
             users=[(u.id, f"{u.display_name} <{u.email}>") for u in users],
             mediums=mediums,
+            currencies=sorted({*currencies, checked.currency}),
             filters=checked,
             panels=panels or registry.PANELS,
             debounce_seconds=debounce_seconds,
-            report_dir=Path(report_dir),
+            url_state=url_state,
         )
         dashboard.stats.scheduled += 1
         await dashboard._refresh(dashboard._generation)
         return dashboard
 
-    def __repr__(self) -> str:  # the default repr embeds every child's state
+    def __repr__(self) -> str:  # the default repr embeds every trait, plotly.js included
         return f"GalleryDashboard({len(self.panels)} panels)"
 
-    # -- refreshing -----------------------------------------------------------------------
+    # -- filters --------------------------------------------------------------------------
 
     def filters(self) -> OverviewFilters:
-        """The filters the controls currently describe (ValidationError if inconsistent)."""
+        """The filters the controls describe, before cross-filters (ValidationError if
+        they are inconsistent or malformed)."""
+        controls = self.controls if isinstance(self.controls, Mapping) else {}
+        unknown = sorted(set(controls) - set(CONTROL_KEYS))
+        if unknown:
+            raise ValidationError(unknown[0], "is not a filter of the dashboard")
         return OverviewFilters.parse(
             {
-                "start": self.start.value,
-                "end": self.end.value,
-                "mediums": list(self.mediums.value),
-                "status": self.status.value or None,
-                "user_id": self.user.value or None,
-                "currency": self._currency,
+                **self._base.model_dump(include={"top_n", "today"}),
+                **{key: _blank_is_none(value) for key, value in controls.items()},
             }
         )
+
+    def active_selections(self) -> list[Selection]:
+        """The cross-filters, each checked (ValidationError names a bad one)."""
+        if not isinstance(self.selections, list):
+            raise ValidationError("selections", "expected a list of cross-filters")
+        known = {panel.name: panel for panel in self.panels}
+        return [parse_selection(item, known) for item in self.selections]
+
+    def filters_for(self, panel: Panel) -> OverviewFilters:
+        """What ``panel`` shows: the controls narrowed by every cross-filter made on
+        another panel (a panel is not narrowed by a click on itself)."""
+        mine = [s for s in self.active_selections() if s.panel != panel.name]
+        return apply_selections(self.filters(), mine)
+
+    def set_filters(self, **changes: Any) -> None:
+        """Change controls as the page does (``status="sold"``, ``mediums=["Print"]``,
+        ``start="2024-01-01"``); schedules a refresh."""
+        unknown = sorted(set(changes) - set(CONTROL_KEYS))
+        if unknown:
+            raise ValidationError(unknown[0], f"expected one of {', '.join(CONTROL_KEYS)}")
+        updated = dict(self.controls)
+        for key, value in changes.items():
+            updated[key] = _control_value(value)
+        self.controls = updated
+
+    def select(self, panel: str, selected: Mapping[str, Any]) -> None:
+        """Cross-filter as a click on ``panel`` does (``select("monthly_revenue",
+        {"month": "2024-03"})``): the other panels narrow to it; a chip shows it."""
+        known = {p.name: p for p in self.panels}
+        chosen = parse_selection({"panel": panel, "filter": dict(selected)}, known)
+        others = [s for s in self.selections if isinstance(s, dict) and s.get("panel") != panel]
+        self.selections = [*others, chosen.as_json()]
+
+    def clear_selections(self) -> None:
+        """Remove every cross-filter ("clear all")."""
+        self.selections = []
+
+    # -- refreshing -----------------------------------------------------------------------
 
     def schedule_refresh(self) -> None:
         """Ask for a refresh after the debounce delay; supersedes any pending or running one."""
@@ -260,177 +268,247 @@ class GalleryDashboard(widgets.VBox):  # type: ignore[misc]
         await self._refresh(generation)
 
     async def _refresh(self, generation: int) -> None:
+        asked = {"controls": dict(self.controls), "selections": list(self.selections)}
         try:
-            filters = self.filters()
+            groups = self._panels_by_filters()
         except GalleryAnalyticsError as error:
-            self.status_line.value = _status_html(f"Check the filters: {error}", "error")
+            self.status = {"state": "error", "text": f"Check the filters: {error}"}
             return
-        self.status_line.value = _status_html("Loading…", "loading")
+        self.status = {"state": "loading", "text": "Loading…"}
         started = time.perf_counter()
         try:
-            overview = await self.service.get_gallery_overview(filters, panels=self.panels)
+            loads = await gather_all(
+                *(
+                    self.service.get_gallery_overview(filters, panels=members)
+                    for filters, members in groups
+                )
+            )
+            overview = _merged(loads, started)
+            # Building figures is CPU work (plotly validation): in a worker thread, so
+            # the loop keeps serving other events; the widget is updated back here.
+            view = await asyncio.to_thread(self._build_view, overview, groups, generation, asked)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             raise
         except GalleryAnalyticsError as error:
-            self.status_line.value = _status_html(f"Could not refresh: {error}", "error")
+            self.status = {"state": "error", "text": f"Could not refresh: {error}"}
             return
-        try:
-            # Building figures is CPU work (plotly validation): in a worker thread, so
-            # the loop keeps serving other events; the widgets are updated back here.
-            figures = await asyncio.to_thread(self._build_figures, overview)
-            if generation != self._generation:
-                return  # a newer refresh was asked for: never let this older result win
-            self._apply(overview, figures)
-        except asyncio.CancelledError:
-            self.stats.cancelled += 1
-            raise
         except Exception as error:  # a task's exception would otherwise vanish unseen
             logger.exception("could not draw the dashboard")
-            self.status_line.value = _status_html(f"Could not draw the charts: {error}", "error")
+            self.status = {"state": "error", "text": f"Could not draw the charts: {error}"}
             return
+        if generation != self._generation:
+            return  # a newer refresh was asked for: never let this older result win
         elapsed = time.perf_counter() - started
+        self.view = view
         self.current = overview
         self.stats.completed += 1
         self.stats.last_seconds = elapsed
         self.stats.durations.append(elapsed)
         self.stats.last_finished_at = dt.datetime.now()
-        self.status_line.value = _status_html(_describe(overview, elapsed), "ok")
+        self.status = {"state": "ok", "text": _describe(overview)}
 
-    def _build_figures(self, overview: GalleryOverviewDto) -> dict[str, go.Figure]:
-        with charts.unthemed():  # the FigureWidgets were themed once, when made
-            return {
-                panel.name: panel.draw(overview.panels[panel.name])
-                for panel in self.panels
-                if panel.name in self.figures and panel.name in overview.panels
-            }
+    def _panels_by_filters(self) -> list[tuple[OverviewFilters, list[Panel]]]:
+        """The panels grouped by the filters they are loaded with (one group unless a
+        cross-filter exempts its own panel)."""
+        groups: dict[OverviewFilters, list[Panel]] = {}
+        for panel in self.panels:
+            groups.setdefault(self.filters_for(panel), []).append(panel)
+        return list(groups.items())
 
-    def _apply(self, overview: GalleryOverviewDto, figures: Mapping[str, go.Figure]) -> None:
-        for key, (panel, column) in self._tiles.items():
+    def _build_view(
+        self,
+        overview: GalleryOverviewDto,
+        groups: Sequence[tuple[OverviewFilters, Sequence[Panel]]],
+        generation: int,
+        asked: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        loaded_with = {panel.name: filters for filters, members in groups for panel in members}
+        shown: list[dict[str, Any]] = []
+        tiles: list[dict[str, Any]] = []
+        for panel in self.panels:
             result = overview.panels.get(panel.name)
-            if result is not None:
-                self.kpis[key].value = _tile_html(key, result, column)
-        for name, shown in self.tables.items():
-            result = overview.panels.get(name)
-            if result is not None:
-                shown.value = _table_html(result.title, result)
-        for name, fresh in figures.items():
-            _replace_figure(self.figures[name], fresh)
+            if result is None:
+                continue
+            if panel.display is Display.TILES:
+                tiles.extend(_tiles(panel, result, taken={t["key"] for t in tiles}))
+                continue
+            shown.append(_panel_view(panel, result, loaded_with[panel.name]))
+        return {
+            "generation": generation,
+            "asked": dict(asked),
+            "tiles": tiles,
+            "panels": shown,
+            "config": dict(charts.PLOTLY_CONFIG),
+        }
 
-    # -- export ---------------------------------------------------------------------------
+    # -- messages from the page -----------------------------------------------------------
 
-    def _on_export(self, _: widgets.Button) -> None:
-        if self._export_task is not None and not self._export_task.done():
-            self.messages.append_stdout("An export is already running.\n")
+    def _on_message(self, _: Any, content: Any, buffers: Sequence[bytes]) -> None:
+        """Custom messages from the page: a chart click, or a download request."""
+        if not isinstance(content, Mapping):
             return
-        self._export_task = self._loop.create_task(self.export_report())
+        kind = content.get("type")
+        if kind == "select":
+            try:
+                self.select(str(content.get("panel")), content.get("filter") or {})
+            except GalleryAnalyticsError as error:
+                self.status = {"state": "error", "text": f"Cannot filter by that: {error}"}
+        elif kind == "download" and content.get("what") in {"report", "rows"}:
+            if self._download_task is not None and not self._download_task.done():
+                self.status = {"state": "ok", "text": "A download is already being prepared."}
+                return
+            what = str(content["what"])
+            self._download_task = self._loop.create_task(self._send_download(what))
 
-    async def export_report(self) -> Path | None:
-        """Write the HTML report for the current filters; its path, or None on failure."""
+    async def _send_download(self, what: str) -> None:
+        self.status = {"state": "loading", "text": f"Preparing the {_DOWNLOADS[what]}…"}
+        try:
+            name, mime, payload = await (
+                self.report_html() if what == "report" else self.rows_parquet()
+            )
+        except GalleryAnalyticsError as error:
+            self.status = {"state": "error", "text": f"Download failed: {error}"}
+            return
+        except Exception as error:  # a task's exception would otherwise vanish unseen
+            logger.exception("download failed")
+            self.status = {"state": "error", "text": f"Download failed: {type(error).__name__}"}
+            return
+        self.send({"type": "download", "filename": name, "mime": mime}, buffers=[payload])
+        self.status = {"state": "ok", "text": f"Downloaded {name}."}
+
+    async def report_html(self) -> tuple[str, str, bytes]:
+        """The HTML report for the current filters: (file name, MIME type, bytes)."""
         # Imported here: papermill, nbconvert and the demo data are needed to export,
         # not to show the dashboard, and cost a second of import time.
         from gallery_analytics.reports import check_parameters, execute_report
 
-        try:
-            # No date chosen: the report's own default period (see ReportParameters).
-            parameters = await check_parameters(self.service.db, self.filters())
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            target = self.report_dir / f"gallery-report-{stamp}.html"
-            # Output widgets stop capturing after an await: append explicitly.
-            self.messages.append_stdout(f"Exporting report to {target} …\n")
+        # No date chosen: the report's own default period (see ReportParameters).
+        parameters = await check_parameters(self.service.db, self.filters())
+        with tempfile.TemporaryDirectory(prefix="gallery-report-") as scratch:
+            target = Path(scratch) / "report.html"
             report = await asyncio.to_thread(execute_report, parameters, target, progress=False)
-        except GalleryAnalyticsError as error:
-            self.messages.append_stdout(f"Export failed: {error}\n")
-            return None
-        except Exception as error:  # a task's exception would otherwise vanish unseen
-            logger.exception("report export failed")
-            self.messages.append_stdout(f"Export failed: {type(error).__name__}: {error}\n")
-            return None
-        self.messages.append_stdout(f"Report written: {report.html_path}\n")
-        return report.html_path
+            payload = await asyncio.to_thread(report.html_path.read_bytes)
+        return f"{_file_stem('gallery-report', self.filters())}.html", "text/html", payload
+
+    async def rows_parquet(self) -> tuple[str, str, bytes]:
+        """The sales behind the view (controls and cross-filters) as Parquet."""
+        from gallery_analytics.widgets.downloads import sales_parquet
+
+        filters = apply_selections(self.filters(), self.active_selections())
+        payload = await sales_parquet(self.service.db, filters)
+        return f"{_file_stem('gallery-sales', filters)}.parquet", _PARQUET, payload
 
 
-def _tile_html(key: str, result: PanelResult, name: str) -> str:
-    """One tile: the column's heading and its value in the first row, as declared."""
+_PARQUET: Final = "application/vnd.apache.parquet"
+_DOWNLOADS: Final = {"report": "report", "rows": "sales rows"}
+
+
+async def _currencies(service: DashboardService) -> list[str]:
+    """The currencies revenue can be shown in (those with exchange rates), if the
+    service offers them."""
+    lister = getattr(service, "list_currencies", None)
+    return list(await lister()) if lister is not None else []
+
+
+def _merged(loads: Sequence[GalleryOverviewDto], started: float) -> GalleryOverviewDto:
+    panels: dict[str, PanelResult] = {}
+    for load in loads:
+        panels.update(load.panels)
+    return GalleryOverviewDto(
+        panels=panels, wall_seconds=time.perf_counter() - started, parallel=True
+    )
+
+
+def _controls_of(filters: OverviewFilters) -> dict[str, Any]:
+    """The controls' values for ``filters`` (strings, "" for "all")."""
+    return {
+        "start": filters.start.isoformat() if filters.start else "",
+        "end": filters.end.isoformat() if filters.end else "",
+        "mediums": list(filters.mediums),
+        "status": filters.status.value if filters.status else "",
+        "user_id": filters.user_id or "",
+        "currency": filters.currency,
+    }
+
+
+def _control_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, ArtworkStatus):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _tiles(panel: Panel, result: PanelResult, *, taken: set[str]) -> list[dict[str, Any]]:
+    """One tile per column of a tiles panel, text as declared ("-" for a null)."""
     row = result.rows[0] if result.ok and result.rows else {}
-    column = next(column for column in result.columns if column.name == name)
-    shown = column.show(row.get(name)) if result.ok else "error"
-    return (  # every interpolated value escaped: tiles are raw HTML
-        f"<div style='padding:6px 12px;border:1px solid #ddd;border-radius:6px'>"
-        f"<div style='font-size:12px;color:#555'>{html.escape(column.heading())}</div>"
-        f"<div class='gallery-kpi-value' data-kpi='{html.escape(key)}' "
-        f"style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
-    )
-
-
-def _table_html(title: str, result: PanelResult | None) -> str:
-    """A table panel: its title, then its rows (``panels.table``), or why there are none.
-    pandas escapes every cell; the title and an error are escaped here."""
-    heading = f"<h4 style='margin:8px 0 4px'>{html.escape(title)}</h4>"
-    if result is None:
-        return heading + "<div class='gallery-table-body'>Loading…</div>"
-    if not result.ok:
-        return heading + (
-            f"<div class='gallery-table-body'>{html.escape(f'Panel failed: {result.error}')}</div>"
+    tiles = []
+    for column in result.columns:
+        key = column.name if column.name not in taken else f"{panel.name}.{column.name}"
+        tiles.append(
+            {
+                "key": key,
+                "heading": column.heading(),
+                "value": column.show(row.get(column.name)) if result.ok else "error",
+                "error": None if result.ok else (result.error or result.status),
+                "notes": list(result.notes),
+            }
         )
-    body = registry.table(result).to_html(index=False, border=0, escape=True)
-    return (
-        f"{heading}<div class='gallery-table-body' data-panel='{html.escape(result.name)}'>"
-        f"{body}</div>"
+    return tiles
+
+
+def _panel_view(panel: Panel, result: PanelResult, filters: OverviewFilters) -> dict[str, Any]:
+    """What the page needs to show one chart or table panel, all text escaped or JSON."""
+    view: dict[str, Any] = {
+        "name": panel.name,
+        "title": result.title,
+        "display": panel.display.value,
+        "state": result.status,
+        "error": None if result.ok else _error_text(result),
+        "notes": list(result.notes),
+        "table": _table_html(result) if result.ok else "",
+        "csv": registry.table(result).to_csv(index=False) if result.ok else "",
+        "filename": f"{_file_stem(panel.name, filters)}.csv",
+        "figure": None,
+    }
+    if panel.display is Display.CHART:
+        view["figure"] = json.loads(panel.draw(result).to_json())
+    return view
+
+
+def _error_text(result: PanelResult) -> str:
+    if result.status == "timeout":
+        return "This chart took too long to load. Narrow the filters or try again."
+    return f"This chart could not be loaded: {result.error or 'unknown error'}"
+
+
+def _table_html(result: PanelResult) -> str:
+    """The panel's rows as an escaped HTML table (the text behind a chart)."""
+    return registry.table(result).to_html(
+        index=False, border=0, escape=True, classes="gallery-data-table"
     )
 
 
-def _configured(figure: FigureWidget) -> FigureWidget:
-    """The gallery's plotly config (no cloud "Share chart" button) on a widget's views."""
-    figure._config = {**(figure._config or {}), **charts.PLOTLY_CONFIG}
-    return figure
+def _file_stem(prefix: str, filters: OverviewFilters) -> str:
+    start = filters.start.isoformat() if filters.start else "all"
+    end = filters.end.isoformat() if filters.end else "all"
+    return f"{prefix}-{start}-to-{end}"
 
 
-def _replace_figure(target: FigureWidget, fresh: go.Figure) -> None:
-    """Update a FigureWidget in place to show ``fresh`` (one message, no re-creation).
-
-    Traces of the same kind are updated property by property; the layout is replaced
-    key by key (keys the new figure lacks are reset) while the widget keeps its theme.
-    """
-    layout = fresh.layout.to_plotly_json()
-    layout.pop("template", None)
-    stale = set(target.layout.to_plotly_json()) - set(layout) - {"template"}
-    layout.update(dict.fromkeys(stale))
-    layout.setdefault("height", FIGURE_HEIGHT)
-    with target.batch_update():
-        same_shape = len(target.data) == len(fresh.data) and all(
-            old.type == new.type for old, new in zip(target.data, fresh.data, strict=True)
-        )
-        if same_shape:
-            for old, new in zip(target.data, fresh.data, strict=True):
-                old.update(new.to_plotly_json(), overwrite=True)
-        else:
-            target.data = []
-            target.add_traces(list(fresh.data))
-        target.layout.update(layout, overwrite=True)
-    # Views opened later (a page reload, Voila, a FigureWidget nested in a container)
-    # start from this synced state, which plotly itself only refreshes when the figure
-    # is displayed directly (see BaseFigureWidget._repr_mimebundle_).
-    target._widget_layout = copy.deepcopy(target._layout_obj._props)
-    target._widget_data = copy.deepcopy(target._data)
-
-
-def _describe(overview: GalleryOverviewDto, elapsed: float) -> str:
-    parts = ", ".join(
-        f"{p.name.replace('_', ' ')} {p.wall_seconds * 1000:.0f} ms"
-        for p in sorted(overview.panels.values(), key=lambda p: -p.wall_seconds)
-    )
+def _describe(overview: GalleryOverviewDto) -> str:
+    """The status line after a refresh: when, and which panels failed (no timings:
+    those are for developers, in ``stats`` and the benchmarks)."""
     failed = overview.failed
     problem = (
-        f" · {len(failed)} panel(s) failed: {', '.join(p.name for p in failed)}" if failed else ""
+        f" · {len(failed)} panel(s) failed: {', '.join(p.title for p in failed)}" if failed else ""
     )
-    now = dt.datetime.now().strftime("%H:%M:%S")
-    return f"Updated {now} in {elapsed * 1000:.0f} ms{problem} · {parts}"
-
-
-def _status_html(text: str, state: str) -> str:
-    colour = {"ok": "#555", "loading": "#0072B2", "error": "#D55E00"}[state]
-    return (
-        f"<div class='gallery-status gallery-status-{state}' style='color:{colour};"
-        f"font-size:12px'>{html.escape(text)}</div>"
-    )
+    return f"Updated {dt.datetime.now().strftime('%H:%M:%S')}{problem}"
