@@ -68,10 +68,15 @@ CONTROL_KEYS: Final = ("start", "end", "mediums", "status", "user_id", "currency
 
 
 def _read_plotly_bundle() -> str:
-    """The dashboard's plotly.js, read once per process (the first dashboard made)."""
+    """The dashboard's plotly.js, read once per process (by the first ``create``, in a
+    worker thread: a 1.2 MB read is not for the event loop)."""
     global _PLOTLY_SOURCE
     if _PLOTLY_SOURCE is None:
         _PLOTLY_SOURCE = PLOTLY_BUNDLE.read_text(encoding="utf-8")
+        # anywidget reads the module and style files when the first widget is made
+        # (FileContents caches the text): read them here too, off the loop.
+        for contents in (GalleryDashboard._esm, GalleryDashboard._css):
+            str(contents)
     return _PLOTLY_SOURCE
 
 
@@ -173,8 +178,9 @@ class GalleryDashboard(anywidget.AnyWidget):
             start, end = default_period(await db.today())
             filters = {"start": start, "end": end}
         checked = await service.check_filters(filters)
+        await asyncio.to_thread(_read_plotly_bundle)
         users, mediums, currencies = await gather_all(
-            CatalogService(db).list_users(), service.list_mediums(), _currencies(service)
+            CatalogService(db).list_users(), service.list_mediums(), service.list_currencies()
         )
         dashboard = cls(
             service,
@@ -233,11 +239,11 @@ class GalleryDashboard(anywidget.AnyWidget):
             updated[key] = _control_value(value)
         self.controls = updated
 
-    def select(self, panel: str, selected: Mapping[str, Any]) -> None:
+    def select(self, panel: str, selected: Any) -> None:
         """Cross-filter as a click on ``panel`` does (``select("monthly_revenue",
         {"month": "2024-03"})``): the other panels narrow to it; a chip shows it."""
         known = {p.name: p for p in self.panels}
-        chosen = parse_selection({"panel": panel, "filter": dict(selected)}, known)
+        chosen = parse_selection({"panel": panel, "filter": selected}, known)
         others = [s for s in self.selections if isinstance(s, dict) and s.get("panel") != panel]
         self.selections = [*others, chosen.as_json()]
 
@@ -351,7 +357,7 @@ class GalleryDashboard(anywidget.AnyWidget):
         kind = content.get("type")
         if kind == "select":
             try:
-                self.select(str(content.get("panel")), content.get("filter") or {})
+                self.select(str(content.get("panel")), content.get("filter"))
             except GalleryAnalyticsError as error:
                 self.status = {"state": "error", "text": f"Cannot filter by that: {error}"}
         elif kind == "download" and content.get("what") in {"report", "rows"}:
@@ -402,13 +408,6 @@ class GalleryDashboard(anywidget.AnyWidget):
 
 _PARQUET: Final = "application/vnd.apache.parquet"
 _DOWNLOADS: Final = {"report": "report", "rows": "sales rows"}
-
-
-async def _currencies(service: DashboardService) -> list[str]:
-    """The currencies revenue can be shown in (those with exchange rates), if the
-    service offers them."""
-    lister = getattr(service, "list_currencies", None)
-    return list(await lister()) if lister is not None else []
 
 
 def _merged(loads: Sequence[GalleryOverviewDto], started: float) -> GalleryOverviewDto:

@@ -1,22 +1,24 @@
-"""GalleryDashboard driven from Python (no browser): figures follow the filters, rapid
-changes collapse into one refresh, a newer refresh cancels the older, failures stay local."""
+"""GalleryDashboard driven from Python (no browser): the view follows the filters, rapid
+changes collapse into one refresh, a newer refresh cancels the older, failures stay local,
+cross-filters narrow the other panels, downloads hold what the view shows."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
-import datetime as dt
-import html
-import inspect
-from pathlib import Path
+import io
+from typing import Any
 
-import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 from blockbuster import BlockBuster
 from sqlalchemy import String, cast, func, literal, select
 
 from gallery_analytics import panels as registry
 from gallery_analytics.db.database import Database
+from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames import to_frame
 from gallery_analytics.panels import PANELS, Display, Panel
 from gallery_analytics.services.dashboard import DashboardService
@@ -26,97 +28,145 @@ from tests.integration.services.test_dashboard import _assert_nothing_running, _
 YEAR_2024 = {"start": "2024-01-01", "end": "2024-12-31"}
 
 
-async def _dashboard(db: Database, **kwargs: object) -> GalleryDashboard:
-    return await GalleryDashboard.create(db, filters=YEAR_2024, **kwargs)  # type: ignore[arg-type]
+async def _dashboard(db: Database, **kwargs: Any) -> GalleryDashboard:
+    return await GalleryDashboard.create(db, filters=YEAR_2024, **kwargs)
 
 
-def _kpi(dashboard: GalleryDashboard, name: str) -> str:
-    return dashboard.kpis[name].value.split(f"data-kpi='{name}'")[1].split(">")[1].split("<")[0]
+def _kpi(dashboard: GalleryDashboard, key: str) -> str:
+    return str(next(tile["value"] for tile in dashboard.view["tiles"] if tile["key"] == key))
+
+
+def _shown(dashboard: GalleryDashboard, name: str) -> dict[str, Any]:
+    return next(panel for panel in dashboard.view["panels"] if panel["name"] == name)
+
+
+def _trace(dashboard: GalleryDashboard, name: str) -> dict[str, Any]:
+    """The first trace of a panel's figure as sent, typed arrays decoded to lists."""
+    figure = _shown(dashboard, name)["figure"]
+    assert figure is not None, f"{name} has no figure"
+    return {key: _decoded(value) for key, value in figure["data"][0].items()}
+
+
+def _decoded(value: Any) -> Any:
+    """plotly's JSON sends numeric arrays as {"dtype", "bdata"} (base64); plotly.js reads
+    them as typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return value
 
 
 async def test_first_view_matches_the_service(seeded_db: Database) -> None:
     dashboard = await _dashboard(seeded_db)
     expected = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024)
     revenue = to_frame(expected["monthly_revenue"])
-    assert list(dashboard.figures["monthly_revenue"].data[0].y) == revenue["revenue"].tolist()
+    assert _trace(dashboard, "monthly_revenue")["y"] == revenue["revenue"].tolist()
     figures = to_frame(expected["key_figures"]).iloc[0]
     assert _kpi(dashboard, "artworks") == f"{figures['artworks']:,.0f}"
     assert _kpi(dashboard, "visitors") == f"{figures['visitors']:,.0f}"
-    assert "Updated" in dashboard.status_line.value
+    assert dashboard.status["state"] == "ok"
+    assert dashboard.status["text"].startswith("Updated ")
+    assert "ms" not in dashboard.status["text"]  # timings are for developers, not the page
     assert repr(dashboard) == "GalleryDashboard(7 panels)"
-    assert dashboard.figures["monthly_revenue"].layout.template.layout.colorway[0] == "#E69F00"
+    layout = _shown(dashboard, "monthly_revenue")["figure"]["layout"]
+    assert layout["template"]["layout"]["colorway"][0] == "#E69F00"
+    assert dashboard.view["config"]["displaylogo"] is False  # no cloud links
 
 
-async def test_figures_and_tiles_come_from_the_panel_registry(seeded_db: Database) -> None:
-    """One figure per charted panel, in registry order, each the panel's own chart under
+async def test_plotly_js_is_shipped_once_and_holds_every_drawn_trace_type(
+    seeded_db: Database,
+) -> None:
+    """One copy of plotly.js per dashboard (not per chart), small, and able to draw every
+    trace type the charts produce (before: six FigureWidgets, 4.8 MB each)."""
+    dashboard = await _dashboard(seeded_db)
+    source = dashboard.plotly_source
+    assert 500_000 < len(source) < 2_000_000
+    drawn = {
+        trace["type"]
+        for panel in dashboard.view["panels"]
+        if panel["figure"]
+        for trace in panel["figure"]["data"]
+    }
+    assert drawn == {"bar", "treemap", "scatter"}
+    for kind in drawn:  # each trace module registers itself under its name
+        assert f'moduleType:"trace",name:"{kind}"' in source.replace(" ", "")
+
+
+async def test_panels_come_from_the_panel_registry(seeded_db: Database) -> None:
+    """One chart per charted panel, in registry order, each the panel's own chart under
     its registry title; the KPI tiles are the key_figures columns, headed and formatted
-    as declared (before: a panel -> chart table and tile labels of the widget's own)."""
+    as declared."""
     dashboard = await _dashboard(seeded_db)
     charted = [panel for panel in PANELS if panel.display is Display.CHART]
-    assert list(dashboard.figures) == [panel.name for panel in charted]
+    assert [p["name"] for p in dashboard.view["panels"]] == [panel.name for panel in charted]
     overview = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024)
     for panel in charted:
-        shown = dashboard.figures[panel.name]
-        expected = registry.draw(overview[panel.name])
-        assert shown.layout.title.text == panel.title
-        assert [trace.type for trace in shown.data] == [trace.type for trace in expected.data]
+        shown = _shown(dashboard, panel.name)
+        expected = registry.draw(overview[panel.name]).to_plotly_json()
+        assert shown["title"] == panel.title
+        assert [t["type"] for t in shown["figure"]["data"]] == [t["type"] for t in expected["data"]]
+        # The CSV download is exactly the panel's table (what the chart shows).
+        table = registry.table(overview[panel.name])
+        assert shown["csv"] == table.to_csv(index=False)
+        parsed = await asyncio.to_thread(pd.read_csv, io.StringIO(shown["csv"]), dtype=str)
+        assert parsed.shape == table.shape
     key_figures = registry.panel("key_figures")
-    assert list(dashboard.kpis) == [column.name for column in key_figures.columns]
-    assert "Revenue (EUR)" in dashboard.kpis["revenue"].value
-    assert "Exhibitions open" in dashboard.kpis["active_exhibitions"].value
+    tiles = dashboard.view["tiles"]
+    assert [tile["key"] for tile in tiles] == [column.name for column in key_figures.columns]
+    assert tiles[1]["heading"] == "Revenue (EUR)"
+    assert tiles[2]["heading"] == "Exhibitions open"
     revenue = to_frame(overview["key_figures"])["revenue"][0]
     assert _kpi(dashboard, "revenue") == key_figures.column("revenue").show(revenue)
 
 
 async def test_the_widget_shows_each_panel_as_the_registry_declares(seeded_db: Database) -> None:
-    """Tiles only for the tiles panels it was given, a table for a table panel (before:
-    key_figures tiles were built whatever ``panels=`` said, and any other panel without a
-    chart was dropped while the report showed it as a table)."""
+    """Tiles only for the tiles panels it was given, a table for a table panel."""
     top = dataclasses.replace(registry.panel("top_artists"), display=Display.TABLE)
     chosen = [top, registry.panel("monthly_revenue")]
     dashboard = await _dashboard(seeded_db, panels=chosen)
-    assert dashboard.kpis == {}
-    assert list(dashboard.figures) == ["monthly_revenue"]
-    assert list(dashboard.tables) == ["top_artists"]
+    assert dashboard.view["tiles"] == []
+    assert [(p["name"], p["display"]) for p in dashboard.view["panels"]] == [
+        ("top_artists", "table"),
+        ("monthly_revenue", "chart"),
+    ]
+    assert _shown(dashboard, "top_artists")["figure"] is None
     overview = await DashboardService(seeded_db).get_gallery_overview(YEAR_2024, panels=chosen)
-    shown = dashboard.tables["top_artists"].value
-    assert "<h4" in shown
-    assert top.title in shown
+    shown = _shown(dashboard, "top_artists")["table"]
     for heading in registry.table(overview["top_artists"]).columns:
         assert f"<th>{heading}</th>" in shown
-    first = to_frame(overview["top_artists"])["artist"][0]
-    assert html.escape(first) in shown
 
 
-def test_the_export_maps_no_filter_to_a_parameter_itself() -> None:
-    """The filters -> report parameters mapping lives in ReportParameters; the widget
-    hands over its filters (before: its own copy of check_parameters' mapping)."""
-    source = inspect.getsource(GalleryDashboard.export_report)
-    assert "check_parameters(self.service.db, self.filters())" in source
-    assert "isoformat" not in source
-    assert '",".join' not in source
-    assert "KPI_PANEL" not in inspect.getsource(GalleryDashboard)
+async def test_data_reaches_the_page_escaped(seeded_db: Database) -> None:
+    """Tables arrive as escaped HTML (the page sets them as innerHTML); every other text
+    is set as text by the page."""
+    dashboard = await _dashboard(seeded_db)
+    artists = to_frame(
+        (await DashboardService(seeded_db).get_gallery_overview(YEAR_2024))["top_artists"]
+    )
+    shown = _shown(dashboard, "top_artists")["table"]
+    assert "<script" not in shown
+    for name in artists["artist"]:
+        assert name.replace("&", "&amp;").replace("<", "&lt;") in shown
 
 
-async def test_filter_changes_update_the_figures_in_place(seeded_db: Database) -> None:
+async def test_filter_changes_update_the_view(seeded_db: Database) -> None:
     dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
-    figure = dashboard.figures["top_artists"]
-    dashboard.mediums.value = ("Photography", "Print")
-    dashboard.status.value = "sold"
+    dashboard.set_filters(mediums=["Photography", "Print"], status="sold")
     await dashboard.wait_idle()
 
     filters = {**YEAR_2024, "mediums": ["Photography", "Print"], "status": "sold"}
     expected = await DashboardService(seeded_db).get_gallery_overview(filters)
-    assert dashboard.figures["top_artists"] is figure  # same widget, new data
     top = to_frame(expected["top_artists"])
-    assert list(figure.data[0].x) == top["revenue"].tolist()
+    assert _trace(dashboard, "top_artists")["x"] == top["revenue"].tolist()
     revenue = to_frame(expected["monthly_revenue"])
-    assert list(dashboard.figures["monthly_revenue"].data[0].y) == revenue["revenue"].tolist()
+    assert _trace(dashboard, "monthly_revenue")["y"] == revenue["revenue"].tolist()
     by_medium = to_frame(expected["artworks_by_medium_status"])
-    treemap = dashboard.figures["artworks_by_medium_status"].data[0]
-    roots = [v for v, parent in zip(treemap.values, treemap.parents, strict=True) if not parent]
+    treemap = _trace(dashboard, "artworks_by_medium_status")
+    roots = [
+        v for v, parent in zip(treemap["values"], treemap["parents"], strict=True) if not parent
+    ]
     assert roots == [by_medium["artworks"].sum()]  # the "All artworks" tile
     assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
+    assert dashboard.view["asked"]["controls"]["status"] == "sold"
 
 
 async def test_ten_rapid_changes_give_exactly_one_refresh(seeded_db: Database) -> None:
@@ -124,11 +174,10 @@ async def test_ten_rapid_changes_give_exactly_one_refresh(seeded_db: Database) -
     completed = dashboard.stats.completed
     statuses = ["sold", "", "on_loan", "available", "reserved"] * 2
     for status in statuses:
-        dashboard.status.value = status
+        dashboard.set_filters(status=status)
         await asyncio.sleep(0.02)  # faster than the debounce: an analyst clicking through
     await dashboard.wait_idle()
     assert dashboard.stats.completed == completed + 1
-    assert dashboard.stats.scheduled == 1 + len(statuses)
     expected = await DashboardService(seeded_db).get_gallery_overview(
         {**YEAR_2024, "status": "reserved"}
     )
@@ -150,13 +199,13 @@ async def test_a_newer_refresh_cancels_the_one_in_flight(seeded_db: Database) ->
     dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
     completed = dashboard.stats.completed
 
-    dashboard.status.value = "sold"
+    dashboard.set_filters(status="sold")
     for _ in range(100):  # until the slow query is running on the server
         if await _running_queries(seeded_db):
             break
         await asyncio.sleep(0.02)
-    assert "Loading" in dashboard.status_line.value
-    dashboard.status.value = "available"  # supersedes the refresh in flight
+    assert dashboard.status["state"] == "loading"
+    dashboard.set_filters(status="available")  # supersedes the refresh in flight
     await dashboard.wait_idle()
 
     assert dashboard.stats.cancelled == 1
@@ -165,6 +214,7 @@ async def test_a_newer_refresh_cancels_the_one_in_flight(seeded_db: Database) ->
         {**YEAR_2024, "status": "available"}
     )
     assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
+    assert dashboard.view["asked"]["controls"]["status"] == "available"
     await _assert_nothing_running(seeded_db)
 
 
@@ -177,54 +227,168 @@ async def test_a_failing_panel_shows_its_error_while_the_others_update(
     )
     panels = [broken if p.name == "monthly_revenue" else p for p in PANELS]
     dashboard = await _dashboard(seeded_db, panels=panels, debounce_seconds=0.01)
-    dashboard.status.value = "sold"
+    dashboard.set_filters(status="sold")
     await dashboard.wait_idle()
 
-    failed = dashboard.figures["monthly_revenue"]
-    assert failed.data == ()
-    assert "division by zero" in failed.layout.annotations[0].text
-    assert "1 panel(s) failed: monthly_revenue" in dashboard.status_line.value
+    failed = _shown(dashboard, "monthly_revenue")
+    assert failed["state"] == "error"
+    assert "division by zero" in failed["error"]
+    assert failed["csv"] == ""
+    assert "1 panel(s) failed: Revenue by month" in dashboard.status["text"]
     top = await DashboardService(seeded_db).get_gallery_overview({**YEAR_2024, "status": "sold"})
-    assert list(dashboard.figures["top_artists"].data[0].x) == (
-        to_frame(top["top_artists"])["revenue"].tolist()
+    assert _trace(dashboard, "top_artists")["x"] == to_frame(top["top_artists"])["revenue"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"start": "2025-01-01"}, "end: must be on or after start (2025-01-01)"),
+        ({"start": "yesterday"}, "start"),
+        ({"status": "stolen"}, "status"),
+        ({"currency": "euro"}, "currency"),
+        ({"mediums": [{"$gt": ""}]}, "mediums"),
+    ],
+)
+async def test_bad_filters_from_the_page_are_reported_not_queried(
+    seeded_db: Database, changes: dict[str, Any], message: str
+) -> None:
+    """The page is hostile input: a bad control value is a sentence in the status line,
+    never a query or a traceback, and the previous view stays."""
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    completed, shown = dashboard.stats.completed, dashboard.view
+    dashboard.controls = {**dashboard.controls, **changes}  # as the page sets them
+    await dashboard.wait_idle()
+    assert dashboard.stats.completed == completed
+    assert dashboard.status["state"] == "error"
+    assert message in dashboard.status["text"]
+    assert dashboard.view == shown
+
+
+async def test_unknown_controls_from_the_page_are_refused(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    dashboard.controls = {**dashboard.controls, "top_n": 100000}
+    await dashboard.wait_idle()
+    assert dashboard.status["state"] == "error"
+    assert "top_n" in dashboard.status["text"]
+    with pytest.raises(ValidationError, match="today"):
+        dashboard.set_filters(today="2020-01-01")
+
+
+async def test_a_cross_filter_narrows_the_other_panels_not_its_own(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    treemap_before = _trace(dashboard, "artworks_by_medium_status")
+    dashboard.select("artworks_by_medium_status", {"medium": "Photography"})
+    await dashboard.wait_idle()
+    assert [s["label"] for s in dashboard.selections] == ["Medium: Photography"]
+    service = DashboardService(seeded_db)
+    narrowed = await service.get_gallery_overview({**YEAR_2024, "mediums": ["Photography"]})
+    assert _trace(dashboard, "top_artists")["x"] == (
+        to_frame(narrowed["top_artists"])["revenue"].tolist()
+    )
+    assert _kpi(dashboard, "artworks") == (f"{to_frame(narrowed['key_figures'])['artworks'][0]:,}")
+    assert _trace(dashboard, "artworks_by_medium_status") == treemap_before  # not itself
+
+    dashboard.select("monthly_revenue", {"month": "2024-03"})
+    await dashboard.wait_idle()
+    both = await service.get_gallery_overview(
+        {"start": "2024-03-01", "end": "2024-03-31", "mediums": ["Photography"]}
+    )
+    assert _kpi(dashboard, "artworks") == f"{to_frame(both['key_figures'])['artworks'][0]:,}"
+    march = await service.get_gallery_overview({**YEAR_2024, "mediums": ["Photography"]})
+    assert _trace(dashboard, "monthly_revenue")["y"] == (
+        to_frame(march["monthly_revenue"])["revenue"].tolist()
+    )
+
+    dashboard.clear_selections()
+    await dashboard.wait_idle()
+    everything = await service.get_gallery_overview(YEAR_2024)
+    assert _kpi(dashboard, "artworks") == (
+        f"{to_frame(everything['key_figures'])['artworks'][0]:,}"
     )
 
 
-async def test_inconsistent_filters_are_reported_not_queried(seeded_db: Database) -> None:
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "select", "panel": "top_secret", "filter": {"medium": "Print"}},
+        {"type": "select", "panel": "key_figures", "filter": {"medium": "Print"}},
+        {"type": "select", "panel": "monthly_revenue", "filter": {"medium": "Print"}},
+        {"type": "select", "panel": "monthly_revenue", "filter": {"month": "2024-13"}},
+        {"type": "select", "panel": "monthly_revenue", "filter": {"month": "2025-03"}},
+        {"type": "select", "panel": "artworks_by_medium_status", "filter": {"status": "x"}},
+        {"type": "select", "panel": "artworks_by_medium_status", "filter": "Print"},
+        {"type": "select", "panel": "artworks_by_medium_status", "filter": {"medium": 7}},
+    ],
+)
+async def test_hostile_chart_clicks_are_refused(
+    seeded_db: Database, message: dict[str, Any]
+) -> None:
+    """A click message names what was clicked; anything a chart could not have sent is
+    refused with a sentence, and the view is not narrowed."""
     dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
-    completed = dashboard.stats.completed
-    dashboard.start.value = dt.date(2025, 1, 1)  # after the end date
+    kpi = _kpi(dashboard, "artworks")
+    dashboard._on_message(dashboard, message, [])
     await dashboard.wait_idle()
-    assert dashboard.stats.completed == completed
-    assert "end: must be on or after start (2025-01-01)" in dashboard.status_line.value
+    assert dashboard.status["state"] == "error"
+    assert _kpi(dashboard, "artworks") == kpi
 
 
-async def test_export_report_uses_the_current_filters(
+async def test_the_sales_download_holds_the_sales_behind_the_view(seeded_db: Database) -> None:
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    dashboard.set_filters(status="sold")
+    dashboard.select("artworks_by_medium_status", {"medium": "Print"})
+    await dashboard.wait_idle()
+    name, mime, payload = await dashboard.rows_parquet()
+    assert name == "gallery-sales-2024-01-01-to-2024-12-31.parquet"
+    assert mime == "application/vnd.apache.parquet"
+    rows = pd.read_parquet(io.BytesIO(payload))
+    assert set(rows["medium"]) <= {"Print"}
+    assert set(rows["status"]) <= {"sold"}
+    assert rows["sold_at"].min() >= pd.Timestamp("2024-01-01", tz="UTC")
+    assert rows["sold_at"].max() < pd.Timestamp("2025-01-01", tz="UTC")
+    expected = await DashboardService(seeded_db).get_gallery_overview(
+        {**YEAR_2024, "status": "sold", "mediums": ["Print"]}
+    )
+    monthly = to_frame(expected["monthly_revenue"])
+    assert len(rows) == monthly["sales"].sum()
+    assert rows["amount_eur"].sum() == pytest.approx(monthly["revenue"].sum())
+
+
+async def test_export_report_sends_the_html_for_the_current_filters(
     seeded_db: Database,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     no_blocking_calls_in_the_event_loop: BlockBuster,
 ) -> None:
     monkeypatch.setenv(  # the report's kernel reads the database URL like any session
         "GALLERY_DATABASE_URL", seeded_db.url.render_as_string(hide_password=False)
     )
-    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01, report_dir=tmp_path)
-    dashboard.mediums.value = ("Photography", "Print")
-    dashboard.status.value = "sold"
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    dashboard.set_filters(mediums=["Photography", "Print"], status="sold")
     await dashboard.wait_idle()
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(
+        dashboard, "send", lambda content, buffers=None: sent.append((content, buffers))
+    )
     # papermill (through nbclient) runs an event loop of its own inside the worker
     # thread the export uses; blockbuster would judge that loop's file access too.
     no_blocking_calls_in_the_event_loop.deactivate()
     try:
-        path = await dashboard.export_report()
+        dashboard._on_message(dashboard, {"type": "download", "what": "report"}, [])
+        assert dashboard._download_task is not None
+        await dashboard._download_task
     finally:
         no_blocking_calls_in_the_event_loop.activate()
-    assert path is not None
-    assert path.parent == tmp_path
-    html = await asyncio.to_thread(path.read_text, encoding="utf-8")  # no blocking I/O here
-    assert html.count("Plotly.newPlot(") == 6
-    executed = await asyncio.to_thread(nbformat.read, path.with_suffix(".ipynb"), as_version=4)
-    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.tags)
-    assert 'medium = "Photography,Print"' in injected.source
-    assert 'status = "sold"' in injected.source
-    assert f"Report written: {path}" in str(dashboard.messages.outputs)
+    [(content, buffers)] = sent
+    assert content == {
+        "type": "download",
+        "filename": "gallery-report-2024-01-01-to-2024-12-31.html",
+        "mime": "text/html",
+    }
+    page = bytes(buffers[0]).decode("utf-8")
+    assert "Photography" in page
+    assert "sold" in page.lower()
+    assert page.count("Plotly.newPlot(") == 6
+    assert dashboard.status == {
+        "state": "ok",
+        "text": "Downloaded gallery-report-2024-01-01-to-2024-12-31.html.",
+    }
