@@ -48,6 +48,15 @@ def test_report_html_is_self_contained_with_code_hidden(
     assert "Period:</strong> 2024-01-01 to 2024-06-30, medium Photography" in html
     # The tab says what the report covers (it said "Notebook").
     assert "<title>Gallery report, 2024-01-01 to 2024-06-30, Photography</title>" in html
+    # Tables are the registry's formatted ones, without pandas' index column ("0").
+    assert re.findall(r'<table class="gallery-table" data-panel="(\w+)">', html) == [
+        "key_figures",
+        "top_artists",
+    ]
+    assert 'class="dataframe"' not in html
+    assert "<th>0</th>" not in html
+    # No chart offers the cloud: every figure gets the gallery's plotly config.
+    assert html.count('"showSendToCloud": false') == 6
 
 
 def test_executed_report_passes_nbval(
@@ -309,6 +318,52 @@ def test_failed_panels_fail_the_report_unless_partial_is_allowed(
     assert result.returncode == 0, result.stderr
     assert "warning: partial report" in result.stderr
     assert "Panels that failed:</strong> 7" in partial.read_text(encoding="utf-8")
+
+
+async def test_each_panels_notes_are_shown_under_it(fresh_db: Database, tmp_path: Path) -> None:
+    """What a panel left out (here: sales in USD in months without a USD rate) is said
+    under that panel in the report, in the service's words, escaped."""
+    import asyncio
+    import html as markup
+
+    from sqlalchemy import text
+
+    from gallery_analytics.services.dashboard import DashboardService
+
+    async with fresh_db.write_session() as session:
+        await session.execute(
+            text(
+                "DELETE FROM exchange_rates WHERE currency = 'USD' "
+                "AND month BETWEEN '2024-02-01' AND '2024-03-01'"
+            )
+        )
+    filters = OverviewFilters(start="2024-01-01", end="2024-06-30")
+    overview = await DashboardService(fresh_db).get_gallery_overview(filters)
+    noted = {name: result.notes for name, result in overview.panels.items() if result.notes}
+    assert "monthly_revenue" in noted, "the service notes the excluded sales"
+    out = tmp_path / "notes.html"
+    result = await asyncio.to_thread(
+        run_cli,
+        "report",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--param",
+        "start=2024-01-01",
+        "--param",
+        "end=2024-06-30",
+        database_url=fresh_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    page = await asyncio.to_thread(out.read_text, encoding="utf-8")
+    shown = dict(re.findall(r'<ul class="gallery-panel-notes" data-panel="(\w+)">(.*?)</ul>', page))
+    assert set(shown) == set(noted)
+    for name, notes in noted.items():
+        items = re.findall(r'<li class="gallery-panel-note" role="note">(.*?)</li>', shown[name])
+        assert items == [markup.escape(note) for note in notes]
+    # Under its own panel: after the revenue chart (chart-1), before the next chart.
+    notes_at = page.index('data-panel="monthly_revenue">')
+    assert page.index('id="chart-1"') < notes_at < page.index('id="chart-2"')
 
 
 # -- filters <-> report parameters: one mapping (no database) ----------------------------------
