@@ -15,6 +15,12 @@ frame is checked against those specs. The documented way to draw a panel is
 ``panels.panel("monthly_revenue").chart(frame)`` (or ``panels.draw(result)``), which
 passes them: the registry (:mod:`gallery_analytics.panels`, a layer above) is the one
 place a panel's columns, units and formats are written, and charts never look it up.
+
+Time axes get their ticks from :func:`date_ticks` (explicit ``tickvals``/``ticktext``,
+so what plotly shows is decided and testable here): each tick names its day, week,
+month or year once, whatever the span. Panel charts also take ``period``, the filters'
+start and end, and mark a first or last month or week that it covers only in part, so
+a period ending mid-week does not read as a collapse.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import html
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,7 +42,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 
 from gallery_analytics.domain.columns import ColumnSpec, Kind, in_currency
-from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.enums import OTHER_MEDIUM, ArtworkStatus
 from gallery_analytics.domain.values import reject_awaitable, require_currency_code
 from gallery_analytics.errors import ValidationError
 
@@ -131,6 +138,14 @@ def _configure_renderers() -> None:
 
 
 _configure_renderers()
+
+
+def selection_id(**selected: str) -> str:
+    """A clickable point's id: what a click on it selects, as JSON (``{"medium":
+    "Print"}``), which the dashboard turns into a cross-filter of the other panels
+    (:mod:`gallery_analytics.widgets.crossfilter` checks it). Points whose id is not
+    JSON select nothing."""
+    return json.dumps(selected, sort_keys=True, ensure_ascii=False)
 
 
 def plain_text(value: object) -> str:
@@ -598,6 +613,7 @@ def monthly_revenue(
         go.Bar(
             x=months.to_numpy(),
             y=revenue,
+            ids=[selection_id(month=f"{first:%Y-%m}") for first in firsts],
             customdata=np.column_stack([_floats(rows["sales"]), _floats(rows["average_price"])]),
             hovertext=notes,
             xperiod="M1",
@@ -743,7 +759,10 @@ def artworks_by_medium_status(
         currency=currency,
         values=["artworks"],
     )
+    # A click selects a medium (and a status); not the "Other" bucket or unknown mediums.
+    selectable = rows["medium"].notna() & (rows["medium"] != OTHER_MEDIUM)
     rows = rows.assign(
+        selectable=selectable,
         medium=_labels(rows["medium"], "Unknown"),
         status=_labels(rows["status"], "unknown"),
         artworks=_floats(rows["artworks"]),
@@ -752,18 +771,36 @@ def artworks_by_medium_status(
     rows = rows[rows["artworks"] > 0]
     if rows.empty:
         return no_data_figure(specs.title)
-    leaves = rows.groupby(["medium", "status"], as_index=False, sort=True)[
-        ["artworks", "list_value"]
-    ].sum()
-    media = leaves.groupby("medium", as_index=False, sort=False)[["artworks", "list_value"]].sum()
+    leaves = rows.groupby(["medium", "status"], as_index=False, sort=True).agg(
+        artworks=("artworks", "sum"),
+        list_value=("list_value", "sum"),
+        selectable=("selectable", "all"),
+    )
+    media = leaves.groupby("medium", as_index=False, sort=False).agg(
+        artworks=("artworks", "sum"),
+        list_value=("list_value", "sum"),
+        selectable=("selectable", "all"),
+    )
     media = media.sort_values("artworks", ascending=False, kind="stable")
-    # Positional ids: medium names are free text and could collide with any separator.
-    medium_ids = {name: f"m{i}" for i, name in enumerate(media["medium"])}
+    # Ids say what a click selects (JSON, see selection_id); the rest are positional,
+    # since medium names are free text and could collide with any separator.
+    medium_ids = {
+        name: selection_id(medium=name) if selectable else f"m{i}"
+        for i, (name, selectable) in enumerate(
+            zip(media["medium"], media["selectable"], strict=True)
+        )
+    }
     leaf_parents = [medium_ids[name] for name in leaves["medium"]]
     statuses = leaves["status"].tolist()
+    leaf_ids = [
+        selection_id(medium=name, status=status) if selectable else f"{parent}s{i}"
+        for i, (name, status, selectable, parent) in enumerate(
+            zip(leaves["medium"], statuses, leaves["selectable"], leaf_parents, strict=True)
+        )
+    ]
     fig = go.Figure(
         go.Treemap(
-            ids=["all", *medium_ids.values(), *(f"{p}s{i}" for i, p in enumerate(leaf_parents))],
+            ids=["all", *medium_ids.values(), *leaf_ids],
             labels=["All artworks", *medium_ids, *statuses],
             parents=["", *(["all"] * len(medium_ids)), *leaf_parents],
             values=[

@@ -783,3 +783,9 @@ def test_two_artists_are_counted_in_whole_steps() -> None:
     assert fig.layout.xaxis.dtick == 1
     assert charts.acquisitions_per_year(acquisitions_frame()).layout.yaxis.dtick == 1
     assert charts.exhibition_attendance(attendance_frame()).layout.yaxis.dtick == 50
+
+
+def test_the_timeline_names_each_tick_once() -> None:
+    axis = charts.exhibition_timeline(timeline_frame()).layout.xaxis
+    assert axis.tickmode == "array"
+    assert_readable(list(axis.ticktext))
