@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -492,6 +493,66 @@ async def demo(
         execute_report, parameters, target, progress=progress, force=replace, settings=settings
     )
     print(f"report: {written.html_path}")
+
+
+# -- serving the dashboard (the app extra) ---------------------------------------------------
+
+
+@app.command("dashboard")
+def dashboard(
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="port to serve on")
+    ] = 8866,
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="ADDRESS",
+            help="address to listen on: 127.0.0.1 is this machine only, 0.0.0.0 every network",
+        ),
+    ] = "127.0.0.1",
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="do not open the dashboard in a browser")
+    ] = False,
+    cull_after: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="shut down the kernel of a page that has been gone this long (each open "
+            "page runs a kernel of its own, some 300 MB)",
+        ),
+    ] = 300,
+) -> None:
+    """Serve the interactive dashboard as a web app (Voila) until interrupted; closed
+    pages' kernels are shut down (see gallery_analytics/serving.py for every setting)."""
+    from gallery_analytics import serving
+
+    settings = Settings.from_env()
+    command = serving.voila_command(  # MissingExtraError before anything starts
+        serving.voila_arguments(
+            serving.dashboard_notebook(),
+            port=port,
+            host=host,
+            open_browser=not no_browser,
+            culling=serving.KernelCulling.after(cull_after),
+        )
+    )
+    url = asyncio.run(_check_dashboard_database(settings))
+    print(f"dashboard database: {url}")
+    print(f"serving the dashboard at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    sys.stderr.flush()
+    # Voila replaces this process: signals (Ctrl-C, a service manager's SIGTERM) reach it
+    # directly, and no parent is left behind to forward them.
+    os.execve(command[0], command, serving.voila_environment(settings))
+
+
+async def _check_dashboard_database(settings: Settings) -> str:
+    """The database the dashboard's kernels will use, reachable and at this schema
+    (starting the embedded server if that is the one), as a masked URL; a one-line
+    error now rather than in every page's kernel."""
+    async with await connect(settings=settings) as db:
+        await db.today()
+        return mask_url(db.url)
 
 
 # -- entry point ----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ RANKS: dict[str, int] = {
     "imports": 4,
     "services": 5,
     "reports": 7,
+    "serving": 7,  # the dashboard app's Voila settings (notebooks_dir; the app extra)
     "widgets": 8,
     "cli": 9,
     "__init__": 10,
