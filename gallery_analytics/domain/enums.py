@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import enum
+from typing import Final
+
+# The label the medium panel groups the mediums beyond its top ones under: not a medium,
+# so a chart never offers it as a filter.
+OTHER_MEDIUM: Final = "Other"
 
 
 class ArtworkStatus(enum.StrEnum):

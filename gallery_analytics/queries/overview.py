@@ -21,7 +21,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Date,
+    DateTime,
     Float,
     Integer,
     Select,
@@ -50,11 +52,11 @@ from gallery_analytics.db.models import (
     ExhibitionVisit,
     Sale,
 )
+from gallery_analytics.domain.enums import OTHER_MEDIUM
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import ValidationError
 
 PanelQuery = Select[*tuple[Any, ...]]
-OTHER_MEDIUM = "Other"
 UNKNOWN = "Unknown"
 TOP_MEDIUMS = 12
 
@@ -104,52 +106,95 @@ def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def converted_sales(filters: OverviewFilters) -> Subquery:
-    """The load's sales with ``amount``, the price in ``filters.currency`` at the rate of
-    the sale's month (``rate_month``, UTC), or NULL when no rate converts it.
+def _rate_month(timestamp: Any) -> ColumnElement[dt.date]:
+    """The month whose rate converts an amount dated ``timestamp`` (UTC sessions)."""
+    return cast(func.date_trunc("month", timestamp), Date)
 
-    ``price * rate(sale currency) / rate(chosen currency)``, each rate what one unit was
-    worth in the base currency that month (the base itself is 1, and a sale already in
-    the chosen currency needs no rate). Computed in ``numeric`` row by row, so the sums
-    are exact and the same however PostgreSQL parallelises them.
+
+def _converted(
+    amount: Any, currency: Any, month: Any, filters: OverviewFilters
+) -> tuple[ColumnElement[Any], Callable[[PanelQuery], PanelQuery]]:
+    """The one conversion rule: ``amount`` (in ``currency``, of ``month``) in
+    ``filters.currency``, NULL when no rate converts it; and the function that joins the
+    rates it reads to a statement.
+
+    ``amount * rate(currency) / rate(chosen currency)``, each rate what one unit was
+    worth in the base currency that month (the base itself is 1, and an amount already in
+    the chosen currency needs no rate), in ``numeric``.
     """
-    month = cast(func.date_trunc("month", Sale.sold_at), Date)
     source = aliased(ExchangeRate, name="source_rate")
     target = aliased(ExchangeRate, name="target_rate")
-    in_base = Sale.price * case(
-        (Sale.currency == RATE_BASE_CURRENCY, literal(1)), else_=source.rate
-    )
+    in_base = amount * case((currency == RATE_BASE_CURRENCY, literal(1)), else_=source.rate)
     to_target = in_base if filters.currency == RATE_BASE_CURRENCY else in_base / target.rate
-    amount = case((Sale.currency == filters.currency, Sale.price), else_=to_target)
-    statement = (
-        select(
-            Sale.id,
-            Sale.artwork_id,
-            Sale.sold_at,
-            Sale.currency,
-            Sale.price,
-            month.label("rate_month"),
-            amount.label("amount"),
-        )
-        .outerjoin(source, (source.currency == Sale.currency) & (source.month == month))
-        .where(*_sales(filters))
-    )
-    if filters.currency != RATE_BASE_CURRENCY:
+    converted = case((currency == filters.currency, amount), else_=to_target)
+
+    def join_rates(statement: PanelQuery) -> PanelQuery:
         statement = statement.outerjoin(
-            target, (target.currency == filters.currency) & (target.month == month)
+            source, (source.currency == currency) & (source.month == month)
         )
-    return statement.subquery("converted_sales")
+        if filters.currency != RATE_BASE_CURRENCY:
+            statement = statement.outerjoin(
+                target, (target.currency == filters.currency) & (target.month == month)
+            )
+        return statement
+
+    return converted, join_rates
+
+
+def converted_sales(filters: OverviewFilters) -> Subquery:
+    """The load's sales, one row each, with ``amount``: the price in ``filters.currency``
+    at the rate of the sale's month (``rate_month``), or NULL when no rate converts it
+    (the rows behind the money panels, e.g. for a download)."""
+    month = _rate_month(Sale.sold_at)
+    amount, join_rates = _converted(Sale.price, Sale.currency, month, filters)
+    statement = select(
+        Sale.id,
+        Sale.artwork_id,
+        Sale.sold_at,
+        Sale.currency,
+        Sale.price,
+        month.label("rate_month"),
+        amount.label("amount"),
+    ).where(*_sales(filters))
+    return join_rates(statement).subquery("converted_sales")
+
+
+def _sales_in_currency(filters: OverviewFilters) -> Subquery:
+    """The load's sales summed per currency and rate month: ``sales``, ``price`` (in
+    ``currency``) and ``amount``, that sum in ``filters.currency`` or NULL when no rate
+    converts it (key figures, monthly revenue and the excluded sales).
+
+    Converting each month's exact ``numeric`` sum rather than each sale reads the rates
+    once per month, and the sums stay the same however PostgreSQL parallelises them.
+    """
+    month = _rate_month(Sale.sold_at)
+    per_month = (
+        select(
+            Sale.currency.label("currency"),
+            month.label("rate_month"),
+            func.count().label("sales"),
+            func.sum(Sale.price).label("price"),
+        )
+        .where(*_sales(filters))
+        .group_by(Sale.currency, month)
+        .subquery("sales_per_month")
+    )
+    amount, join_rates = _converted(
+        per_month.c.price, per_month.c.currency, per_month.c.rate_month, filters
+    )
+    statement = select(per_month, amount.label("amount")).select_from(per_month)
+    return join_rates(statement).subquery("sales_in_currency")
 
 
 def excluded_sales(filters: OverviewFilters) -> PanelQuery:
     """The sales the money panels leave out for want of a rate: per currency and month,
     how many and their total in their own currency (the note's facts)."""
-    sales = converted_sales(filters)
+    sales = _sales_in_currency(filters)
     return (
         select(
             sales.c.currency,
             sales.c.rate_month.label("month"),
-            func.count().label("count"),
+            cast(func.sum(sales.c.sales), BigInteger).label("count"),
             func.sum(sales.c.price).label("amount"),
         )
         .where(sales.c.amount.is_(None))
@@ -230,26 +275,30 @@ DATED_LIST_PRICES_WITHOUT_RATE = Exclusion(
 
 
 def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
-    sales = converted_sales(filters)
-    month = func.date_trunc("month", sales.c.sold_at).label("month")
+    sales = _sales_in_currency(filters)
+    # The month's first instant, UTC (the session's zone): date_trunc of the sale times.
+    month = cast(sales.c.rate_month, DateTime(timezone=True)).label("month")
+    count = cast(func.sum(sales.c.sales), BigInteger)
     return (
         select(
             month,
-            func.count().label("sales"),
+            count.label("sales"),
             cast(func.sum(sales.c.amount), Float).label("revenue"),
             # Float division for reproducibility (see top_artists).
-            (cast(func.sum(sales.c.amount), Float) / func.count()).label("average_price"),
+            (cast(func.sum(sales.c.amount), Float) / count).label("average_price"),
         )
         .where(sales.c.amount.is_not(None))
-        .group_by(month)
-        .order_by(month)
+        .group_by(sales.c.rate_month)
+        .order_by(sales.c.rate_month)
     )
 
 
 def top_artists(filters: OverviewFilters) -> PanelQuery:
-    sales = converted_sales(filters)
-    revenue = func.sum(sales.c.amount)
-    return (
+    # Converted sale by sale: per artist there are hardly two sales in a month, so summing
+    # per month first would save nothing.
+    amount, join_rates = _converted(Sale.price, Sale.currency, _rate_month(Sale.sold_at), filters)
+    revenue = func.sum(amount)
+    statement = (
         select(
             func.rank().over(order_by=revenue.desc()).label("rank"),
             Artist.id.label("artist_id"),
@@ -264,10 +313,14 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
                 "share"
             ),
         )
-        .select_from(sales)
-        .join(Artwork, Artwork.id == sales.c.artwork_id)
+        .select_from(Sale)
+        .join(Artwork, Artwork.id == Sale.artwork_id)
         .join(Artist, Artist.id == Artwork.artist_id)
-        .where(sales.c.amount.is_not(None))
+    )
+    return (
+        join_rates(statement)
+        .where(*_in_range(Sale.sold_at, filters), *_artwork_conditions(filters))
+        .where(amount.is_not(None))
         .group_by(Artist.id, Artist.name, Artist.nationality)
         .order_by(revenue.desc(), Artist.name)
         .limit(filters.top_n)
@@ -401,7 +454,7 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
         .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
         .scalar_subquery()
     )
-    sales = converted_sales(filters)
+    sales = _sales_in_currency(filters)
     revenue = select(func.coalesce(func.sum(sales.c.amount), 0)).where(sales.c.amount.is_not(None))
     # Exhibitions open at some point in the period; with no dates at all, open on the
     # workbench's today (filled in by the service from Database.today(), never the
