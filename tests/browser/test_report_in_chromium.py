@@ -314,6 +314,16 @@ def test_a_short_range_names_each_period_once_and_marks_the_partial_ones(
     assert attendance["ticks"][0] == "14 Oct 2024"
     assert attendance["ticks"][-1] == "18 Nov 2024"
     assert attendance["notes"] == ["partial", "partial"]
+    hovered = _read(
+        short_report,
+        """() => [1, 5].map(n => {
+            const chart = document.getElementById('chart-' + n);
+            Plotly.Fx.hover(chart, [{curveNumber: 0, pointNumber: n === 1 ? 0 : 5}]);
+            return chart.querySelector('.hovertext')?.textContent ?? '';
+        })""",
+    )
+    assert "Partial month: 15 Oct 2024 to 31 Oct 2024 only" in hovered[0]
+    assert "Partial week: 18 Nov 2024 to 20 Nov 2024 only" in hovered[1]
 
 
 def test_no_axis_repeats_a_label(
