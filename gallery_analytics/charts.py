@@ -698,6 +698,7 @@ def top_artists(
         go.Bar(
             x=_floats(rows["revenue"]),
             y=ids,
+            ids=[selection_id(artist_id=artist) if artist else "" for artist in ids],
             orientation="h",
             marker={"color": PALETTE[4]},
             text=["" if np.isnan(value) else share.show(value) for value in shares],

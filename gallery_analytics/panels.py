@@ -268,6 +268,7 @@ PANELS: Final[tuple[Panel, ...]] = (
         ),
         sql.top_artists,
         display=Display.CHART,
+        selects=("artist_id",),
         excluded=sql.SALES_WITHOUT_RATE,
     ),
     Panel(

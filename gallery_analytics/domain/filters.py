@@ -59,6 +59,8 @@ class OverviewFilters(CheckedModel):
       ``acquired_at``, attendance by visit day;
     - ``mediums``/``status``: the artworks counted, sold or exhibited;
     - ``user_id``: artworks the user owns, artists they manage, exhibitions they curate;
+    - ``artist_id``: the artworks of one artist (sold, counted or exhibited), and that
+      artist among the artists;
     - ``currency``: money panels show amounts in this currency, each converted at the
       exchange rate of its month; what has no rate is left out and stated in the panel's
       notes (``DashboardService.list_currencies()`` lists the currencies with rates).
@@ -71,6 +73,7 @@ class OverviewFilters(CheckedModel):
     mediums: tuple[MediumName, ...] = Field(default=(), max_length=100)
     status: ArtworkStatus | None = None
     user_id: str | None = None
+    artist_id: str | None = None
     currency: CurrencyCode = "EUR"
     top_n: int = Field(default=10, ge=1, le=100)
     # The day "open now" means when neither start nor end is given (the key figures'
@@ -110,10 +113,10 @@ class OverviewFilters(CheckedModel):
     def _unique_mediums(cls, mediums: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(mediums))
 
-    @field_validator("user_id")
+    @field_validator("user_id", "artist_id")
     @classmethod
-    def _valid_user_id(cls, user_id: str | None) -> str | None:
-        return None if user_id is None else parse_id(user_id, field="user_id")
+    def _valid_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else parse_id(value, field=info.field_name or "id")
 
     @classmethod
     def parse(cls, value: OverviewFilters | Mapping[str, Any] | None) -> OverviewFilters:

@@ -89,11 +89,18 @@ def _artwork_conditions(filters: OverviewFilters) -> list[ColumnElement[bool]]:
         conditions.append(Artwork.status == filters.status)
     if filters.user_id is not None:
         conditions.append(Artwork.owner_id == filters.user_id)
+    if filters.artist_id is not None:
+        conditions.append(Artwork.artist_id == filters.artist_id)
     return conditions
 
 
 def _filters_artworks(filters: OverviewFilters) -> bool:
-    return bool(filters.mediums) or filters.status is not None or filters.user_id is not None
+    return (
+        bool(filters.mediums)
+        or filters.status is not None
+        or filters.user_id is not None
+        or filters.artist_id is not None
+    )
 
 
 def _sales(filters: OverviewFilters) -> list[ColumnElement[bool]]:
@@ -411,11 +418,12 @@ def exhibition_attendance(filters: OverviewFilters) -> PanelQuery:
 def _shows_matching_artworks(
     exhibition_id: InstrumentedAttribute[str], filters: OverviewFilters
 ) -> ColumnElement[bool] | None:
-    """EXISTS an exhibited artwork of the chosen mediums/status (None: no such filter).
+    """EXISTS an exhibited artwork of the chosen mediums/status/artist (None: no such
+    filter).
 
     For exhibitions the user filter means "curated by", handled by the callers.
     """
-    if not filters.mediums and filters.status is None:
+    if not filters.mediums and filters.status is None and filters.artist_id is None:
         return None
     shown = _artwork_conditions(filters.model_copy(update={"user_id": None}))
     return (
@@ -432,6 +440,8 @@ def artists_by_nationality_gender(filters: OverviewFilters) -> PanelQuery:
     statement = select(nationality, gender, func.count().label("artists"))
     if filters.user_id is not None:
         statement = statement.where(Artist.owner_id == filters.user_id)
+    if filters.artist_id is not None:
+        statement = statement.where(Artist.id == filters.artist_id)
     if filters.mediums or filters.status is not None or filters.start or filters.end:
         work_filters = filters.model_copy(update={"user_id": None})
         statement = statement.where(

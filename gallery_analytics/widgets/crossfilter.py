@@ -20,13 +20,19 @@ from typing import Any, Final
 
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.domain.values import parse_id
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.panels import Panel
 
 __all__ = ["DIMENSIONS", "Selection", "apply_selections", "parse_selection"]
 
 # What a click can select, and how each is shown on its chip.
-DIMENSIONS: Final = {"medium": "Medium", "status": "Status", "month": "Month"}
+DIMENSIONS: Final = {
+    "medium": "Medium",
+    "status": "Status",
+    "month": "Month",
+    "artist_id": "Artist",
+}
 _MONTH: Final = re.compile(r"^(\d{4})-(\d{2})$")
 _MAX_TEXT: Final = 200
 
@@ -41,8 +47,13 @@ class Selection:
     @property
     def label(self) -> str:
         """The chip's text, e.g. "Medium: Print · Status: sold"."""
+        return self.describe({})
+
+    def describe(self, names: Mapping[str, str]) -> str:
+        """The chip's text, showing ids by the names in ``names`` where known."""
         parts = []
         for key, value in self.filter:
+            value = names.get(value, value)
             if key == "month":
                 year, month = (int(part) for part in value.split("-"))
                 value = dt.date(year, month, 1).strftime("%b %Y")
@@ -51,8 +62,9 @@ class Selection:
             parts.append(f"{DIMENSIONS[key]}: {value}")
         return " · ".join(parts)
 
-    def as_json(self) -> dict[str, Any]:
-        return {"panel": self.panel, "filter": dict(self.filter), "label": self.label}
+    def as_json(self, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+        label = self.describe(names or {})
+        return {"panel": self.panel, "filter": dict(self.filter), "label": label}
 
 
 def parse_selection(item: Any, panels: Mapping[str, Panel]) -> Selection:
@@ -89,6 +101,8 @@ def _checked_value(key: str, value: Any) -> str:
             raise ValidationError(
                 "status", f"expected one of {', '.join(s.value for s in ArtworkStatus)}"
             ) from None
+    if key == "artist_id":
+        return parse_id(value, field="artist_id")
     if key == "month":
         match = _MONTH.match(value)
         if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
@@ -101,7 +115,7 @@ def apply_selections(filters: OverviewFilters, selections: list[Selection]) -> O
     a selection never widens what the controls chose)."""
     changes: dict[str, Any] = {}
     start, end = filters.start, filters.end
-    mediums, status = filters.mediums, filters.status
+    mediums, status, artist = filters.mediums, filters.status, filters.artist_id
     for selection in selections:
         for key, value in selection.filter:
             if key == "medium":
@@ -112,6 +126,10 @@ def apply_selections(filters: OverviewFilters, selections: list[Selection]) -> O
                 if status is not None and status.value != value:
                     raise ValidationError("status", f"{value!r} is not the chosen status")
                 status = ArtworkStatus(value)
+            elif key == "artist_id":
+                if artist is not None and artist != value:
+                    raise ValidationError("artist_id", "is not the chosen artist")
+                artist = value
             elif key == "month":
                 year, month = (int(part) for part in value.split("-"))
                 first = dt.date(year, month, 1)
@@ -120,5 +138,5 @@ def apply_selections(filters: OverviewFilters, selections: list[Selection]) -> O
                 end = min(end, last) if end else last
                 if start > end:
                     raise ValidationError("month", f"{value} is outside the chosen period")
-    changes.update(start=start, end=end, mediums=mediums, status=status)
+    changes.update(start=start, end=end, mediums=mediums, status=status, artist_id=artist)
     return OverviewFilters.parse({**filters.model_dump(), **changes})

@@ -245,7 +245,18 @@ class GalleryDashboard(anywidget.AnyWidget):
         known = {p.name: p for p in self.panels}
         chosen = parse_selection({"panel": panel, "filter": selected}, known)
         others = [s for s in self.selections if isinstance(s, dict) and s.get("panel") != panel]
-        self.selections = [*others, chosen.as_json()]
+        self.selections = [*others, chosen.as_json(self._names())]
+
+    def _names(self) -> dict[str, str]:
+        """Artist names by id, from any panel on screen that lists artists (for chips)."""
+        results = self.current.panels.values() if self.current else ()
+        return {
+            str(row["artist_id"]): str(row["artist"])
+            for result in results
+            if result.ok
+            for row in result.rows
+            if row.get("artist_id") and row.get("artist")
+        }
 
     def clear_selections(self) -> None:
         """Remove every cross-filter ("clear all")."""
@@ -267,7 +278,21 @@ class GalleryDashboard(anywidget.AnyWidget):
             await asyncio.wait([self._task])
 
     def _on_filter_change(self, change: Mapping[str, Any]) -> None:
+        if change["name"] == "selections" and self._relabelled():
+            return  # relabelling changed the trait again, which schedules the refresh
         self.schedule_refresh()  # synchronous: schedules, never blocks or awaits
+
+    def _relabelled(self) -> bool:
+        """Give cross-filters set by the page (a shared link) their chips' labels, made
+        here from what they select, never from the page's text."""
+        try:
+            labelled = [s.as_json(self._names()) for s in self.active_selections()]
+        except GalleryAnalyticsError:
+            return False  # the refresh reports it
+        if labelled == self.selections:
+            return False
+        self.selections = labelled
+        return True
 
     async def _debounced(self, generation: int) -> None:
         await asyncio.sleep(self.debounce_seconds)

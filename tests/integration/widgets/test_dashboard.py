@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import datetime as dt
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from sqlalchemy import String, cast, func, literal, select
 
 from gallery_analytics import panels as registry
 from gallery_analytics.db.database import Database
+from gallery_analytics.db.models import Artist, Artwork, Sale
 from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames import to_frame
 from gallery_analytics.panels import PANELS, Display, Panel
@@ -51,7 +54,11 @@ def _decoded(value: Any) -> Any:
     """plotly's JSON sends numeric arrays as {"dtype", "bdata"} (base64); plotly.js reads
     them as typed arrays."""
     if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if isinstance(shape, str):  # "rows, columns"
+            flat = flat.reshape([int(n) for n in shape.split(",")])
+        return flat.tolist()
     return value
 
 
@@ -392,3 +399,58 @@ async def test_export_report_sends_the_html_for_the_current_filters(
         "state": "ok",
         "text": "Downloaded gallery-report-2024-01-01-to-2024-12-31.html.",
     }
+
+
+async def test_clicking_an_artist_narrows_the_other_panels_to_that_artist(
+    seeded_db: Database,
+) -> None:
+    """The artist cross-filter against counts made here from the tables themselves."""
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    top = _shown(dashboard, "top_artists")["figure"]["data"][0]
+    clicked = json.loads(top["ids"][0])  # what the chart says a click on the first bar selects
+    artist_id = clicked["artist_id"]
+    dashboard._on_message(
+        dashboard, {"type": "select", "panel": "top_artists", "filter": clicked}, []
+    )
+    await dashboard.wait_idle()
+    async with seeded_db.read_session() as session:
+        name = await session.scalar(select(Artist.name).where(Artist.id == artist_id))
+        acquired = await session.scalar(
+            select(func.count())
+            .select_from(Artwork)
+            .where(
+                Artwork.artist_id == artist_id,
+                Artwork.acquired_at >= dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                Artwork.acquired_at < dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            )
+        )
+        sales = await session.scalar(
+            select(func.count())
+            .select_from(Sale)
+            .join(Artwork, Artwork.id == Sale.artwork_id)
+            .where(
+                Artwork.artist_id == artist_id,
+                Sale.sold_at >= dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                Sale.sold_at < dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            )
+        )
+    assert [s["label"] for s in dashboard.selections] == [f"Artist: {name}"]
+    assert _kpi(dashboard, "artworks") == f"{acquired:,}"
+    months = _trace(dashboard, "monthly_revenue")
+    assert sum(months["customdata"][i][0] for i in range(len(months["y"]))) == sales
+    nationality = _trace(dashboard, "artists_by_nationality_gender")
+    assert sum(_decoded(nationality.get("x")) or []) in (0, 1)  # only that artist, if at all
+
+
+async def test_cross_filters_from_a_link_get_labels_made_here(seeded_db: Database) -> None:
+    """A shared link carries what is selected, not how it is labelled: the page's text
+    for a chip is replaced by one made from the selection."""
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    dashboard.selections = [
+        {"panel": "monthly_revenue", "filter": {"month": "2024-03"}, "label": "<b>hacked</b>"}
+    ]
+    await dashboard.wait_idle()
+    assert dashboard.selections == [
+        {"panel": "monthly_revenue", "filter": {"month": "2024-03"}, "label": "Month: Mar 2024"}
+    ]
+    assert dashboard.view["asked"]["selections"] == dashboard.selections
