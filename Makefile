@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import db-stop clean
+.PHONY: demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -76,6 +76,11 @@ bench-load: $(STAMP)
 
 bench-widget: $(STAMP)
 	$(BIN)/python benchmarks/widget_latency.py
+
+# The served dashboard in Chromium (medium data; quiet and with a CPU burner per core):
+# first view, bytes per view, filter-change latency, kernel memory before/after culling.
+bench-browser: $(STAMP) browser
+	$(BIN)/python benchmarks/browser_dashboard.py
 
 bench-extract: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/extract.py

@@ -522,6 +522,15 @@ def dashboard(
             "page runs a kernel of its own, some 300 MB)",
         ),
     ] = 300,
+    preheat: Annotated[
+        bool,
+        typer.Option(
+            "--preheat/--no-preheat",
+            help="keep a kernel that has already run the notebook waiting for the next page "
+            "(the page opens sooner; that kernel holds its memory all the time and shows data "
+            "as of when it ran)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the interactive dashboard as a web app (Voila) until interrupted; closed
     pages' kernels are shut down (see gallery_analytics/serving.py for every setting)."""
@@ -535,6 +544,7 @@ def dashboard(
             host=host,
             open_browser=not no_browser,
             culling=serving.KernelCulling.after(cull_after),
+            preheat=preheat,
         )
     )
     url = asyncio.run(_check_dashboard_database(settings))

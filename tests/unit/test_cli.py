@@ -54,6 +54,7 @@ def test_the_cli_has_every_command() -> None:
         ("import",),
         ("notebooks",),
         ("demo",),
+        ("dashboard",),
     }
 
 
