@@ -499,13 +499,15 @@ def _panel_view(panel: Panel, result: PanelResult, filters: OverviewFilters) -> 
         "state": result.status,
         "error": None if result.ok else _error_text(result),
         "notes": list(result.notes),
-        "table": _table_html(result) if result.ok else "",
+        "table": registry.table_html(result),
         "csv": registry.table(result).to_csv(index=False) if result.ok else "",
         "filename": f"{_file_stem(panel.name, filters)}.csv",
         "figure": None,
     }
     if panel.display is Display.CHART:
-        view["figure"] = json.loads(panel.draw(result).to_json())
+        # With both dates, a partial first or last month or week is marked as such.
+        period = (filters.start, filters.end) if filters.start and filters.end else None
+        view["figure"] = json.loads(panel.draw(result, period=period).to_json())
     return view
 
 
@@ -513,13 +515,6 @@ def _error_text(result: PanelResult) -> str:
     if result.status == "timeout":
         return "This chart took too long to load. Narrow the filters or try again."
     return f"This chart could not be loaded: {result.error or 'unknown error'}"
-
-
-def _table_html(result: PanelResult) -> str:
-    """The panel's rows as an escaped HTML table (the text behind a chart)."""
-    return registry.table(result).to_html(
-        index=False, border=0, escape=True, classes="gallery-data-table"
-    )
 
 
 def _file_stem(prefix: str, filters: OverviewFilters) -> str:
