@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser db-stop clean
+.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -91,3 +91,8 @@ db-stop: $(STAMP)
 clean:
 	-$(BIN)/gallery-analytics db stop
 	rm -rf $(VENV) .gallery .pytest_cache .mypy_cache .ruff_cache
+
+# The dashboard's plotly.js (core + the trace types the charts draw). Needs npm; the built
+# file is committed, so installing the project does not.
+plotly-bundle:
+	cd frontend/plotly-bundle && npm install --no-audit --no-fund && npm run build
