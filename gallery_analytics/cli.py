@@ -377,6 +377,24 @@ async def report(
             "(start and end as YYYY-MM-DD)",
         ),
     ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE",
+            show_default=False,
+            help="show amounts in this currency, converted at monthly exchange rates "
+            "(default: EUR; the same as --param currency=CODE)",
+        ),
+    ] = None,
+    artist: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID",
+            show_default=False,
+            help="report on one artist's artworks, by the artist's id "
+            "(the same as --param artist_id=ID)",
+        ),
+    ] = None,
     out: ReportOutOption = None,
     notebook: Annotated[
         Path | None,
@@ -400,7 +418,7 @@ async def report(
     """Execute the report notebook and export a self-contained HTML report."""
     from gallery_analytics.reports import check_parameters, execute_report, parse_parameter_pairs
 
-    raw = parse_parameter_pairs(param or [])
+    raw = parse_parameter_pairs(param or [], options={"currency": currency, "artist_id": artist})
     settings = await _settings()
     async with await connect(settings=settings) as db:
         parameters = await check_parameters(db, raw)  # before any cell runs

@@ -35,15 +35,17 @@ from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import REPORT_PARAMETERS as PARAMETERS
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
-from gallery_analytics.domain.values import reject_awaitable
+from gallery_analytics.domain.values import reject_awaitable, require_currency_code
 from gallery_analytics.errors import (
     GalleryAnalyticsError,
+    NotFoundError,
     ReportExecutionError,
     ReportIncompleteError,
     ValidationError,
 )
 from gallery_analytics.notebooks import kernel_manager_class, notebooks_dir
 from gallery_analytics.outputs import claim_outputs
+from gallery_analytics.services.catalog import CatalogService
 from gallery_analytics.services.dashboard import DashboardService
 
 REPORT_NOTEBOOK = "04-report.ipynb"
@@ -61,20 +63,39 @@ class ReportParameters:
     """The report notebook's parameters: the overview filters as text, as the CLI's
     ``--param`` and papermill pass them. The one mapping between the two lives here
     (:meth:`parse`, :meth:`from_filters`, :meth:`filters`): the CLI, the widget's export
-    and the report notebook all use it."""
+    and the report notebook all use it. Every filter that changes what the overview
+    shows is a parameter (the others are ``NOT_REPORT_PARAMETERS``, with the reason), so
+    a report never silently shows something other than the view it was exported from."""
 
     start: dt.date
     end: dt.date
     user_id: str | None = None
     medium: str | None = None  # one medium, or several separated by commas
     status: str | None = None  # an artwork status: available, reserved, sold, on_loan
+    artist_id: str | None = None  # the report on one artist's artworks
+    currency: str = "EUR"  # money is shown in this currency (converted at monthly rates)
 
     @classmethod
     def from_filters(cls, filters: OverviewFilters, *, today: dt.date | None) -> ReportParameters:
         """The parameters of a report on ``filters``; a filter without a start or an end
         gets the report's default period, :func:`default_period` of ``today`` (which may
-        be None when both dates are given: reading it needs the database)."""
+        be None when both dates are given: reading it needs the database).
+
+        Filters asking for what the report cannot show (another ``top_n``) are refused,
+        never dropped: the report would show something else than they do."""
         reject_awaitable(filters, field="filters")
+        if not isinstance(filters, OverviewFilters):
+            raise ValidationError(
+                "filters", f"expected OverviewFilters, got {type(filters).__name__}"
+            )
+        default_top_n = OverviewFilters.model_fields["top_n"].default
+        if filters.top_n != default_top_n:
+            raise ValidationError(
+                "top_n",
+                f"a report ranks the top {default_top_n} artists and has no parameter for "
+                f"another number; got {filters.top_n}",
+                value=filters.top_n,
+            )
         start, end = filters.start, filters.end
         if start is None or end is None:
             if today is None:
@@ -96,14 +117,16 @@ class ReportParameters:
             user_id=filters.user_id,
             medium=",".join(filters.mediums) or None,
             status=filters.status.value if filters.status else None,
+            artist_id=filters.artist_id,
+            currency=filters.currency,
         )
 
     @classmethod
     def parse(cls, raw: Mapping[str, object], *, today: dt.date | None) -> ReportParameters:
         """Parameters as given (text or None, dates too): dates as YYYY-MM-DD, missing
-        ones from the default period of ``today``, mediums split at commas, every value
-        checked as :class:`OverviewFilters` checks it (no database: see
-        :func:`check_parameters`)."""
+        ones from the default period of ``today``, mediums split at commas, no currency
+        meaning EUR, every value checked as :class:`OverviewFilters` checks it (no
+        database: see :func:`check_parameters`)."""
         reject_awaitable(raw, field="parameters")
         if not isinstance(raw, Mapping):
             raise ValidationError("parameters", f"expected a dict, got {type(raw).__name__}")
@@ -127,6 +150,13 @@ class ReportParameters:
                 "user_id": raw.get("user_id") or None,
                 "mediums": [m.strip() for m in (medium or "").split(",") if m.strip()],
                 "status": raw.get("status") or None,
+                "artist_id": raw.get("artist_id") or None,
+                # The filters' own type, with a sentence rather than its pattern.
+                **(
+                    {"currency": require_currency_code(raw["currency"], field="currency")}
+                    if raw.get("currency")
+                    else {}
+                ),
             }
         )
         return cls.from_filters(filters, today=today)
@@ -140,16 +170,21 @@ class ReportParameters:
                 "user_id": self.user_id,
                 "mediums": [m.strip() for m in (self.medium or "").split(",") if m.strip()],
                 "status": self.status,
+                "artist_id": self.artist_id,
+                "currency": self.currency,
             }
         )
 
     def for_papermill(self) -> dict[str, Any]:
+        """The notebook's ``parameters`` cell values, one per name of REPORT_PARAMETERS."""
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "user_id": self.user_id,
+            "artist_id": self.artist_id,
             "medium": self.medium,
             "status": self.status,
+            "currency": self.currency,
         }
 
 
@@ -161,8 +196,13 @@ class Report:
     failed_panels: tuple[str, ...] = ()  # only with allow_partial: the report lacks these
 
 
-def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """``["start=2024-01-01", ...]`` to a dict; unknown names and bad syntax are errors."""
+def parse_parameter_pairs(
+    pairs: Sequence[str], *, options: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
+    """``["start=2024-01-01", ...]`` to a dict; unknown names and bad syntax are errors.
+
+    ``options`` are parameters given another way (the CLI's ``--currency GBP``, keyed by
+    parameter name; None: not given); one given both ways is an error, not a choice."""
     values: dict[str, str] = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
@@ -176,6 +216,16 @@ def parse_parameter_pairs(pairs: Sequence[str]) -> dict[str, str]:
         if name in values:
             raise ValidationError(name, "given more than once")
         values[name] = value.strip()
+    for name, option in (options or {}).items():
+        if name not in PARAMETERS:
+            raise ValidationError(
+                name, f"unknown report parameter; expected one of {', '.join(PARAMETERS)}"
+            )
+        if option is None:
+            continue
+        if name in values:
+            raise ValidationError(name, "given more than once (as an option and as --param)")
+        values[name] = option.strip()
     return values
 
 
@@ -183,7 +233,9 @@ async def check_parameters(
     db: Database, raw: OverviewFilters | Mapping[str, str | dt.date | None]
 ) -> ReportParameters:
     """Validate report parameters, given as text (:meth:`ReportParameters.parse`) or as
-    the overview filters to report on, including the user and medium against the database.
+    the overview filters to report on, including the user, medium, artist and currency
+    against the database (a currency needs exchange rates: a report in one without any
+    would leave out every amount).
 
     Without ``start``/``end`` the report covers :func:`default_period` of the
     workbench's today.
@@ -211,8 +263,33 @@ async def check_parameters(
     # is one line here, not a report of failed panels.
     async with db.read_session() as session:
         await session.execute(text("SELECT 1"))
-    filters = await DashboardService(db).check_filters(parameters.filters())
+    service = DashboardService(db)
+    filters = await service.check_filters(parameters.filters())
+    await artist_name(db, filters.artist_id)
+    currencies = await service.list_currencies()
+    if filters.currency not in currencies:
+        raise ValidationError(
+            "currency",
+            f"no exchange rates for {filters.currency!r}; expected one of "
+            f"{', '.join(currencies)} (DashboardService.list_currencies())",
+            value=filters.currency,
+        )
     return ReportParameters.from_filters(filters, today=today)
+
+
+async def artist_name(db: Database, artist_id: str | None) -> str | None:
+    """The name of the artist a report is narrowed to (None without one), which the
+    report states beside the id-only filter; an id naming no artist is a
+    :class:`ValidationError` on ``artist_id``, as an unknown user is on ``user_id``."""
+    reject_awaitable(db, field="db")
+    if artist_id is None:
+        return None
+    try:
+        return (await CatalogService(db).get_artist(artist_id)).name
+    except NotFoundError:
+        raise ValidationError(
+            "artist_id", f"no artist has id {artist_id!r}", value=artist_id
+        ) from None
 
 
 def execute_report(
@@ -275,7 +352,12 @@ def execute_report(
             executed_path=notebook_path,
         ) from None
     executed = nbformat.read(notebook_path, as_version=4)
-    export_html(notebook_path, html_path, title=report_title(parameters))
+    artist = _heading_metadata(executed).get("artist")
+    export_html(
+        notebook_path,
+        html_path,
+        title=report_title(parameters, artist=None if artist is None else str(artist)),
+    )
     return Report(
         html_path=html_path,
         notebook_path=notebook_path,
@@ -308,13 +390,20 @@ def claim_report_outputs(
 
 
 def report_heading(
-    filters: OverviewFilters, overview: GalleryOverviewDto, *, allow_partial: bool = False
+    filters: OverviewFilters,
+    overview: GalleryOverviewDto,
+    *,
+    artist: str | None = None,
+    allow_partial: bool = False,
 ) -> Any:
-    """The report's first line (what it covers, which panels failed), as Markdown.
+    """The report's first line (what it covers, the currency of its amounts, which
+    panels failed), as Markdown. ``artist`` is the name of the artist the filters narrow
+    to (:func:`artist_name`); without it the id is shown.
 
-    Every value is escaped for Markdown and HTML: a medium, a user id or an error
-    message shows as typed and can never become markup or script in the HTML report.
-    Raises :class:`ReportIncompleteError` when panels failed, unless ``allow_partial``.
+    Every value is escaped for Markdown and HTML: a medium, an artist's name, a user id
+    or an error message shows as typed and can never become markup or script in the HTML
+    report. Raises :class:`ReportIncompleteError` when panels failed, unless
+    ``allow_partial``.
     """
     from IPython.display import Markdown
 
@@ -325,6 +414,8 @@ def report_heading(
         scope += f", status {filters.status.value}"
     if filters.user_id is not None:
         scope += f", user {filters.user_id}"
+    if filters.artist_id is not None:
+        scope += f", artist {artist if artist is not None else filters.artist_id}"
     failed = overview.failed
     if failed and not allow_partial:
         first = failed[0]
@@ -334,11 +425,15 @@ def report_heading(
             f"(first, {first.name}: {reason})"
         )
     line = (
-        f"**Period:** {escape_markdown(scope)}. **Panels that failed:** {len(failed)}"
+        f"**Period:** {escape_markdown(scope)}. "
+        f"**Amounts in:** {escape_markdown(filters.currency)} (converted at monthly "
+        "exchange rates). "
+        f"**Panels that failed:** {len(failed)}"
         + (f" ({escape_markdown(', '.join(p.name for p in failed))})" if failed else "")
         + "."
     )
-    return Markdown(line, metadata={HEADING_METADATA: {"failed_panels": [p.name for p in failed]}})
+    metadata = {"failed_panels": [p.name for p in failed], "artist": artist}
+    return Markdown(line, metadata={HEADING_METADATA: metadata})
 
 
 def show_panel(result: PanelResult, *, period: Period | None = None) -> list[Any]:
@@ -395,7 +490,8 @@ def _committed_notebooks() -> list[Path]:
         return []
 
 
-def _failed_panels(executed: Any) -> tuple[str, ...]:
+def _heading_metadata(executed: Any) -> dict[str, Any]:
+    """What :func:`report_heading` filed in the executed notebook ({} without it)."""
     for cell in executed.cells:
         for output in cell.get("outputs", []):
             metadata = output.get("metadata", {})
@@ -404,14 +500,23 @@ def _failed_panels(executed: Any) -> tuple[str, ...]:
                 HEADING_METADATA
             )
             if found is not None:
-                return tuple(str(name) for name in found.get("failed_panels", []))
-    return ()
+                return dict(found)
+    return {}
 
 
-def report_title(parameters: ReportParameters) -> str:
-    """The report's browser-tab title: what it covers (the template escapes it)."""
+def _failed_panels(executed: Any) -> tuple[str, ...]:
+    return tuple(str(name) for name in _heading_metadata(executed).get("failed_panels", []))
+
+
+def report_title(parameters: ReportParameters, *, artist: str | None = None) -> str:
+    """The report's browser-tab title: what it covers and the currency of its amounts
+    (the template escapes it). ``artist`` is the name of the parameters' artist; without
+    it the id is shown."""
     scope = [f"{parameters.start.isoformat()} to {parameters.end.isoformat()}"]
     scope += [value for value in (parameters.medium, parameters.status) if value]
+    if parameters.artist_id is not None:
+        scope.append(f"artist {artist if artist is not None else parameters.artist_id}")
+    scope.append(f"in {parameters.currency}")
     return f"Gallery report, {', '.join(scope)}"
 
 

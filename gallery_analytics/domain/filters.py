@@ -34,7 +34,16 @@ MediumName = NonBlankText
 
 # The parameters of the report notebook (``--param KEY=VALUE``, papermill): the overview's
 # filters as text. Here, not in reports.py, so the CLI lists them without the notebook extra.
-REPORT_PARAMETERS = ("start", "end", "user_id", "medium", "status")
+REPORT_PARAMETERS = ("start", "end", "user_id", "artist_id", "medium", "status", "currency")
+# The OverviewFilters fields that are deliberately no report parameter, and why. Every
+# other field is one (ReportParameters.from_filters carries it), so a report shows what
+# the filters show; a unit test fails when a new field is in neither place.
+NOT_REPORT_PARAMETERS = {
+    "top_n": "the report ranks the top 10 artists (the default); filters asking for "
+    "another number are refused by ReportParameters.from_filters rather than dropped",
+    "today": "it only says which day 'open now' means when there is no start or end, and "
+    "a report always has both (the default period fills them in)",
+}
 
 
 def default_period(today: dt.date) -> tuple[dt.date, dt.date]:

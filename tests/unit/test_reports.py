@@ -10,7 +10,9 @@ import pytest
 
 import gallery_analytics as ga
 from gallery_analytics import panels
-from gallery_analytics.domain.results import PanelResult
+from gallery_analytics.domain.enums import ArtworkStatus
+from gallery_analytics.domain.filters import NOT_REPORT_PARAMETERS, REPORT_PARAMETERS
+from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
 
 reports = pytest.importorskip("gallery_analytics.reports")
 
@@ -53,7 +55,9 @@ def test_the_report_title_says_what_it_covers_and_is_escaped(tmp_path: Path) -> 
         today=None,
     )
     title = reports.report_title(parameters)
-    assert title == "Gallery report, 2024-01-01 to 2024-06-30, </title><script>x()</script>"
+    assert title == (
+        "Gallery report, 2024-01-01 to 2024-06-30, </title><script>x()</script>, in EUR"
+    )
     source = tmp_path / "executed.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), source)
     html_path = tmp_path / "report.html"
@@ -126,3 +130,120 @@ def test_the_report_marks_a_month_its_period_covers_in_part() -> None:
     )
     assert list(chart.data[0].marker.pattern.shape) == ["", "", "/"]
     assert [annotation.text for annotation in chart.layout.annotations] == ["partial"]
+
+
+# -- the report shows what the filters show: currency, artist, nothing dropped (issue 12) ------
+
+ARTIST = "6f1c2a4e-0b9d-4c4e-8a53-1f2e3d4c5b6a"
+
+# One value of each OverviewFilters field that is a report parameter, other than its
+# default: from_filters must carry it to the report and back.
+CARRIED = {
+    "start": dt.date(2024, 2, 1),
+    "end": dt.date(2024, 3, 31),
+    "mediums": ("Oil", "Print"),
+    "status": ArtworkStatus.SOLD,
+    "user_id": "0b6f3c1e-7c55-4f0e-9d8e-2a1b3c4d5e6f",
+    "artist_id": ARTIST,
+    "currency": "GBP",
+}
+
+
+def test_every_overview_filter_is_a_report_parameter_or_listed_with_its_reason() -> None:
+    """A filter the report does not carry would export a report on something else than
+    the view, silently (the currency and the artist did): a new OverviewFilters field
+    must be carried (ReportParameters.from_filters, and a value in CARRIED here) or be
+    listed in NOT_REPORT_PARAMETERS with the reason."""
+    fields = set(ga.OverviewFilters.model_fields)
+    unaccounted = fields - set(CARRIED) - set(NOT_REPORT_PARAMETERS)
+    assert not unaccounted, (
+        f"OverviewFilters.{sorted(unaccounted)[0]} is neither a report parameter "
+        "(ReportParameters.from_filters) nor in NOT_REPORT_PARAMETERS with its reason"
+    )
+    assert not set(CARRIED) & set(NOT_REPORT_PARAMETERS)
+    assert set(NOT_REPORT_PARAMETERS) <= fields  # no stale entries
+    assert all(len(reason.split()) >= 5 for reason in NOT_REPORT_PARAMETERS.values())
+    defaults = ga.OverviewFilters(start="2024-01-01", end="2024-12-31")
+    for field, value in CARRIED.items():
+        filters = defaults.model_copy(update={field: value})
+        assert getattr(filters, field) != getattr(defaults, field)
+        parameters = reports.ReportParameters.from_filters(filters, today=None)
+        assert getattr(parameters.filters(), field) == value, f"{field} is dropped"
+        # ... and through the text papermill and the CLI give.
+        assert reports.ReportParameters.parse(parameters.for_papermill(), today=None) == (
+            parameters
+        ), f"{field} is lost on its way through the notebook's parameters"
+    assert set(reports.ReportParameters.from_filters(defaults, today=None).for_papermill()) == (
+        set(REPORT_PARAMETERS)
+    )
+
+
+def test_a_top_n_the_report_cannot_show_is_refused_not_dropped() -> None:
+    filters = ga.OverviewFilters(start="2024-01-01", end="2024-12-31", top_n=5)
+    with pytest.raises(ga.ValidationError, match=r"^top_n: a report ranks the top 10 artists"):
+        reports.ReportParameters.from_filters(filters, today=None)
+    # "today" shows nothing in a report (it always has a start and an end): no refusal.
+    dated = ga.OverviewFilters(start="2024-01-01", end="2024-12-31", today="2025-01-01")
+    assert reports.ReportParameters.from_filters(dated, today=None).filters() == (
+        dated.model_copy(update={"today": None})
+    )
+
+
+def test_currency_and_artist_are_parameters_checked_as_the_filters_check_them() -> None:
+    both = {"start": "2024-01-01", "end": "2024-06-30"}
+    parameters = reports.ReportParameters.parse(
+        {**both, "currency": "GBP", "artist_id": ARTIST.upper()}, today=None
+    )
+    assert (parameters.currency, parameters.artist_id) == ("GBP", ARTIST)
+    assert (parameters.filters().currency, parameters.filters().artist_id) == ("GBP", ARTIST)
+    assert parameters.for_papermill()["currency"] == "GBP"
+    assert parameters.for_papermill()["artist_id"] == ARTIST
+    # Not given (papermill's None, an empty --param): EUR and every artist.
+    for missing in ({}, {"currency": None, "artist_id": None}, {"currency": "", "artist_id": ""}):
+        default = reports.ReportParameters.parse({**both, **missing}, today=None)
+        assert (default.currency, default.artist_id) == ("EUR", None)
+    for value in ("gbp", "EURO", "G B", "£"):
+        with pytest.raises(
+            ga.ValidationError, match=r"^currency: expected a currency code such as EUR"
+        ):
+            reports.ReportParameters.parse({**both, "currency": value}, today=None)
+    with pytest.raises(ga.ValidationError, match=r"^artist_id: expected a UUID"):
+        reports.ReportParameters.parse({**both, "artist_id": "Hokusai"}, today=None)
+
+
+def test_options_and_pairs_name_each_parameter_once() -> None:
+    assert reports.parse_parameter_pairs(
+        ["start=2024-01-01"], options={"currency": "GBP", "artist_id": None}
+    ) == {"start": "2024-01-01", "currency": "GBP"}
+    with pytest.raises(ga.ValidationError, match=r"^currency: given more than once"):
+        reports.parse_parameter_pairs(["currency=USD"], options={"currency": "GBP"})
+
+
+def test_the_title_and_heading_state_the_currency_and_the_artist_by_name() -> None:
+    pytest.importorskip("IPython")
+    parameters = reports.ReportParameters.parse(
+        {"start": "2024-01-01", "end": "2024-06-30", "currency": "GBP", "artist_id": ARTIST},
+        today=None,
+    )
+    name = "<img src=x onerror=alert(1)> *Kahlo*"
+    assert reports.report_title(parameters, artist=name) == (
+        f"Gallery report, 2024-01-01 to 2024-06-30, artist {name}, in GBP"
+    )
+    assert reports.report_title(parameters) == (
+        f"Gallery report, 2024-01-01 to 2024-06-30, artist {ARTIST}, in GBP"
+    )
+    euro = reports.ReportParameters.parse({"start": "2024-01-01", "end": "2024-06-30"}, today=None)
+    assert reports.report_title(euro) == "Gallery report, 2024-01-01 to 2024-06-30, in EUR"
+
+    overview = GalleryOverviewDto(
+        panels={"key_figures": _result("key_figures", KEY_FIGURES)},
+        wall_seconds=0.1,
+        parallel=True,
+    )
+    heading = reports.report_heading(parameters.filters(), overview, artist=name)
+    assert heading.data == (
+        "**Period:** 2024-01-01 to 2024-06-30, artist &#60;img src=x onerror=alert\\(1\\)&#62; "
+        "\\*Kahlo\\*. **Amounts in:** GBP (converted at monthly exchange rates). "
+        "**Panels that failed:** 0."
+    )
+    assert heading.metadata[reports.HEADING_METADATA]["artist"] == name
