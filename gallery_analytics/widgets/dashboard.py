@@ -357,18 +357,21 @@ class GalleryDashboard(anywidget.AnyWidget):
         loaded_with = {panel.name: filters for filters, members in groups for panel in members}
         shown: list[dict[str, Any]] = []
         tiles: list[dict[str, Any]] = []
+        tile_notes: list[str] = []
         for panel in self.panels:
             result = overview.panels.get(panel.name)
             if result is None:
                 continue
             if panel.display is Display.TILES:
                 tiles.extend(_tiles(panel, result, taken={t["key"] for t in tiles}))
+                tile_notes.extend(result.notes)
                 continue
             shown.append(_panel_view(panel, result, loaded_with[panel.name]))
         return {
             "generation": generation,
             "asked": dict(asked),
             "tiles": tiles,
+            "tile_notes": tile_notes,  # shown once, under the tiles
             "panels": shown,
             "config": dict(charts.PLOTLY_CONFIG),
         }
@@ -484,7 +487,6 @@ def _tiles(panel: Panel, result: PanelResult, *, taken: set[str]) -> list[dict[s
                 "heading": column.heading(),
                 "value": column.show(row.get(column.name)) if result.ok else "error",
                 "error": None if result.ok else (result.error or result.status),
-                "notes": list(result.notes),
             }
         )
     return tiles

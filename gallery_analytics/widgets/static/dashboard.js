@@ -157,6 +157,7 @@ function render({ model, el }) {
   const chips = element("div", { class: "gallery-chips", "aria-label": "Active cross-filters" });
   const status = element("div", { class: "gallery-status-line", role: "status", "aria-live": "polite" });
   const tiles = element("div", { class: "gallery-tiles" });
+  const tileNotes = element("ul", { class: "gallery-notes gallery-tile-notes" });
   const grid = element("div", { class: "gallery-grid" });
   const tables = element("div", { class: "gallery-tables" });
 
@@ -173,6 +174,7 @@ function render({ model, el }) {
     chips,
     status,
     tiles,
+    tileNotes,
     grid,
     tables,
   );
@@ -275,11 +277,9 @@ function render({ model, el }) {
       const box = element("div", { class: "gallery-kpi", title: tile.error || "" }, [
         element("div", { class: "gallery-kpi-heading", text: tile.heading }), value,
       ]);
-      if (tile.notes && tile.notes.length) {
-        box.append(element("div", { class: "gallery-kpi-note", text: tile.notes.join(" ") }));
-      }
       tiles.append(box);
     }
+    showNotes(tileNotes, view.tile_notes);
   };
 
   const figureLayout = (figure) => {

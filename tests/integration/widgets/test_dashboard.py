@@ -454,3 +454,25 @@ async def test_cross_filters_from_a_link_get_labels_made_here(seeded_db: Databas
         {"panel": "monthly_revenue", "filter": {"month": "2024-03"}, "label": "Month: Mar 2024"}
     ]
     assert dashboard.view["asked"]["selections"] == dashboard.selections
+
+
+async def test_what_a_currency_leaves_out_is_stated_under_its_panels(seeded_db: Database) -> None:
+    """A currency without exchange rates converts nothing: the revenue tile and the money
+    charts say what they left out (the service's notes), none silently."""
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    assert dashboard.choices["currencies"][0] == "EUR"
+    assert dashboard.view["tile_notes"] == []
+    dashboard.set_filters(currency="CHF")
+    await dashboard.wait_idle()
+    expected = await DashboardService(seeded_db).get_gallery_overview(
+        {**YEAR_2024, "currency": "CHF"}
+    )
+    assert dashboard.view["tile_notes"] == list(expected["key_figures"].notes)
+    assert any("no EUR→CHF rate" in note for note in dashboard.view["tile_notes"])
+    for name in ("monthly_revenue", "top_artists"):
+        assert _shown(dashboard, name)["notes"] == list(expected[name].notes)
+        assert _shown(dashboard, name)["notes"]
+    assert _kpi(dashboard, "revenue") == "0"
+    assert next(t for t in dashboard.view["tiles"] if t["key"] == "revenue")["heading"] == (
+        "Revenue (CHF)"
+    )
