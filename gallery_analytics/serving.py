@@ -21,8 +21,11 @@ jupyter_server 2, read from their sources):
   application's settings): widget state, JavaScript bundles included, is text that
   deflates 3-4x. Level 1: plotly.js (4.8 MB) deflates to 1.7 MB in 0.06 s; level 6
   gains 0.2 MB for 2.5x the CPU, which a loaded server has less of.
-- **Compressed HTTP responses** (``compress_response``, tornado's gzip of the page and
-  Voila's own JavaScript and CSS).
+- **Gzipped HTTP responses** (tornado's ``compress_response``). Voila's JavaScript is
+  most of a view's bytes (about 10 MB, sent again on every view: Voila serves its
+  extensions uncached). Tornado reads ``compress_response`` only when the application is
+  built, and Voila applies ``tornado_settings`` after building it, so it cannot be set
+  on the command line: :func:`main` runs Voila with it in the settings it builds from.
 - **The page title** (``VoilaConfiguration.resources``: the templates title the page
   with the notebook's ``title`` metadata, else ``resources.metadata.name``, which is the
   file name "06-interactive-dashboard" unless set here).
@@ -40,7 +43,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from gallery_analytics.config import Settings, process_environment
 from gallery_analytics.errors import ValidationError
@@ -132,7 +135,6 @@ def voila_arguments(
         raise ValidationError("host", f"must be a host name or address, got {host!r}")
     tornado_settings = {
         "websocket_compression_options": {"compression_level": WEBSOCKET_COMPRESSION_LEVEL},
-        "compress_response": True,
     }
     arguments = [
         str(notebook),
@@ -173,16 +175,23 @@ def voila_environment(settings: Settings, base: Mapping[str, str] | None = None)
 
 def main(argv: list[str] | None = None) -> None:
     """Run Voila with ``argv`` (``python -m gallery_analytics.serving ARGS``): Voila's own
-    entry point, without traitlets' deprecation warning for the dict options, which
-    Voila turns back on when imported (it would be the first thing a user reads)."""
+    application with gzipped HTTP responses (see the module docstring), and without
+    traitlets' deprecation warning for the dict options, which Voila turns back on when
+    imported (it would be the first thing a user reads)."""
     import warnings
 
-    from voila.app import main as voila_main  # type: ignore[import-untyped]
+    from voila.app import Voila  # type: ignore[import-untyped]
+
+    class GalleryVoila(Voila):  # type: ignore[misc]
+        def init_settings(self) -> dict[str, Any]:
+            settings: dict[str, Any] = super().init_settings()
+            settings["compress_response"] = True  # read when the application is built
+            return settings
 
     warnings.filterwarnings(
         "ignore", message=r"--\S+=\{.*for dict-traits is deprecated", category=DeprecationWarning
     )
-    voila_main(argv=sys.argv[1:] if argv is None else argv)
+    GalleryVoila.launch_instance(argv=sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

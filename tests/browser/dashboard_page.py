@@ -442,7 +442,9 @@ class DashboardPage:
             """(s, wanted) => wanted.map(([value, label]) => {
                 const options = [...s.options];
                 let i = options.findIndex(o => o.value === value);
-                if (i < 0) i = options.findIndex(o => o.textContent.trim() === label);
+                // ipywidgets shows spaces in option labels as non-breaking ones
+                const text = o => o.textContent.replace(/\u00a0/g, ' ').trim();
+                if (i < 0) i = options.findIndex(o => text(o) === label);
                 return i;
             })""",
             [list(pair) for pair in wanted],

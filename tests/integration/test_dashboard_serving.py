@@ -46,6 +46,13 @@ def test_the_dashboard_is_served_and_a_gone_pages_kernel_is_culled(
         assert kernel_id is not None
         kernel_api = f"{served.url}api/kernels/{kernel_id.group(1)}"
 
+        # Voila's JavaScript (most of a view's bytes) is gzipped for browsers that take it.
+        script = urllib.request.Request(
+            f"{served.url}voila/static/voila.js", headers={"Accept-Encoding": "gzip"}
+        )
+        with urllib.request.urlopen(script, timeout=30) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+
         kernels = served.kernels()
         assert len(kernels) == 1
         environment = kernels[0].environ()  # the command's settings, no .env of its own

@@ -52,10 +52,7 @@ def test_voila_reads_every_setting_as_meant() -> None:
     assert app.ip == "0.0.0.0"
     assert app.port_retries == 0  # a taken port is an error, not another port
     assert app.open_browser is False
-    assert app.tornado_settings == {
-        "websocket_compression_options": {"compression_level": 1},
-        "compress_response": True,
-    }
+    assert app.tornado_settings == {"websocket_compression_options": {"compression_level": 1}}
     kernels = parsed.kernels
     assert (kernels.cull_idle_timeout, kernels.cull_interval) == (300, 30)
     assert kernels.cull_connected is False  # an open page's kernel is never culled
