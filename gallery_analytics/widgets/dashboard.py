@@ -225,8 +225,9 @@ class GalleryDashboard(anywidget.AnyWidget):
     def filters_for(self, panel: Panel) -> OverviewFilters:
         """What ``panel`` shows: the controls narrowed by every cross-filter made on
         another panel (a panel is not narrowed by a click on itself)."""
+        controls = self.filters()  # a bad control is named before a bad cross-filter
         mine = [s for s in self.active_selections() if s.panel != panel.name]
-        return apply_selections(self.filters(), mine)
+        return apply_selections(controls, mine)
 
     def set_filters(self, **changes: Any) -> None:
         """Change controls as the page does (``status="sold"``, ``mediums=["Print"]``,
