@@ -64,6 +64,9 @@ logger = logging.getLogger(__name__)
 STATIC: Final = Path(__file__).with_name("static")
 PLOTLY_BUNDLE: Final = STATIC / "plotly-gallery.min.js"
 DEBOUNCE_SECONDS: Final = 0.25
+# A page opened on a view older than this gets a fresh one (Voila's preheated kernels
+# run the notebook before anyone asks; a notebook may be reopened hours later).
+STALE_AFTER_SECONDS: Final = 30.0
 CONTROL_KEYS: Final = ("start", "end", "mediums", "status", "user_id", "currency")
 
 
@@ -92,6 +95,7 @@ class RefreshStats:
     cancelled: int = 0  # refreshes whose queries were running when a newer one came
     last_seconds: float | None = None
     last_finished_at: dt.datetime | None = None
+    last_finished_monotonic: float | None = None
     durations: list[float] = field(default_factory=list)
 
 
@@ -338,6 +342,7 @@ class GalleryDashboard(anywidget.AnyWidget):
         self.stats.last_seconds = elapsed
         self.stats.durations.append(elapsed)
         self.stats.last_finished_at = dt.datetime.now()
+        self.stats.last_finished_monotonic = time.monotonic()
         self.status = {"state": "ok", "text": _describe(overview)}
 
     def _panels_by_filters(self) -> list[tuple[OverviewFilters, list[Panel]]]:
@@ -384,7 +389,11 @@ class GalleryDashboard(anywidget.AnyWidget):
         if not isinstance(content, Mapping):
             return
         kind = content.get("type")
-        if kind == "select":
+        if kind == "opened":
+            finished = self.stats.last_finished_monotonic
+            if finished is None or time.monotonic() - finished > STALE_AFTER_SECONDS:
+                self.schedule_refresh()
+        elif kind == "select":
             try:
                 self.select(str(content.get("panel")), content.get("filter"))
             except GalleryAnalyticsError as error:

@@ -401,7 +401,10 @@ function render({ model, el }) {
       showChips();
     } else {
       syncUrl();
+      model.send({ type: "opened" });
     }
+  } else {
+    model.send({ type: "opened" }); // the kernel refreshes a view it made long ago
   }
   markPending();
   redraw();

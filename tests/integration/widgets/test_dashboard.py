@@ -26,6 +26,7 @@ from gallery_analytics.frames import to_frame
 from gallery_analytics.panels import PANELS, Display, Panel
 from gallery_analytics.services.dashboard import DashboardService
 from gallery_analytics.widgets import GalleryDashboard
+from gallery_analytics.widgets.dashboard import STALE_AFTER_SECONDS
 from tests.integration.services.test_dashboard import _assert_nothing_running, _running_queries
 
 YEAR_2024 = {"start": "2024-01-01", "end": "2024-12-31"}
@@ -476,3 +477,19 @@ async def test_what_a_currency_leaves_out_is_stated_under_its_panels(seeded_db: 
     assert next(t for t in dashboard.view["tiles"] if t["key"] == "revenue")["heading"] == (
         "Revenue (CHF)"
     )
+
+
+async def test_a_page_opened_on_an_old_view_gets_a_fresh_one(seeded_db: Database) -> None:
+    """Voila's preheated kernels (and a reopened notebook) made their view before the
+    page was opened: opening it refreshes a view older than STALE_AFTER_SECONDS, and
+    only then."""
+    dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+    completed = dashboard.stats.completed
+    dashboard._on_message(dashboard, {"type": "opened"}, [])
+    await dashboard.wait_idle()
+    assert dashboard.stats.completed == completed  # just made: no second load
+    assert dashboard.stats.last_finished_monotonic is not None
+    dashboard.stats.last_finished_monotonic -= STALE_AFTER_SECONDS + 1
+    dashboard._on_message(dashboard, {"type": "opened"}, [])
+    await dashboard.wait_idle()
+    assert dashboard.stats.completed == completed + 1
