@@ -471,10 +471,14 @@ def show_table(result: PanelResult, *, columns: Sequence[str] | None = None) -> 
 
 def escape_markdown(value: str) -> str:
     """``value`` as Markdown text that renders literally: HTML characters as entities,
-    Markdown punctuation backslash-escaped, line breaks as spaces."""
+    Markdown punctuation backslash-escaped, line breaks as spaces. ``:``, ``.`` and
+    ``@`` are entities too: renderers turn bare ``http://...``, ``www....`` and e-mail
+    addresses into links (mistune, which nbconvert uses, took "http://x\\" of an
+    artist's name "[Co](http://x)" as a link), and no escape stops that but breaking the
+    pattern in the source."""
     out: list[str] = []
     for char in " ".join(value.splitlines()):
-        if char in "&<>\"'":
+        if char in "&<>\"':.@":
             out.append(f"&#{ord(char)};")
         elif char in _MARKDOWN_PUNCTUATION:
             out.append("\\" + char)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import subprocess
@@ -47,7 +48,8 @@ def test_report_html_is_self_contained_with_code_hidden(
     assert "get_gallery_overview" not in html  # no code cells
     assert "Period:</strong> 2024-01-01 to 2024-06-30, medium Photography" in html
     # The tab says what the report covers (it said "Notebook").
-    assert "<title>Gallery report, 2024-01-01 to 2024-06-30, Photography</title>" in html
+    assert "<title>Gallery report, 2024-01-01 to 2024-06-30, Photography, in EUR</title>" in html
+    assert "Amounts in:</strong> EUR (converted at monthly exchange rates)" in html
     # Tables are the registry's formatted ones, without pandas' index column ("0").
     assert re.findall(r'<table class="gallery-table" data-panel="(\w+)">', html) == [
         "key_figures",
@@ -403,3 +405,204 @@ def test_report_parameters_parse_what_papermill_and_the_cli_give() -> None:
         ReportParameters.parse({"start": "2024-06-01", "end": "2024-01-01"}, today=TODAY)
     with pytest.raises(ValidationError, match=r"^colour: unknown report parameter"):
         ReportParameters.parse({"colour": "red"}, today=TODAY)
+
+
+# -- the report shows what the view shows: its currency and its artist (issue 12) -------------
+
+PERIOD = ("2024-01-01", "2024-06-30")
+TOP_ARTISTS_COLUMNS = ["rank", "artist", "nationality", "sales", "revenue", "share"]  # cell 4
+
+
+def _table(page: str, panel: str) -> list[str]:
+    """The text of each heading and cell of a panel's table (nbconvert re-serialises the
+    markup it exports, attributes and entities, so the markup itself is not compared)."""
+    found = re.search(rf'<table class="gallery-table" data-panel="{panel}">.*?</table>', page, re.S)
+    assert found is not None, f"no {panel} table in the report"
+    cells = re.findall(r"<t[hd](?:\s[^>]*)?>(.*?)</t[hd]>", found.group(0), re.S)
+    return [html.unescape(cell) for cell in cells]
+
+
+def _chart_data(page: str, number: int) -> list[dict[str, Any]]:
+    """The traces plotly draws as chart-``number`` of the report (its JSON argument)."""
+    call = re.search(rf'Plotly\.newPlot\(\s*"chart-{number}",\s*', page)
+    assert call is not None, f"no chart-{number} in the report"
+    traces, _ = json.JSONDecoder().raw_decode(page, call.end())
+    assert isinstance(traces, list)
+    return traces
+
+
+def _numbers(values: Any) -> list[float]:
+    """A trace's values, whether plotly wrote a list or a typed array ({dtype, bdata})."""
+    if isinstance(values, dict):
+        import base64
+
+        import numpy as np
+
+        return [float(v) for v in np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"])]
+    return [float(v) for v in values]
+
+
+async def test_a_report_in_gbp_shows_the_services_gbp_revenue(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    """The dashboard in GBP exported a report in EUR, silently: the report now takes the
+    currency, and its revenue tiles, table and chart are the service's GBP overview."""
+    import asyncio
+
+    from gallery_analytics import panels
+    from gallery_analytics.services.dashboard import DashboardService
+
+    out = tmp_path / "gbp.html"
+    result = await asyncio.to_thread(
+        run_cli,
+        "report",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--param",
+        f"start={PERIOD[0]}",
+        "--param",
+        f"end={PERIOD[1]}",
+        "--currency",
+        "GBP",
+        database_url=seeded_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    page = await asyncio.to_thread(out.read_text, encoding="utf-8")
+    service = DashboardService(seeded_db)
+    gbp = await service.get_gallery_overview(
+        OverviewFilters(start=PERIOD[0], end=PERIOD[1], currency="GBP")
+    )
+    eur = await service.get_gallery_overview(OverviewFilters(start=PERIOD[0], end=PERIOD[1]))
+    assert gbp["key_figures"].rows[0]["revenue"] != eur["key_figures"].rows[0]["revenue"]
+
+    assert _table(page, "key_figures") == _table(
+        panels.table_html(gbp["key_figures"]), "key_figures"
+    )
+    assert _table(page, "top_artists") == _table(
+        panels.table_html(gbp["top_artists"], columns=TOP_ARTISTS_COLUMNS), "top_artists"
+    )
+    assert "Revenue (GBP)" in _table(page, "key_figures")
+    assert "Revenue (GBP)" in _table(page, "top_artists")
+    assert "(EUR)" not in page
+    # The monthly revenue chart (the registry's first chart) draws the GBP amounts.
+    (bars,) = _chart_data(page, 1)
+    assert _numbers(bars["y"]) == pytest.approx(
+        [float(row["revenue"]) for row in gbp["monthly_revenue"].rows]
+    )
+    assert "Amounts in:</strong> GBP (converted at monthly exchange rates)" in page
+    assert f"<title>Gallery report, {PERIOD[0]} to {PERIOD[1]}, in GBP</title>" in page
+    injected = await asyncio.to_thread(nbformat.read, out.with_suffix(".ipynb"), as_version=4)
+    assert 'currency = "GBP"' in "".join(
+        cell.source for cell in injected.cells if "injected-parameters" in cell.metadata.tags
+    )
+
+
+async def test_a_report_on_one_artist_names_the_artist_and_shows_only_their_works(
+    fresh_db: Database, tmp_path: Path
+) -> None:
+    """A view narrowed to one artist exported a report on all artists: the report now
+    takes the artist, says who it is by name (escaped, the name being data) and shows
+    what the service shows for that artist."""
+    import asyncio
+    import html as markup
+
+    from sqlalchemy import text
+
+    from gallery_analytics import panels
+    from gallery_analytics.services.dashboard import DashboardService
+
+    name = '<img src=x onerror="alert(1)"> *Frida* & [Co](http://x)'
+    async with fresh_db.write_session() as session:
+        artist_id = str(
+            await session.scalar(
+                text(
+                    "SELECT a.artist_id FROM sales s JOIN artworks a ON a.id = s.artwork_id "
+                    "WHERE s.sold_at >= '2024-01-01' AND s.sold_at < '2024-07-01' "
+                    "GROUP BY a.artist_id ORDER BY count(*) DESC, a.artist_id LIMIT 1"
+                )
+            )
+        )
+        await session.execute(
+            text("UPDATE artists SET name = :name WHERE id = :id"), {"name": name, "id": artist_id}
+        )
+    out = tmp_path / "artist.html"
+    result = await asyncio.to_thread(
+        run_cli,
+        "report",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--param",
+        f"start={PERIOD[0]}",
+        "--param",
+        f"end={PERIOD[1]}",
+        "--artist",
+        artist_id,
+        database_url=fresh_db.url,
+    )
+    assert result.returncode == 0, result.stderr
+    page = await asyncio.to_thread(out.read_text, encoding="utf-8")
+    filters = OverviewFilters(start=PERIOD[0], end=PERIOD[1], artist_id=artist_id)
+    overview = await DashboardService(fresh_db).get_gallery_overview(filters)
+    everyone = await DashboardService(fresh_db).get_gallery_overview(
+        OverviewFilters(start=PERIOD[0], end=PERIOD[1])
+    )
+    assert overview["key_figures"].rows != everyone["key_figures"].rows
+    assert _table(page, "key_figures") == _table(
+        panels.table_html(overview["key_figures"]), "key_figures"
+    )
+    assert _table(page, "top_artists") == _table(
+        panels.table_html(overview["top_artists"], columns=TOP_ARTISTS_COLUMNS), "top_artists"
+    )
+    assert [row["artist"] for row in overview["top_artists"].rows] == [name]
+    # Named in the heading and the tab, as text: the payload never becomes markup.
+    heading = re.search(r"<strong>Period:</strong>(.*?)</p>", page, re.S)
+    assert heading is not None
+    assert markup.unescape(re.sub(r"<[^>]+>", "", heading.group(1))).startswith(
+        f" {PERIOD[0]} to {PERIOD[1]}, artist {name}."
+    )
+    assert f"<title>Gallery report, {PERIOD[0]} to {PERIOD[1]}, artist " in page
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None
+    assert markup.unescape(title.group(1)) == (
+        f"Gallery report, {PERIOD[0]} to {PERIOD[1]}, artist {name}, in EUR"
+    )
+    assert "<img src=x" not in page
+    assert '<a href="http://x' not in page  # not even autolinked
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--currency", "gbp"], "currency: expected a currency code such as EUR, got 'gbp'"),
+        (["--param", "currency=EURO"], "currency: expected a currency code such as EUR"),
+        (["--currency", "XYZ"], "currency: no exchange rates for 'XYZ'; expected one of EUR"),
+        (["--currency", "GBP", "--param", "currency=USD"], "currency: given more than once"),
+        (["--artist", "Hokusai"], "artist_id: expected a UUID"),
+        (["--param", "artist_id=nobody"], "artist_id: expected a UUID"),
+        (
+            ["--artist", "00000000-0000-4000-8000-000000000000"],
+            "artist_id: no artist has id '00000000-0000-4000-8000-000000000000'",
+        ),
+    ],
+    ids=[
+        "lower-case",
+        "param-four-letters",
+        "no-rates",
+        "twice",
+        "artist-name",
+        "param-artist",
+        "no-such-artist",
+    ],
+)
+def test_a_bad_currency_or_artist_fails_before_any_cell_runs(
+    seeded_db: Database, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    out = tmp_path / "report.html"
+    result = run_cli("report", "--out", str(out), *arguments, database_url=seeded_db.url)
+    assert result.returncode == 2, result.stderr
+    assert _errors(result.stderr).startswith(f"error: {message}"), result.stderr
+    assert _errors(result.stderr).count("\n") == 1  # one line, no traceback
+    assert not out.with_suffix(".ipynb").exists()  # no kernel ran the notebook
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,13 @@ def test_the_title_and_heading_state_the_currency_and_the_artist_by_name() -> No
         "**Panels that failed:** 0."
     )
     assert heading.metadata[reports.HEADING_METADATA]["artist"] == name
+
+
+def test_a_value_holding_an_address_shows_as_text_not_a_link() -> None:
+    """Bare addresses are links to Markdown renderers whatever is backslash-escaped:
+    an artist named "[Co](http://x)" showed as "[Co](" and a link to "http://x\\"."""
+    markdown = pytest.importorskip("nbconvert.filters.markdown_mistune")
+    value = "[Co](http://x) https://a.b/c www.example.com a@b.com <b>J. M. W. Turner</b>"
+    rendered = markdown.markdown2html_mistune(reports.escape_markdown(value))
+    assert "<a " not in rendered
+    assert html.unescape(rendered) == f"<p>{value}</p>\n"
