@@ -258,3 +258,18 @@ def test_a_value_holding_an_address_shows_as_text_not_a_link() -> None:
     rendered = markdown.markdown2html_mistune(reports.escape_markdown(value))
     assert "<a " not in rendered
     assert html.unescape(rendered) == f"<p>{value}</p>\n"
+
+
+def test_the_report_notebook_has_a_parameter_cell_line_for_every_report_parameter() -> None:
+    """papermill injects every name of REPORT_PARAMETERS; each must have its default in
+    notebook 04's parameters cell and reach ReportParameters.parse in the next one."""
+    nbformat = pytest.importorskip("nbformat")
+    from gallery_analytics.notebooks import notebooks_dir
+
+    notebook = nbformat.read(notebooks_dir() / "04-report.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assigned = {line.split(" = ")[0] for line in cell.source.splitlines() if " = " in line}
+    assert set(REPORT_PARAMETERS) <= assigned
+    parsing = next(c.source for c in notebook.cells if "ReportParameters.parse(" in c.source)
+    for name in REPORT_PARAMETERS:
+        assert f'"{name}": {name}' in parsing
