@@ -42,7 +42,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 
 from gallery_analytics.domain.columns import ColumnSpec, Kind, in_currency
-from gallery_analytics.domain.enums import OTHER_MEDIUM, ArtworkStatus
+from gallery_analytics.domain.enums import OTHER_MEDIUM, UNKNOWN, ArtworkStatus
 from gallery_analytics.domain.values import reject_awaitable, require_currency_code
 from gallery_analytics.errors import ValidationError
 
@@ -761,7 +761,8 @@ def artworks_by_medium_status(
         values=["artworks"],
     )
     # A click selects a medium (and a status); not the "Other" bucket or unknown mediums.
-    selectable = rows["medium"].notna() & (rows["medium"] != OTHER_MEDIUM)
+    # (The query labels a missing medium UNKNOWN; it is not a medium to filter by.)
+    selectable = rows["medium"].notna() & ~rows["medium"].isin([OTHER_MEDIUM, UNKNOWN])
     rows = rows.assign(
         selectable=selectable,
         medium=_labels(rows["medium"], "Unknown"),

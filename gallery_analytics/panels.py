@@ -52,6 +52,7 @@ __all__ = [
     "panel",
     "show",
     "table",
+    "table_csv",
     "table_html",
 ]
 
@@ -411,6 +412,38 @@ def _cell_class(spec: ColumnSpec) -> str:
     if spec.kind in _NUMBER_KINDS:
         return "number"
     return "date" if spec.kind in _DATE_KINDS else "text"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def table_csv(result: PanelResult) -> str:
+    """A panel's rows as CSV for a spreadsheet: the table's columns and headings
+    ("Revenue (EUR)"), values as values (numbers unformatted, dates ISO 8601, nulls
+    empty) so they calculate. Text that a spreadsheet would run as a formula (an
+    artist called ``=HYPERLINK(...)``) is prefixed with ``'``, which shows it as text."""
+    reject_awaitable(result, field="result")
+    import csv
+    import datetime as dt
+    import io
+
+    def cell(value: object) -> object:
+        if value is None:
+            return ""
+        if isinstance(value, dt.date | dt.datetime):
+            return value.isoformat()
+        if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+            return "'" + value
+        return value
+
+    specs = _chosen(result, None)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: CRLF rows, any CR or LF in a value quoted
+    writer.writerow([spec.heading() for spec in specs])
+    for row in result.rows:
+        writer.writerow([cell(row[spec.name]) for spec in specs])
+    return buffer.getvalue()
 
 
 def table_html(result: PanelResult, *, columns: Sequence[str] | None = None) -> str:

@@ -8,6 +8,9 @@ from typing import Final
 # The label the medium panel groups the mediums beyond its top ones under: not a medium,
 # so a chart never offers it as a filter.
 OTHER_MEDIUM: Final = "Other"
+# The label the panels show for a missing medium, nationality or gender: not a value to
+# filter by either.
+UNKNOWN: Final = "Unknown"
 
 
 class ArtworkStatus(enum.StrEnum):

@@ -52,12 +52,11 @@ from gallery_analytics.db.models import (
     ExhibitionVisit,
     Sale,
 )
-from gallery_analytics.domain.enums import OTHER_MEDIUM
+from gallery_analytics.domain.enums import OTHER_MEDIUM, UNKNOWN
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.errors import ValidationError
 
 PanelQuery = Select[*tuple[Any, ...]]
-UNKNOWN = "Unknown"
 TOP_MEDIUMS = 12
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -221,7 +222,7 @@ class DashboardService:
             return failed("error", str(exc))
         except Exception as exc:  # a panel's bug must not take the dashboard down
             logger.exception("panel %s failed", panel.name)
-            return failed("error", f"{type(exc).__name__}: {exc}")
+            return failed("error", _unexpected_failure(exc))
         return PanelResult(
             name=panel.name,
             title=panel.title,
@@ -354,3 +355,16 @@ def _check_budget(value: object, *, field: str, limit: float) -> float:
             value=value,
         )
     return float(value)
+
+
+def _unexpected_failure(exc: BaseException) -> str:
+    """What a panel's unexpected failure says where the panel was (a page anyone may
+    open): the driver's own first sentence, never the statement, its parameters or
+    connection details, which SQLAlchemy appends; the whole error is in the log."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    # SQLAlchemy's asyncpg adapter prefixes "<class 'asyncpg....Error'>: ".
+    text = re.sub(r"^<class '[\w.]+'>:\s*", "", text)
+    first = text.splitlines()[0][:300] if text else ""
+    name = type(getattr(cause, "__cause__", None) or cause).__name__
+    return f"{name}: {first}" if first else name

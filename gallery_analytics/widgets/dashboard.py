@@ -152,6 +152,7 @@ class GalleryDashboard(anywidget.AnyWidget):
         self.debounce_seconds = debounce_seconds
         self.stats = RefreshStats()
         self.current: GalleryOverviewDto | None = None
+        self.shown_filters: OverviewFilters | None = None  # those of ``current``
         self._base = filters  # carries what the controls do not show (top_n, today)
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
@@ -307,10 +308,12 @@ class GalleryDashboard(anywidget.AnyWidget):
         asked = {"controls": dict(self.controls), "selections": list(self.selections)}
         try:
             groups = self._panels_by_filters()
+            shown = apply_selections(self.filters(), self.active_selections())
         except GalleryAnalyticsError as error:
-            self.status = {"state": "error", "text": f"Check the filters: {error}"}
+            # ``asked``: the page stops showing "Updating…" for filters that were refused.
+            self._set_status("error", f"Check the filters: {error}", asked=asked)
             return
-        self.status = {"state": "loading", "text": "Loading…"}
+        self._set_status("loading", "Loading…")
         started = time.perf_counter()
         try:
             loads = await gather_all(
@@ -326,24 +329,44 @@ class GalleryDashboard(anywidget.AnyWidget):
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             raise
-        except GalleryAnalyticsError as error:
-            self.status = {"state": "error", "text": f"Could not refresh: {error}"}
+        except _Superseded:
             return
-        except Exception as error:  # a task's exception would otherwise vanish unseen
-            logger.exception("could not draw the dashboard")
-            self.status = {"state": "error", "text": f"Could not draw the charts: {error}"}
+        except GalleryAnalyticsError as error:
+            self._set_status("error", f"Could not refresh: {error}", asked=asked)
+            return
+        except Exception:  # a task's exception would otherwise vanish unseen
+            logger.exception("could not draw the dashboard")  # details in the log only
+            self._set_status("error", "Could not draw the charts (see the log).", asked=asked)
             return
         if generation != self._generation:
             return  # a newer refresh was asked for: never let this older result win
         elapsed = time.perf_counter() - started
         self.view = view
         self.current = overview
+        self.shown_filters = shown
         self.stats.completed += 1
         self.stats.last_seconds = elapsed
         self.stats.durations.append(elapsed)
         self.stats.last_finished_at = dt.datetime.now()
         self.stats.last_finished_monotonic = time.monotonic()
-        self.status = {"state": "ok", "text": _describe(overview)}
+        self._set_status("ok", _describe(overview), at=dt.datetime.now(dt.UTC))
+
+    def _set_status(
+        self,
+        state: str,
+        text: str,
+        *,
+        asked: Mapping[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        """The status line: ``asked`` says which filters an error answers (so the page
+        stops waiting for them); ``at`` is shown in the viewer's own time zone."""
+        status: dict[str, Any] = {"state": state, "text": text}
+        if asked is not None:
+            status["asked"] = dict(asked)
+        if at is not None:
+            status["at"] = at.isoformat()
+        self.status = status
 
     def _panels_by_filters(self) -> list[tuple[OverviewFilters, list[Panel]]]:
         """The panels grouped by the filters they are loaded with (one group unless a
@@ -365,6 +388,8 @@ class GalleryDashboard(anywidget.AnyWidget):
         tiles: list[dict[str, Any]] = []
         tile_notes: list[str] = []
         for panel in self.panels:
+            if generation != self._generation:
+                raise _Superseded  # a newer refresh was asked for: stop building this one
             result = overview.panels.get(panel.name)
             if result is None:
                 continue
@@ -372,7 +397,7 @@ class GalleryDashboard(anywidget.AnyWidget):
                 tiles.extend(_tiles(panel, result, taken={t["key"] for t in tiles}))
                 tile_notes.extend(result.notes)
                 continue
-            shown.append(_panel_view(panel, result, loaded_with[panel.name]))
+            shown.append(_panel_view(panel, result, loaded_with[panel.name], self._base.today))
         return {
             "generation": generation,
             "asked": dict(asked),
@@ -397,29 +422,29 @@ class GalleryDashboard(anywidget.AnyWidget):
             try:
                 self.select(str(content.get("panel")), content.get("filter"))
             except GalleryAnalyticsError as error:
-                self.status = {"state": "error", "text": f"Cannot filter by that: {error}"}
+                self._set_status("error", f"Cannot filter by that: {error}")
         elif kind == "download" and content.get("what") in {"report", "rows"}:
             if self._download_task is not None and not self._download_task.done():
-                self.status = {"state": "ok", "text": "A download is already being prepared."}
+                self._set_status("ok", "A download is already being prepared.")
                 return
             what = str(content["what"])
             self._download_task = self._loop.create_task(self._send_download(what))
 
     async def _send_download(self, what: str) -> None:
-        self.status = {"state": "loading", "text": f"Preparing the {_DOWNLOADS[what]}…"}
+        self._set_status("loading", f"Preparing the {_DOWNLOADS[what]}…")
         try:
             name, mime, payload = await (
                 self.report_html() if what == "report" else self.rows_parquet()
             )
         except GalleryAnalyticsError as error:
-            self.status = {"state": "error", "text": f"Download failed: {error}"}
+            self._set_status("error", f"Download failed: {error}")
             return
-        except Exception as error:  # a task's exception would otherwise vanish unseen
+        except Exception:  # a task's exception would otherwise vanish unseen
             logger.exception("download failed")
-            self.status = {"state": "error", "text": f"Download failed: {type(error).__name__}"}
+            self._set_status("error", "Download failed (see the log).")
             return
         self.send({"type": "download", "filename": name, "mime": mime}, buffers=[payload])
-        self.status = {"state": "ok", "text": f"Downloaded {name}."}
+        self._set_status("ok", f"Downloaded {name}.")
 
     async def report_html(self) -> tuple[str, str, bytes]:
         """The HTML report for the current filters: (file name, MIME type, bytes)."""
@@ -427,19 +452,31 @@ class GalleryDashboard(anywidget.AnyWidget):
         # not to show the dashboard, and cost a second of import time.
         from gallery_analytics.reports import check_parameters, execute_report
 
-        # No date chosen: the report's own default period (see ReportParameters).
-        parameters = await check_parameters(self.service.db, self.filters())
-        with tempfile.TemporaryDirectory(prefix="gallery-report-") as scratch:
-            target = Path(scratch) / "report.html"
-            report = await asyncio.to_thread(execute_report, parameters, target, progress=False)
-            payload = await asyncio.to_thread(report.html_path.read_bytes)
-        return f"{_file_stem('gallery-report', self.filters())}.html", "text/html", payload
+        # The filters of the view on screen, cross-filters included; no date chosen: the
+        # report's own default period (see ReportParameters).
+        filters = self._on_screen()
+        parameters = await check_parameters(self.service.db, filters)
+
+        def run() -> bytes:  # the scratch directory's whole life off the event loop
+            with tempfile.TemporaryDirectory(prefix="gallery-report-") as scratch:
+                report = execute_report(parameters, Path(scratch) / "report.html", progress=False)
+                return report.html_path.read_bytes()
+
+        payload = await asyncio.to_thread(run)
+        return f"{_file_stem('gallery-report', filters)}.html", "text/html", payload
+
+    def _on_screen(self) -> OverviewFilters:
+        """The filters of the view on screen (controls and every cross-filter): what a
+        download holds, even if the controls changed since and no view answered yet."""
+        if self.shown_filters is None:
+            raise ValidationError("filters", "nothing is shown yet: wait for the first view")
+        return self.shown_filters
 
     async def rows_parquet(self) -> tuple[str, str, bytes]:
         """The sales behind the view (controls and cross-filters) as Parquet."""
         from gallery_analytics.widgets.downloads import sales_parquet
 
-        filters = apply_selections(self.filters(), self.active_selections())
+        filters = self._on_screen()
         payload = await sales_parquet(self.service.db, filters)
         return f"{_file_stem('gallery-sales', filters)}.parquet", _PARQUET, payload
 
@@ -502,7 +539,13 @@ def _tiles(panel: Panel, result: PanelResult, *, taken: set[str]) -> list[dict[s
     return tiles
 
 
-def _panel_view(panel: Panel, result: PanelResult, filters: OverviewFilters) -> dict[str, Any]:
+class _Superseded(Exception):
+    """A view being built is no longer wanted (a newer refresh was asked for)."""
+
+
+def _panel_view(
+    panel: Panel, result: PanelResult, filters: OverviewFilters, today: dt.date | None
+) -> dict[str, Any]:
     """What the page needs to show one chart or table panel, all text escaped or JSON."""
     view: dict[str, Any] = {
         "name": panel.name,
@@ -512,13 +555,15 @@ def _panel_view(panel: Panel, result: PanelResult, filters: OverviewFilters) -> 
         "error": None if result.ok else _error_text(result),
         "notes": list(result.notes),
         "table": registry.table_html(result),
-        "csv": registry.table(result).to_csv(index=False) if result.ok else "",
+        "csv": registry.table_csv(result) if result.ok else "",
         "filename": f"{_file_stem(panel.name, filters)}.csv",
         "figure": None,
     }
     if panel.display is Display.CHART:
-        # With both dates, a partial first or last month or week is marked as such.
-        period = (filters.start, filters.end) if filters.start and filters.end else None
+        # With both dates, a partial first or last month or week is marked as such; so
+        # is the current one when the period runs past today.
+        end = min(filters.end, today) if filters.end and today else filters.end
+        period = (filters.start, end) if filters.start and end else None
         view["figure"] = json.loads(panel.draw(result, period=period).to_json())
     return view
 
@@ -536,10 +581,10 @@ def _file_stem(prefix: str, filters: OverviewFilters) -> str:
 
 
 def _describe(overview: GalleryOverviewDto) -> str:
-    """The status line after a refresh: when, and which panels failed (no timings:
-    those are for developers, in ``stats`` and the benchmarks)."""
+    """The status line after a refresh: which panels failed (no timings: those are for
+    developers, in ``stats`` and the benchmarks); the page adds when, in its own zone."""
     failed = overview.failed
     problem = (
         f" · {len(failed)} panel(s) failed: {', '.join(p.title for p in failed)}" if failed else ""
     )
-    return f"Updated {dt.datetime.now().strftime('%H:%M:%S')}{problem}"
+    return f"Updated{problem}"

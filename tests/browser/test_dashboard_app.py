@@ -198,7 +198,7 @@ def test_downloads_hold_what_the_view_shows(
     saved = csv_download.value
     assert saved.suggested_filename == "top_artists-2024-03-01-to-2024-06-30.csv"
     text = Path(saved.path()).read_text(encoding="utf-8")
-    assert text == panels.table(overview["top_artists"]).to_csv(index=False)
+    assert text == panels.table_csv(overview["top_artists"])
 
     with page.page.expect_download(timeout=TIMEOUT * 1000) as rows_download:
         page.page.locator(".gallery-rows").click()

@@ -789,3 +789,29 @@ def test_the_timeline_names_each_tick_once() -> None:
     axis = charts.exhibition_timeline(timeline_frame()).layout.xaxis
     assert axis.tickmode == "array"
     assert_readable(list(axis.ticktext))
+
+
+def test_a_click_selects_only_what_can_filter() -> None:
+    """Treemap tiles and revenue bars carry their selection as JSON ids (the dashboard's
+    cross-filters); the "Other" bucket and a missing medium (the query's "Unknown")
+    select nothing, since no medium is called so."""
+    import json
+
+    frame = treemap_frame()
+    frame.loc[len(frame)] = {
+        "medium": "Unknown",
+        "status": "sold",
+        "artworks": 4,
+        "list_value": 1.0,
+    }
+    frame.loc[len(frame)] = {"medium": None, "status": "sold", "artworks": 1, "list_value": 1.0}
+    (tree,) = charts.artworks_by_medium_status(frame).data
+    selections = {}
+    for node, label, parent in zip(tree.ids, tree.labels, tree.parents, strict=True):
+        if node.startswith("{"):
+            selections[(parent, label)] = json.loads(node)
+    medium_tiles = {s["medium"] for s in selections.values() if "status" not in s}
+    assert medium_tiles == {"Oil", "Bronze"}
+    assert all(s["medium"] in {"Oil", "Bronze"} for s in selections.values())
+    assert {"medium": "Oil", "status": "sold"} in selections.values()
+    assert len(set(tree.ids)) == len(tree.ids)  # still unique

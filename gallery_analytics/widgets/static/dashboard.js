@@ -105,8 +105,9 @@ function urlSearch(controls, selections) {
   const params = new URLSearchParams();
   for (const [key, name] of Object.entries(URL_KEYS)) {
     const value = controls[key];
+    // Empty dates are kept ("start="): absent ones would reopen on the default period.
     if (Array.isArray(value)) value.forEach((item) => params.append(name, item));
-    else if (value) params.set(name, value);
+    else if (value || key === "start" || key === "end") params.set(name, value || "");
   }
   for (const s of selections) params.append("select", `${s.panel}:${JSON.stringify(s.filter)}`);
   return params.toString();
@@ -201,11 +202,19 @@ function render({ model, el }) {
     inputs.currency.value = controls.currency || "";
   };
   const asked = () => canonical({ controls: model.get("controls"), selections: model.get("selections") });
+  // Pending: the controls ask for something no view answers yet. An error answering
+  // them (refused filters) ends the wait too; the cards then say they are not current.
   const markPending = () => {
+    const wanted = asked();
     const current = (model.get("view") || {}).asked;
-    const pending = !current || canonical(current) !== asked();
+    const status = model.get("status") || {};
+    const refused = status.state === "error" && status.asked && canonical(status.asked) === wanted;
+    const pending = !refused && (!current || canonical(current) !== wanted);
     root.classList.toggle("gallery-pending", pending);
-    for (const card of grid.children) card.setAttribute("aria-busy", String(pending));
+    for (const card of grid.children) {
+      card.setAttribute("aria-busy", String(pending));
+      card.classList.toggle("gallery-not-current", refused);
+    }
   };
 
   for (const key of CONTROL_KEYS) {
@@ -291,7 +300,6 @@ function render({ model, el }) {
   };
 
   let drawing = Promise.resolve();
-  let shownGeneration = null;
   const showView = async () => {
     const view = model.get("view") || {};
     if (!view.panels) return;
@@ -307,7 +315,7 @@ function render({ model, el }) {
       card.csv.setAttribute("aria-label", `Download ${panel.title} as CSV`);
       card.message.textContent = panel.error || "";
       showNotes(card.notes, panel.notes);
-      card.table.innerHTML = panel.table; // escaped by the kernel (pandas to_html, escape=True)
+      card.table.innerHTML = panel.table; // escaped by the kernel (panels.table_html)
       if (panel.display !== "chart") continue;
       card.plot.setAttribute("aria-label", `${panel.title} (chart; the table below has its values)`);
       if (panel.figure && panel.state === "ok") {
@@ -332,11 +340,13 @@ function render({ model, el }) {
         );
       } else {
         card.plot.hidden = true;
-        if (window.Plotly && card.plot.data) Plotly.purge(card.plot);
+        if (window.Plotly && card.plot.data) {
+          Plotly.purge(card.plot); // drops the plot's listeners: bind the click again later
+          card.clickable = false;
+        }
       }
     }
     await Promise.all(draws);
-    shownGeneration = view.generation;
     root.dataset.generation = String(view.generation);
     markPending();
   };
@@ -349,10 +359,13 @@ function render({ model, el }) {
   };
 
   const showStatus = () => {
-    const { state = "ok", text = "" } = model.get("status") || {};
-    status.textContent = text;
+    const { state = "ok", text = "", at } = model.get("status") || {};
+    // The time of an update is shown in the viewer's zone, not the server's.
+    const when = at ? ` ${new Date(at).toLocaleTimeString()}` : "";
+    status.textContent = `${text}${when}`;
     status.dataset.state = state;
     root.dataset.state = state;
+    markPending();
   };
 
   const syncUrl = () => {

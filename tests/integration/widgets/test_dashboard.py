@@ -72,7 +72,8 @@ async def test_first_view_matches_the_service(seeded_db: Database) -> None:
     assert _kpi(dashboard, "artworks") == f"{figures['artworks']:,.0f}"
     assert _kpi(dashboard, "visitors") == f"{figures['visitors']:,.0f}"
     assert dashboard.status["state"] == "ok"
-    assert dashboard.status["text"].startswith("Updated ")
+    assert dashboard.status["text"] == "Updated"
+    assert dt.datetime.fromisoformat(dashboard.status["at"]).tzinfo is not None
     assert "ms" not in dashboard.status["text"]  # timings are for developers, not the page
     assert repr(dashboard) == "GalleryDashboard(7 panels)"
     layout = _shown(dashboard, "monthly_revenue")["figure"]["layout"]
@@ -112,9 +113,9 @@ async def test_panels_come_from_the_panel_registry(seeded_db: Database) -> None:
         expected = registry.draw(overview[panel.name]).to_plotly_json()
         assert shown["title"] == panel.title
         assert [t["type"] for t in shown["figure"]["data"]] == [t["type"] for t in expected["data"]]
-        # The CSV download is exactly the panel's table (what the chart shows).
+        # The CSV download is the panel's table (what the chart shows), as values.
         table = registry.table(overview[panel.name])
-        assert shown["csv"] == table.to_csv(index=False)
+        assert shown["csv"] == registry.table_csv(overview[panel.name])
         parsed = await asyncio.to_thread(pd.read_csv, io.StringIO(shown["csv"]), dtype=str)
         assert parsed.shape == table.shape
     key_figures = registry.panel("key_figures")
@@ -242,7 +243,7 @@ async def test_a_failing_panel_shows_its_error_while_the_others_update(
     assert failed["state"] == "error"
     assert "division by zero" in failed["error"]
     assert failed["csv"] == ""
-    assert "1 panel(s) failed: Revenue by month" in dashboard.status["text"]
+    assert dashboard.status["text"] == "Updated · 1 panel(s) failed: Revenue by month"
     top = await DashboardService(seeded_db).get_gallery_overview({**YEAR_2024, "status": "sold"})
     assert _trace(dashboard, "top_artists")["x"] == to_frame(top["top_artists"])["revenue"].tolist()
 
@@ -270,6 +271,8 @@ async def test_bad_filters_from_the_page_are_reported_not_queried(
     assert dashboard.status["state"] == "error"
     assert message in dashboard.status["text"]
     assert dashboard.view == shown
+    # The error answers those controls: the page stops showing "Updating…".
+    assert dashboard.status["asked"]["controls"] == dashboard.controls
 
 
 async def test_unknown_controls_from_the_page_are_refused(seeded_db: Database) -> None:
@@ -400,6 +403,8 @@ async def test_export_report_sends_the_html_for_the_current_filters(
         "state": "ok",
         "text": "Downloaded gallery-report-2024-01-01-to-2024-12-31.html.",
     }
+    assert dashboard.shown_filters is not None
+    assert dashboard.shown_filters.mediums == ("Photography", "Print")
 
 
 async def test_clicking_an_artist_narrows_the_other_panels_to_that_artist(
