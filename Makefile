@@ -95,4 +95,4 @@ clean:
 # The dashboard's plotly.js (core + the trace types the charts draw). Needs npm; the built
 # file is committed, so installing the project does not.
 plotly-bundle:
-	cd frontend/plotly-bundle && npm install --no-audit --no-fund && npm run build
+	cd frontend/plotly-bundle && npm ci --no-audit --no-fund && npm run build
