@@ -217,20 +217,18 @@ def _list_price(filters: OverviewFilters) -> tuple[ColumnElement[Any], PanelQuer
     converted at the rate of the acquisition month; in the base currency no rate is
     needed, so an undated work's price converts only there.
     """
-    statement = select().select_from(Artwork)
-    if filters.currency == LIST_PRICE_CURRENCY:
-        return Artwork.list_price.expression, statement
-    month = cast(func.date_trunc("month", Artwork.acquired_at), Date)
-    target = aliased(ExchangeRate, name="target_rate")
-    statement = statement.outerjoin(
-        target, (target.currency == filters.currency) & (target.month == month)
+    amount, join_rates = _converted(
+        Artwork.list_price,
+        literal(LIST_PRICE_CURRENCY),
+        _rate_month(Artwork.acquired_at),
+        filters,
     )
-    return Artwork.list_price / target.rate, statement
+    return amount, join_rates(select().select_from(Artwork))
 
 
 def _excluded_list_prices(filters: OverviewFilters, *, dated_only: bool) -> PanelQuery:
     amount, artworks = _list_price(filters)
-    month = cast(func.date_trunc("month", Artwork.acquired_at), Date).label("month")
+    month = _rate_month(Artwork.acquired_at).label("month")
     statement = artworks.add_columns(
         literal(LIST_PRICE_CURRENCY, String).label("currency"),
         month,
