@@ -121,6 +121,9 @@ class GalleryDashboard(anywidget.AnyWidget):
     view = traitlets.Dict().tag(sync=True)
     # {"state": "loading" | "ok" | "error", "text": "..."}: the aria-live status line.
     status = traitlets.Dict({"state": "loading", "text": "Loading…"}).tag(sync=True)
+    # The same for downloads, on a line of their own: a report takes a while, and a
+    # refresh meanwhile must not hide its progress (nor a download hide a refresh's).
+    download_status = traitlets.Dict({"state": "ok", "text": ""}).tag(sync=True)
     # Mirror the filters in the page's URL (served as an app), restoring them on open.
     url_state = traitlets.Bool(False).tag(sync=True)
 
@@ -425,26 +428,29 @@ class GalleryDashboard(anywidget.AnyWidget):
                 self._set_status("error", f"Cannot filter by that: {error}")
         elif kind == "download" and content.get("what") in {"report", "rows"}:
             if self._download_task is not None and not self._download_task.done():
-                self._set_status("ok", "A download is already being prepared.")
+                self.download_status = {
+                    "state": "ok",
+                    "text": "A download is already being prepared.",
+                }
                 return
             what = str(content["what"])
             self._download_task = self._loop.create_task(self._send_download(what))
 
     async def _send_download(self, what: str) -> None:
-        self._set_status("loading", f"Preparing the {_DOWNLOADS[what]}…")
+        self.download_status = {"state": "loading", "text": f"Preparing the {_DOWNLOADS[what]}…"}
         try:
             name, mime, payload = await (
                 self.report_html() if what == "report" else self.rows_parquet()
             )
         except GalleryAnalyticsError as error:
-            self._set_status("error", f"Download failed: {error}")
+            self.download_status = {"state": "error", "text": f"Download failed: {error}"}
             return
         except Exception:  # a task's exception would otherwise vanish unseen
             logger.exception("download failed")
-            self._set_status("error", "Download failed (see the log).")
+            self.download_status = {"state": "error", "text": "Download failed (see the log)."}
             return
         self.send({"type": "download", "filename": name, "mime": mime}, buffers=[payload])
-        self._set_status("ok", f"Downloaded {name}.")
+        self.download_status = {"state": "ok", "text": f"Downloaded {name}."}
 
     async def report_html(self) -> tuple[str, str, bytes]:
         """The HTML report for the current filters: (file name, MIME type, bytes)."""

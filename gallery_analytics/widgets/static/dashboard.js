@@ -157,6 +157,7 @@ function render({ model, el }) {
   const clearButton = element("button", { type: "button", class: "gallery-clear", text: "Clear all filters" });
   const chips = element("div", { class: "gallery-chips", "aria-label": "Active cross-filters" });
   const status = element("div", { class: "gallery-status-line", role: "status", "aria-live": "polite" });
+  const downloadStatus = element("div", { class: "gallery-download-status", role: "status", "aria-live": "polite" });
   const tiles = element("div", { class: "gallery-tiles" });
   const tileNotes = element("ul", { class: "gallery-notes gallery-tile-notes" });
   const grid = element("div", { class: "gallery-grid" });
@@ -170,7 +171,7 @@ function render({ model, el }) {
       field("status", "Status", inputs.status),
       field("user", "User", inputs.user_id),
       field("currency", "Currency", inputs.currency),
-      element("div", { class: "gallery-actions" }, [exportButton, rowsButton, clearButton]),
+      element("div", { class: "gallery-actions" }, [exportButton, rowsButton, clearButton, downloadStatus]),
     ]),
     chips,
     status,
@@ -382,6 +383,12 @@ function render({ model, el }) {
 
   onModel("change:view", redraw);
   onModel("change:status", showStatus);
+  const showDownloadStatus = () => {
+    const { state = "ok", text = "" } = model.get("download_status") || {};
+    downloadStatus.textContent = text;
+    downloadStatus.dataset.state = state;
+  };
+  onModel("change:download_status", showDownloadStatus);
   onModel("change:controls", () => { showControls(); markPending(); syncUrl(); });
   onModel("change:selections", () => { showChips(); markPending(); syncUrl(); });
   onModel("msg:custom", (message, buffers) => {

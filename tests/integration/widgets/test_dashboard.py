@@ -399,10 +399,11 @@ async def test_export_report_sends_the_html_for_the_current_filters(
     assert "Photography" in page
     assert "sold" in page.lower()
     assert page.count("Plotly.newPlot(") == 6
-    assert dashboard.status == {
+    assert dashboard.download_status == {
         "state": "ok",
         "text": "Downloaded gallery-report-2024-01-01-to-2024-12-31.html.",
     }
+    assert dashboard.status["text"] == "Updated"  # the refresh's line is its own
     assert dashboard.shown_filters is not None
     assert dashboard.shown_filters.mediums == ("Photography", "Print")
 
