@@ -13,8 +13,9 @@ fails with the exact differences and the console errors.
 Besides the busy cores, the page's JavaScript runs 4x slower (Chromium's CPU throttling,
 as on a slower laptop): anywidget's 2 s deadline for a widget to initialise is a race
 against the client's main thread, and the throttle keeps the test's client slow however
-fast this machine's cores are. The timeouts (three minutes to the first view, one minute per change) leave
-a correct dashboard any amount of slack; nothing here waits a fixed time.
+fast this machine's cores are. The timeouts (three minutes to the first view, one
+minute per change) leave a correct dashboard any amount of slack; nothing here waits a
+fixed time.
 """
 
 from __future__ import annotations
