@@ -35,7 +35,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -287,9 +287,29 @@ class GalleryDashboard(anywidget.AnyWidget):
             await asyncio.wait([self._task])
 
     def _on_filter_change(self, change: Mapping[str, Any]) -> None:
-        if change["name"] == "selections" and self._relabelled():
+        self._on_loop(lambda: self._filters_changed(str(change["name"])))
+
+    def _filters_changed(self, name: str) -> None:
+        if name == "selections" and self._relabelled():
             return  # relabelling changed the trait again, which schedules the refresh
         self.schedule_refresh()  # synchronous: schedules, never blocks or awaits
+
+    def _on_loop(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the dashboard's event loop, now if this is it.
+
+        Messages from the page may arrive on another thread: JupyterLab sends widget
+        messages through a kernel subshell, which ipykernel 7 runs on a thread and event
+        loop of its own. A task created on this loop from there is never woken up (the
+        second filter change in JupyterLab did nothing), so it is handed over with
+        ``call_soon_threadsafe``."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            action()
+        else:
+            self._loop.call_soon_threadsafe(action)
 
     def _relabelled(self) -> bool:
         """Give cross-filters set by the page (a shared link) their chips' labels, made
@@ -413,7 +433,11 @@ class GalleryDashboard(anywidget.AnyWidget):
     # -- messages from the page -----------------------------------------------------------
 
     def _on_message(self, _: Any, content: Any, buffers: Sequence[bytes]) -> None:
-        """Custom messages from the page: a chart click, or a download request."""
+        """Custom messages from the page: a chart click, or a download request (handled
+        on the dashboard's loop, whatever thread delivered them)."""
+        self._on_loop(lambda: self._handle_message(content))
+
+    def _handle_message(self, content: Any) -> None:
         if not isinstance(content, Mapping):
             return
         kind = content.get("type")

@@ -499,3 +499,42 @@ async def test_a_page_opened_on_an_old_view_gets_a_fresh_one(seeded_db: Database
     dashboard._on_message(dashboard, {"type": "opened"}, [])
     await dashboard.wait_idle()
     assert dashboard.stats.completed == completed + 1
+
+
+async def test_changes_arriving_on_another_thread_refresh_the_view(seeded_db: Database) -> None:
+    """JupyterLab sends widget messages through a kernel subshell, which ipykernel 7 runs
+    on a thread and event loop of its own. A filter change or click arriving there must
+    still refresh the view (before: the task was created on the dashboard's loop from the
+    other thread, never woken, and the second change in JupyterLab did nothing; asyncio's
+    debug mode, on here, refuses such a call outright)."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    try:
+        dashboard = await _dashboard(seeded_db, debounce_seconds=0.01)
+        completed = dashboard.stats.completed
+
+        def from_a_subshell() -> None:
+            async def deliver() -> None:  # as ipykernel's subshell thread runs handlers
+                dashboard.controls = {**dashboard.controls, "status": "sold"}
+                dashboard._on_message(
+                    dashboard,
+                    {"type": "select", "panel": "monthly_revenue", "filter": {"month": "2024-03"}},
+                    [],
+                )
+
+            asyncio.run(deliver())
+
+        await asyncio.to_thread(from_a_subshell)
+        for _ in range(500):
+            await asyncio.sleep(0.02)
+            if dashboard.stats.completed > completed and dashboard._task is not None:
+                await dashboard.wait_idle()
+                if dashboard.view["asked"]["selections"]:
+                    break
+    finally:
+        loop.set_debug(False)
+    expected = await DashboardService(seeded_db).get_gallery_overview(
+        {"start": "2024-03-01", "end": "2024-03-31", "status": "sold"}
+    )
+    assert dashboard.view["asked"]["controls"]["status"] == "sold"
+    assert _kpi(dashboard, "artworks") == f"{to_frame(expected['key_figures'])['artworks'][0]:,}"
