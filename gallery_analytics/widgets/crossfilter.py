@@ -44,13 +44,9 @@ class Selection:
     panel: str
     filter: tuple[tuple[str, str], ...]
 
-    @property
-    def label(self) -> str:
-        """The chip's text, e.g. "Medium: Print · Status: sold"."""
-        return self.describe({})
-
     def describe(self, names: Mapping[str, str]) -> str:
-        """The chip's text, showing ids by the names in ``names`` where known."""
+        """The chip's text, e.g. "Medium: Print · Status: sold", showing ids by the names
+        in ``names`` where known."""
         parts = []
         for key, value in self.filter:
             value = names.get(value, value)

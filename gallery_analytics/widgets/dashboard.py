@@ -94,7 +94,6 @@ class RefreshStats:
     completed: int = 0
     cancelled: int = 0  # refreshes whose queries were running when a newer one came
     last_seconds: float | None = None
-    last_finished_at: dt.datetime | None = None
     last_finished_monotonic: float | None = None
     durations: list[float] = field(default_factory=list)
 
@@ -370,7 +369,6 @@ class GalleryDashboard(anywidget.AnyWidget):
         self.stats.completed += 1
         self.stats.last_seconds = elapsed
         self.stats.durations.append(elapsed)
-        self.stats.last_finished_at = dt.datetime.now()
         self.stats.last_finished_monotonic = time.monotonic()
         self._set_status("ok", _describe(overview), at=dt.datetime.now(dt.UTC))
 
