@@ -22,7 +22,7 @@ process on every core, and prints the two side by side with the targets:
 the DOM against ``DashboardService(db).get_gallery_overview`` for the same filters.
 
     .venv/bin/python benchmarks/browser_dashboard.py [--size medium] [--changes 12]
-        [--views 5] [--cull-after 20] [--preheat]
+        [--views 5] [--cull-after 20] [--no-preheat]
 """
 
 from __future__ import annotations
@@ -399,5 +399,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--cull-after", type=int, default=20, help="seconds (the launcher's --cull-after)"
     )
-    parser.add_argument("--preheat", action="store_true", help="serve with --preheat")
-    main(parser.parse_args())
+    parser.add_argument(
+        "--no-preheat", action="store_true", help="serve with --no-preheat (default: preheated)"
+    )
+    arguments = parser.parse_args()
+    arguments.preheat = not arguments.no_preheat
+    main(arguments)

@@ -36,7 +36,9 @@ def test_the_dashboard_is_served_and_a_gone_pages_kernel_is_culled(
     seeded_db: Database, tmp_path: Path
 ) -> None:
     log = tmp_path / "voila.log"
-    options = ["--cull-after", str(CULL_AFTER_SECONDS)]
+    # No preheated kernel: it would serve the page and be replaced, and pooled kernels are
+    # never culled; the page's own kernel is the one to watch here.
+    options = ["--cull-after", str(CULL_AFTER_SECONDS), "--no-preheat"]
     with serve_dashboard(seeded_db.url, log, options=options) as served:
         with urllib.request.urlopen(served.url, timeout=180) as response:
             page = response.read().decode()

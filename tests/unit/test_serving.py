@@ -60,7 +60,8 @@ def test_voila_reads_every_setting_as_meant() -> None:
     assert parsed.voila.resources == {"metadata": {"name": PAGE_TITLE}}
     assert parsed.voila.show_tracebacks is False
     assert parsed.voila.strip_sources is True
-    assert parsed.voila.preheat_kernel is False
+    assert parsed.voila.preheat_kernel is True  # a page opens in 2 s instead of 11
+    assert parsed.voila.default_pool_size == 1
 
 
 def test_culling_preheating_browser_and_title_are_options() -> None:
@@ -68,14 +69,13 @@ def test_culling_preheating_browser_and_title_are_options() -> None:
         NOTEBOOK,
         open_browser=True,
         culling=KernelCulling.after(20),
-        preheat=True,
+        preheat=False,
         title="Sales <2024>",
     )
     parsed = Parsed(arguments)
     assert parsed.app.open_browser is True
     assert (parsed.kernels.cull_idle_timeout, parsed.kernels.cull_interval) == (20, 5)
-    assert parsed.voila.preheat_kernel is True
-    assert parsed.voila.default_pool_size == 1
+    assert parsed.voila.preheat_kernel is False
     assert parsed.voila.resources == {"metadata": {"name": "Sales <2024>"}}
 
 
