@@ -113,8 +113,9 @@ def test_a_hostile_link_in_any_parameter_is_a_sentence_never_markup(
     page.page.wait_for_timeout(500)  # anything an injected handler would do, done
     assert page.page.evaluate(PWNED)
     assert page.page.evaluate(INJECTED) == []
+    # The tab title states the period shown, not text the link made up (a link could
+    # make the app's own title say anything).
     assert "<" not in page.page.title(), page.page.title()
-    assert "onerror" not in page.page.inner_text(".gallery-status-line")
     page.page.locator(".gallery-clear").click(force=True)
     page.set_date("start", dt.date(2024, 3, 1))
     page.set_date("end", dt.date(2024, 6, 30))
@@ -243,14 +244,23 @@ def test_download_spam_in_the_page_gives_one_file(
     _settled(page)
     downloads: list[Any] = []
     page.page.on("download", lambda download: downloads.append(download))
-    button = page.page.locator(".gallery-rows")
-    for _ in range(10):
-        button.click()
-    page.page.wait_for_timeout(100)
-    page.page.wait_for_function(
-        "() => /Downloaded/.test(document.querySelector('.gallery-status-line').textContent)",
-        timeout=TIMEOUT * 1000,
+    page.page.evaluate(
+        """() => { window.statuses = [];
+            new MutationObserver(() => window.statuses.push(
+                document.querySelector('.gallery-status-line').textContent))
+            .observe(document.querySelector('.gallery-status-line'),
+                     {childList: true, characterData: true, subtree: true}); }"""
     )
-    page.page.wait_for_timeout(1500)
-    assert 1 <= len(downloads) <= 2, [d.suggested_filename for d in downloads]
+    # Ten clicks in one go (a script, or a double-clicking analyst on a slow link): all
+    # arrive while the first download is being prepared.
+    page.page.evaluate(
+        "() => { for (let i = 0; i < 10; i++) document.querySelector('.gallery-rows').click(); }"
+    )
+    for _ in range(int(TIMEOUT * 10)):
+        if downloads:
+            break
+        page.page.wait_for_timeout(100)
+    page.page.wait_for_timeout(3000)  # any further download would have arrived by now
+    history = page.page.evaluate("() => window.statuses")
+    assert len(downloads) == 1, ([d.suggested_filename for d in downloads], history)
     assert page.unexpected_problems() == []
