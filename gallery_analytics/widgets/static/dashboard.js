@@ -295,6 +295,7 @@ function render({ model, el }) {
   const figureLayout = (figure) => {
     // The card's heading is the title (text, for screen readers too): not drawn twice.
     const layout = { ...(figure.layout || {}), autosize: true, title: { text: "" } };
+    if (!layout.template) layout.template = model.get("template"); // sent once, not per chart
     layout.margin = { ...(layout.margin || {}), t: 30 };
     delete layout.width;
     return DARK && DARK.matches ? darkLayout(layout) : layout;

@@ -77,7 +77,8 @@ async def test_first_view_matches_the_service(seeded_db: Database) -> None:
     assert "ms" not in dashboard.status["text"]  # timings are for developers, not the page
     assert repr(dashboard) == "GalleryDashboard(7 panels)"
     layout = _shown(dashboard, "monthly_revenue")["figure"]["layout"]
-    assert layout["template"]["layout"]["colorway"][0] == "#E69F00"
+    assert "template" not in layout  # sent once, as the template trait
+    assert dashboard.template["layout"]["colorway"][0] == "#E69F00"
     assert dashboard.view["config"]["displaylogo"] is False  # no cloud links
 
 
