@@ -606,7 +606,11 @@ def _panel_view(
         # is the current one when the period runs past today.
         end = min(filters.end, today) if filters.end and today else filters.end
         period = (filters.start, end) if filters.start and end else None
-        view["figure"] = json.loads(panel.draw(result, period=period).to_json())
+        figure = json.loads(panel.draw(result, period=period).to_json())
+        # Built unthemed, a figure still carries plotly's default template: the page
+        # applies the gallery's, sent once.
+        figure.get("layout", {}).pop("template", None)
+        view["figure"] = figure
     return view
 
 

@@ -244,6 +244,8 @@ def test_an_app_in_dark_mode_at_any_width(
                         .getAttribute('aria-live'),
                     tables: document.querySelectorAll('.gallery-chart table').length,
                     scroll: document.documentElement.scrollWidth,
+                    colorways: [...document.querySelectorAll('.js-plotly-plot')]
+                        .map(plot => plot._fullLayout.colorway[0]),
                     cards};
         }"""
     )
@@ -255,6 +257,7 @@ def test_an_app_in_dark_mode_at_any_width(
         assert 0 < card["svg"] <= card["card"] + 1, layout["cards"]
     assert layout["scroll"] <= width + 1  # nothing wider than the screen
     assert layout["status"] == "polite"
+    assert set(layout["colorways"]) == {"#E69F00"}  # the gallery's template, sent once
     assert layout["tables"] == len(CHART_PANELS)  # the text behind every chart
     for developer_text in (".venv", "voila ", "Voila", " ms", "Traceback", "ipynb"):
         assert developer_text not in layout["text"], developer_text
