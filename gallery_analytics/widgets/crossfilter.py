@@ -70,7 +70,7 @@ def parse_selection(item: Any, panels: Mapping[str, Panel]) -> Selection:
     name = item.get("panel")
     panel = panels.get(name) if isinstance(name, str) else None
     if panel is None or not panel.selects:
-        raise ValidationError("selections", f"no chart {name!r} can be clicked to filter")
+        raise ValidationError("selections", f"no chart {_short(name)} can be clicked to filter")
     chosen = item.get("filter")
     if not isinstance(chosen, Mapping) or not chosen:
         raise ValidationError("selections", "a cross-filter needs what was selected")
@@ -78,7 +78,7 @@ def parse_selection(item: Any, panels: Mapping[str, Panel]) -> Selection:
     if unexpected:
         raise ValidationError(
             "selections",
-            f"{panel.title!r} selects {', '.join(panel.selects)}, not {unexpected[0]!r}",
+            f"{panel.title!r} selects {', '.join(panel.selects)}, not {_short(unexpected[0])}",
         )
     checked = []
     for key in panel.selects:  # declared order, so equal selections compare equal
@@ -136,3 +136,9 @@ def apply_selections(filters: OverviewFilters, selections: list[Selection]) -> O
                     raise ValidationError("month", f"{value} is outside the chosen period")
     changes.update(start=start, end=end, mediums=mediums, status=status, artist_id=artist)
     return OverviewFilters.parse({**filters.model_dump(), **changes})
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """Page input quoted in a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

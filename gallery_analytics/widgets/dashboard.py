@@ -68,6 +68,11 @@ DEBOUNCE_SECONDS: Final = 0.25
 # run the notebook before anyone asks; a notebook may be reopened hours later).
 STALE_AFTER_SECONDS: Final = 30.0
 CONTROL_KEYS: Final = ("start", "end", "mediums", "status", "user_id", "currency")
+# More cross-filters than this from the page are refused unread (a click makes one per
+# chart; a crafted link could send thousands).
+MAX_SELECTIONS_CHECKED: Final = 10_000
+# The status line shows at most this much of a message (it may quote page input).
+MAX_STATUS_CHARS: Final = 300
 
 
 def _read_plotly_bundle() -> str:
@@ -207,6 +212,15 @@ class GalleryDashboard(anywidget.AnyWidget):
         await dashboard._refresh(dashboard._generation)
         return dashboard
 
+    def close(self) -> None:
+        """Close the widget (a page closed, a cell re-run) and stop its work: a refresh
+        or download in flight is cancelled, so its queries stop on the server and its
+        connections are returned, and nothing is sent to the closed comm."""
+        for task in (self._task, self._download_task):
+            if task is not None and not task.done():
+                task.cancel()
+        super().close()
+
     def __repr__(self) -> str:  # the default repr embeds every trait, plotly.js included
         return f"GalleryDashboard({len(self.panels)} panels)"
 
@@ -227,11 +241,23 @@ class GalleryDashboard(anywidget.AnyWidget):
         )
 
     def active_selections(self) -> list[Selection]:
-        """The cross-filters, each checked (ValidationError names a bad one)."""
+        """The cross-filters, each checked (ValidationError names a bad one); at most one
+        per chart, as clicking makes them (a later one for the same chart replaces an
+        earlier one, so a link cannot pile up thousands)."""
         if not isinstance(self.selections, list):
             raise ValidationError("selections", "expected a list of cross-filters")
         known = {panel.name: panel for panel in self.panels}
-        return [parse_selection(item, known) for item in self.selections]
+        clickable = sum(1 for panel in self.panels if panel.selects)
+        if len(self.selections) > MAX_SELECTIONS_CHECKED:
+            raise ValidationError(
+                "selections", f"at most {clickable} cross-filters, one per clickable chart"
+            )
+        latest: dict[str, Selection] = {}
+        for item in self.selections:
+            selection = parse_selection(item, known)
+            latest.pop(selection.panel, None)  # keeps click order: the latest comes last
+            latest[selection.panel] = selection
+        return list(latest.values())
 
     def filters_for(self, panel: Panel) -> OverviewFilters:
         """What ``panel`` shows: the controls narrowed by every cross-filter made on
@@ -386,6 +412,8 @@ class GalleryDashboard(anywidget.AnyWidget):
     ) -> None:
         """The status line: ``asked`` says which filters an error answers (so the page
         stops waiting for them); ``at`` is shown in the viewer's own time zone."""
+        if len(text) > MAX_STATUS_CHARS:
+            text = text[: MAX_STATUS_CHARS - 1] + "…"
         status: dict[str, Any] = {"state": state, "text": text}
         if asked is not None:
             status["asked"] = dict(asked)
@@ -462,7 +490,7 @@ class GalleryDashboard(anywidget.AnyWidget):
                 self.select(str(content.get("panel")), content.get("filter"))
             except GalleryAnalyticsError as error:
                 self._set_status("error", f"Cannot filter by that: {error}")
-        elif kind == "download" and content.get("what") in {"report", "rows"}:
+        elif kind == "download" and content.get("what") in ("report", "rows"):
             if self._download_task is not None and not self._download_task.done():
                 self.download_status = {
                     "state": "ok",

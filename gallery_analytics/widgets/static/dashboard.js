@@ -349,6 +349,7 @@ function render({ model, el }) {
       }
     }
     await Promise.all(draws);
+    syncTitle(view);
     root.dataset.generation = String(view.generation);
     markPending();
   };
@@ -377,8 +378,12 @@ function render({ model, el }) {
     if (target !== `${window.location.pathname}${window.location.search}${window.location.hash}`) {
       window.history.replaceState(window.history.state, "", target);
     }
-    // Served as an app, the tab says what it shows (a bookmark or a shared link too).
-    const { start, end } = model.get("controls") || {};
+  };
+  // Served as an app, the tab says what it shows (a bookmark or a shared link too):
+  // the period of the view on screen, which the kernel accepted, never a link's text.
+  const syncTitle = (view) => {
+    if (!model.get("url_state") || !view.asked) return;
+    const { start, end } = view.asked.controls || {};
     document.title = `Gallery dashboard · ${start || "all time"} to ${end || "today"}`;
   };
 
