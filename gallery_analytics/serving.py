@@ -19,7 +19,7 @@ jupyter_server 2, read from their sources):
   websocket handler returns ``settings["websocket_compression_options"]`` from
   ``get_compression_options``, and Voila copies ``tornado_settings`` into the
   application's settings): widget state, JavaScript bundles included, is text that
-  deflates 3-4x. Level 1: plotly.js (4.8 MB) deflates to 1.7 MB in 0.06 s; level 6
+  deflates 3-4x. Level 1: the full plotly.js (4.8 MB) deflates to 1.7 MB in 0.06 s; level 6
   gains 0.2 MB for 2.5x the CPU, which a loaded server has less of.
 - **Gzipped HTTP responses** (tornado's ``compress_response``). Voila's JavaScript is
   most of a view's bytes (about 10 MB, sent again on every view: Voila serves its
@@ -68,9 +68,9 @@ WEBSOCKET_COMPRESSION_LEVEL: Final = 1
 # Measured with benchmarks/browser_dashboard.py (medium data, this 2-core machine, new
 # dashboard): first full view 11.1 s without, 2.1 s with a preheated kernel (17.9 s and
 # 3.3 s with every core busy); the target is 4 s. The price: the pooled kernel holds
-# ~260 MB all the time, and the page it serves shows data as of when it ran the notebook
-# (the pool refills right after each use, so only a page opened after a quiet spell shows
-# older data; any filter change reloads).
+# ~260 MB all the time. The page it serves would show data as of when it ran the notebook,
+# so the dashboard reloads a view older than 30 s when a page opens on it
+# (gallery_analytics.widgets.dashboard.STALE_AFTER_SECONDS).
 PREHEAT_DEFAULT: Final = True
 
 
