@@ -31,6 +31,7 @@ import typer
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import URL, make_url
 
+from gallery_analytics import serving  # its defaults are the command's (Voila: lazily)
 from gallery_analytics.config import IsoDate, Settings, mask_url
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
 from gallery_analytics.db.embedded import EmbeddedPostgres
@@ -520,14 +521,14 @@ async def demo(
 def dashboard(
     port: Annotated[
         int, typer.Option(min=1, max=65535, metavar="PORT", help="port to serve on")
-    ] = 8866,
+    ] = serving.DEFAULT_PORT,
     host: Annotated[
         str,
         typer.Option(
             metavar="ADDRESS",
             help="address to listen on: 127.0.0.1 is this machine only, 0.0.0.0 every network",
         ),
-    ] = "127.0.0.1",
+    ] = serving.DEFAULT_HOST,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="do not open the dashboard in a browser")
     ] = False,
@@ -539,7 +540,7 @@ def dashboard(
             help="shut down the kernel of a page that has been gone this long (each open "
             "page runs a kernel of its own, some 300 MB)",
         ),
-    ] = 300,
+    ] = serving.KernelCulling().idle_seconds,
     preheat: Annotated[
         bool,
         typer.Option(
@@ -548,11 +549,10 @@ def dashboard(
             "(it opens in about 2 s instead of 11; that kernel holds its memory all the time; "
             "a page opened on a view older than 30 s reloads it)",
         ),
-    ] = True,
+    ] = serving.PREHEAT_DEFAULT,
 ) -> None:
     """Serve the interactive dashboard as a web app (Voila) until interrupted; closed
     pages' kernels are shut down (see gallery_analytics/serving.py for every setting)."""
-    from gallery_analytics import serving
 
     settings = Settings.from_env()
     command = serving.voila_command(  # MissingExtraError before anything starts
