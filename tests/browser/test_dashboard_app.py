@@ -197,7 +197,7 @@ def test_downloads_hold_what_the_view_shows(
         page.page.locator(".gallery-chart[data-panel='top_artists'] .gallery-csv").click()
     saved = csv_download.value
     assert saved.suggested_filename == "top_artists-2024-03-01-to-2024-06-30.csv"
-    text = Path(saved.path()).read_text(encoding="utf-8")
+    text = Path(saved.path()).read_bytes().decode("utf-8")  # as saved: CRLF rows (RFC 4180)
     assert text == panels.table_csv(overview["top_artists"])
 
     with page.page.expect_download(timeout=TIMEOUT * 1000) as rows_download:
