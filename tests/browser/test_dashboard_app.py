@@ -12,7 +12,7 @@ import io
 import json
 import subprocess
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +20,12 @@ import pandas as pd
 import pytest
 
 from gallery_analytics import panels
-from gallery_analytics.db.database import Database
 from gallery_analytics.services.dashboard import DashboardService
 from tests.browser.dashboard_page import CHART_PANELS, DashboardPage, ServiceOracle, View
 from tests.browser.harness import ServedDashboard
-from tests.browser.test_report_in_chromium import ARGS, CHROMIUM
 
 TIMEOUT = 90.0  # seconds per view: the machine is kept busy on purpose
 SPRING = {"start": "2024-03-01", "end": "2024-06-30"}
-
-
-@pytest.fixture
-def oracle(seeded_db: Database) -> Iterator[ServiceOracle]:
-    with ServiceOracle(seeded_db.url) as service:
-        yield service
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _open(browser: Any, url: str, **context: Any) -> DashboardPage:

@@ -24,7 +24,6 @@ from gallery_analytics.frames import to_frame
 from gallery_analytics.services.dashboard import DashboardService
 from tests.browser.dashboard_page import DashboardPage, ServiceOracle
 from tests.browser.harness import ServedDashboard, serve_dashboard
-from tests.browser.test_report_in_chromium import ARGS, CHROMIUM
 
 TIMEOUT = 90.0
 SPRING = {"start": "2024-03-01", "end": "2024-06-30"}
@@ -40,24 +39,6 @@ INJECTED = """() => [...document.querySelectorAll(
     + ' .gallery-dashboard a[href^="javascript"],'
     + ' .gallery-dashboard [onerror], .gallery-dashboard [onload], .gallery-dashboard [onclick]'
 )].map(e => e.outerHTML)"""
-
-
-@pytest.fixture
-def oracle(seeded_db: Database) -> Iterator[ServiceOracle]:
-    with ServiceOracle(seeded_db.url) as service:
-        yield service
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _open(browser: Any, url: str) -> DashboardPage:
