@@ -263,8 +263,7 @@ class GalleryDashboard(anywidget.AnyWidget):
         """What ``panel`` shows: the controls narrowed by every cross-filter made on
         another panel (a panel is not narrowed by a click on itself)."""
         controls = self.filters()  # a bad control is named before a bad cross-filter
-        mine = [s for s in self.active_selections() if s.panel != panel.name]
-        return apply_selections(controls, mine)
+        return _narrowed_for(panel, controls, self.active_selections())
 
     def set_filters(self, **changes: Any) -> None:
         """Change controls as the page does (``status="sold"``, ``mediums=["Print"]``,
@@ -358,9 +357,11 @@ class GalleryDashboard(anywidget.AnyWidget):
 
     async def _refresh(self, generation: int) -> None:
         asked = {"controls": dict(self.controls), "selections": list(self.selections)}
-        try:
-            groups = self._panels_by_filters()
-            shown = apply_selections(self.filters(), self.active_selections())
+        try:  # controls and cross-filters parsed once per refresh, not once per panel
+            controls = self.filters()  # a bad control is named before a bad cross-filter
+            selections = self.active_selections()
+            groups = self._panels_by_filters(controls, selections)
+            shown = apply_selections(controls, selections)
         except GalleryAnalyticsError as error:
             # ``asked``: the page stops showing "Updating…" for filters that were refused.
             self._set_status("error", f"Check the filters: {error}", asked=asked)
@@ -421,12 +422,14 @@ class GalleryDashboard(anywidget.AnyWidget):
             status["at"] = at.isoformat()
         self.status = status
 
-    def _panels_by_filters(self) -> list[tuple[OverviewFilters, list[Panel]]]:
+    def _panels_by_filters(
+        self, controls: OverviewFilters, selections: Sequence[Selection]
+    ) -> list[tuple[OverviewFilters, list[Panel]]]:
         """The panels grouped by the filters they are loaded with (one group unless a
         cross-filter exempts its own panel)."""
         groups: dict[OverviewFilters, list[Panel]] = {}
         for panel in self.panels:
-            groups.setdefault(self.filters_for(panel), []).append(panel)
+            groups.setdefault(_narrowed_for(panel, controls, selections), []).append(panel)
         return list(groups.items())
 
     def _build_view(
@@ -607,6 +610,13 @@ def _tiles(panel: Panel, result: PanelResult, *, taken: set[str]) -> list[dict[s
             }
         )
     return tiles
+
+
+def _narrowed_for(
+    panel: Panel, controls: OverviewFilters, selections: Sequence[Selection]
+) -> OverviewFilters:
+    """``controls`` narrowed by the cross-filters made on panels other than ``panel``."""
+    return apply_selections(controls, [s for s in selections if s.panel != panel.name])
 
 
 class _Superseded(Exception):
