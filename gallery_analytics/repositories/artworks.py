@@ -1,24 +1,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from gallery_analytics.db.models import Artwork
 from gallery_analytics.domain.enums import ArtworkStatus
-from gallery_analytics.repositories.base import Repository
+from gallery_analytics.repositories.base import Repository, SortKey
 
 
 class ArtworkRepository(Repository[Artwork]):
     model = Artwork
+    # By title; the id orders works of the same title ("Untitled").
+    order = (SortKey(Artwork.title), SortKey(Artwork.id))
 
-    async def find_by_user(self, user_id: str, *, limit: int | None = None) -> list[Artwork]:
-        """Artworks the user owns, by title."""
-        return await self._find_by(Artwork.owner_id, user_id, order_by=Artwork.title, limit=limit)
+    async def find_by_user(
+        self, user_id: str, *, limit: int | None = None, after: Sequence[object] | None = None
+    ) -> list[Artwork]:
+        """Artworks the user owns, by title (after the cursor's sort values, if any)."""
+        return await self._find_by(
+            Artwork.owner_id, user_id, order=self.order, limit=limit, after=after
+        )
 
     async def find_by_artist(self, artist_id: str, *, limit: int | None = None) -> list[Artwork]:
-        return await self._find_by(
-            Artwork.artist_id, artist_id, order_by=Artwork.title, limit=limit
-        )
+        return await self._find_by(Artwork.artist_id, artist_id, order=self.order, limit=limit)
 
     async def create(
         self,

@@ -7,15 +7,65 @@ tasks" a property of the service layer, where the concurrency is decided.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from gallery_analytics.db.models import Base
 
 ModelT = TypeVar("ModelT", bound=Base)
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+class SortKey:
+    """One column of a keyset order: the column and whether it runs descending.
+
+    A list's order must end in a unique column (the id) so that "the rows after this
+    one" is well defined even between equal names.
+    """
+
+    __slots__ = ("column", "descending")
+
+    def __init__(self, column: InstrumentedAttribute[Any], *, descending: bool = False) -> None:
+        self.column = column
+        self.descending = descending
+
+    def ordering(self) -> ColumnElement[Any]:
+        return self.column.desc() if self.descending else self.column.asc()
+
+    def beyond(self, value: object) -> ColumnElement[bool]:
+        return self.column < value if self.descending else self.column > value
+
+
+def keyset_page(
+    statement: SelectT,
+    order: Sequence[SortKey],
+    *,
+    after: Sequence[object] | None,
+    limit: int | None,
+) -> SelectT:
+    """``statement`` ordered by ``order``, starting after the row whose sort values are
+    ``after`` (keyset pagination: a page costs the same however deep it is, and rows
+    inserted meanwhile neither repeat nor vanish, unlike OFFSET).
+
+    Why not a row-value comparison ``(a, b) > (x, y)``: it needs every key in the same
+    direction; the exhibitions list runs newest first, then by title.
+    """
+    statement = statement.order_by(*(key.ordering() for key in order))
+    if after is not None:
+        if len(after) != len(order):
+            raise ValueError("a keyset cursor needs one value per sort key")
+        clauses: list[ColumnElement[bool]] = []
+        for depth, key in enumerate(order):
+            equal_before = [order[i].column == after[i] for i in range(depth)]
+            clauses.append(and_(*equal_before, key.beyond(after[depth])))
+        statement = statement.where(or_(false(), *clauses))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return statement
 
 
 class Repository(Generic[ModelT]):
@@ -32,14 +82,13 @@ class Repository(Generic[ModelT]):
         column: InstrumentedAttribute[str],
         value: str,
         *,
-        order_by: InstrumentedAttribute[object] | None = None,
+        order: Sequence[SortKey],
         limit: int | None = None,
+        after: Sequence[object] | None = None,
     ) -> list[ModelT]:
-        statement = select(self.model).where(column == value)
-        if order_by is not None:
-            statement = statement.order_by(order_by)
-        if limit is not None:
-            statement = statement.limit(limit)
+        statement = keyset_page(
+            select(self.model).where(column == value), order, after=after, limit=limit
+        )
         return list((await self.session.scalars(statement)).all())
 
     async def _add(self, entity: ModelT) -> ModelT:

@@ -1,26 +1,30 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
 from gallery_analytics.db.models import Exhibition
-from gallery_analytics.repositories.base import Repository
+from gallery_analytics.repositories.base import Repository, SortKey
 
 
 class ExhibitionRepository(Repository[Exhibition]):
     model = Exhibition
+    # Most recent first, then by title; the id orders same-day shows of the same title.
+    order = (
+        SortKey(Exhibition.starts_on, descending=True),
+        SortKey(Exhibition.title),
+        SortKey(Exhibition.id),
+    )
 
-    async def find_by_user(self, user_id: str, *, limit: int | None = None) -> list[Exhibition]:
-        """Exhibitions the user curates, most recent first."""
-        statement = (
-            select(Exhibition)
-            .where(Exhibition.curator_id == user_id)
-            .order_by(Exhibition.starts_on.desc(), Exhibition.title)
+    async def find_by_user(
+        self, user_id: str, *, limit: int | None = None, after: Sequence[object] | None = None
+    ) -> list[Exhibition]:
+        """Exhibitions the user curates, most recent first (after the cursor's values)."""
+        return await self._find_by(
+            Exhibition.curator_id, user_id, order=self.order, limit=limit, after=after
         )
-        if limit is not None:
-            statement = statement.limit(limit)
-        return list((await self.session.scalars(statement)).all())
 
     async def find_active(self, *, on: dt.date, curator_id: str | None = None) -> list[Exhibition]:
         """Exhibitions open on ``on`` (both end dates inclusive)."""

@@ -1,17 +1,23 @@
 """Catalog service: look up and create users, artists, artworks and exhibitions.
 
-Each public method is one unit of work with its own session from the Database, so
-methods can be awaited concurrently (``asyncio.gather``) without sharing a session.
+Built on a ``Database`` (notebooks, scripts), each public method is one unit of work
+with its own session, so methods can be awaited concurrently (``asyncio.gather``)
+without sharing a session. Built on a session (``CatalogService(session)``, an HTTP
+route's per-request session, as in the platform notes), every method works inside that
+session and its transaction, which the session's owner commits or rolls back; such a
+service is one task's, never gathered (the session refuses concurrent use).
 Ids are validated before any SQL runs; a missing row raises ``NotFoundError``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, Strict, TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Base
@@ -40,6 +46,14 @@ from gallery_analytics.services.dtos import (
     UserCreate,
     UserDto,
 )
+from gallery_analytics.services.pagination import (
+    Page,
+    date_value,
+    decode_cursor,
+    id_value,
+    page_of,
+    text_value,
+)
 
 ModelT = TypeVar("ModelT", bound=Base)
 InputT = TypeVar("InputT", ArtistCreate, ArtworkCreate, ExhibitionCreate, UserCreate)
@@ -50,35 +64,68 @@ ListLimit = Annotated[int, Strict(), Field(ge=1, le=MAX_LIST_LIMIT)]
 _LIST_LIMIT: TypeAdapter[int | None] = TypeAdapter(ListLimit | None)
 
 
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_PAGE_SIZE: TypeAdapter[int] = TypeAdapter(Annotated[int, Strict(), Field(ge=1, le=MAX_PAGE_SIZE)])
+
+
 class CatalogService:
-    def __init__(self, db: Database) -> None:
-        reject_awaitable(db, field="db")  # `CatalogService(ga.connect())`
-        self.db = db
+    def __init__(self, source: Database | AsyncSession) -> None:
+        reject_awaitable(source, field="db")  # `CatalogService(ga.connect())`
+        if not isinstance(source, Database | AsyncSession):
+            raise ValidationError(
+                "db",
+                f"expected a Database or a session, got {type(source).__name__}",
+                value=source,
+            )
+        self._session = source if isinstance(source, AsyncSession) else None
+        self.db = source if isinstance(source, Database) else None
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """The given session, or a read-only one of this call's own."""
+        if self._session is not None:
+            yield self._session
+            return
+        assert self.db is not None
+        async with self.db.read_session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """The given session (its owner commits), or a write session committed at the end
+        of this call (rolled back on any error)."""
+        if self._session is not None:
+            yield self._session
+            return
+        assert self.db is not None
+        async with self.db.write_session() as session:
+            yield session
 
     # -- single entities ------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> UserDto:
         user_id = parse_id(user_id, field="user_id")
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             return UserDto.from_model(await _require(UserRepository(session), user_id, "user"))
 
     async def get_artist(self, artist_id: str) -> ArtistDto:
         artist_id = parse_id(artist_id, field="artist_id")
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             return ArtistDto.from_model(
                 await _require(ArtistRepository(session), artist_id, "artist")
             )
 
     async def get_artwork(self, artwork_id: str) -> ArtworkDto:
         artwork_id = parse_id(artwork_id, field="artwork_id")
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             return ArtworkDto.from_model(
                 await _require(ArtworkRepository(session), artwork_id, "artwork")
             )
 
     async def get_exhibition(self, exhibition_id: str) -> ExhibitionDto:
         exhibition_id = parse_id(exhibition_id, field="exhibition_id")
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             return ExhibitionDto.from_model(
                 await _require(ExhibitionRepository(session), exhibition_id, "exhibition")
             )
@@ -87,7 +134,7 @@ class CatalogService:
 
     async def list_users(self, *, limit: int | None = None) -> list[UserDto]:
         limit = check_list_limit(limit)
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             return [
                 UserDto.from_model(u) for u in await UserRepository(session).find_all(limit=limit)
             ]
@@ -96,7 +143,7 @@ class CatalogService:
         """Artists managed by ``user_id`` (NotFoundError if the user does not exist)."""
         user_id = parse_id(user_id, field="user_id")
         limit = check_list_limit(limit)
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             await _require(UserRepository(session), user_id, "user")
             artists = await ArtistRepository(session).find_by_user(user_id, limit=limit)
             return [ArtistDto.from_model(artist) for artist in artists]
@@ -105,7 +152,7 @@ class CatalogService:
         """Artworks owned by ``user_id``."""
         user_id = parse_id(user_id, field="user_id")
         limit = check_list_limit(limit)
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             await _require(UserRepository(session), user_id, "user")
             artworks = await ArtworkRepository(session).find_by_user(user_id, limit=limit)
             return [ArtworkDto.from_model(artwork) for artwork in artworks]
@@ -116,10 +163,65 @@ class CatalogService:
         """Exhibitions curated by ``user_id``, most recent first."""
         user_id = parse_id(user_id, field="user_id")
         limit = check_list_limit(limit)
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             await _require(UserRepository(session), user_id, "user")
             shows = await ExhibitionRepository(session).find_by_user(user_id, limit=limit)
             return [ExhibitionDto.from_model(show) for show in shows]
+
+    async def artists_page(
+        self, *, user_id: str, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[ArtistDto]:
+        """One page of the artists ``user_id`` manages, by name; ``after`` is the previous
+        page's ``next_after``."""
+        user_id = parse_id(user_id, field="user_id")
+        size = check_page_size(limit)
+        start = None if after is None else decode_cursor(after, (text_value, id_value))
+        async with self._reading() as session:
+            await _require(UserRepository(session), user_id, "user")
+            rows = await ArtistRepository(session).find_by_user(
+                user_id, limit=size + 1, after=start
+            )
+            return page_of(
+                [ArtistDto.from_model(row) for row in rows],
+                limit=size,
+                sort_values=lambda artist: (artist.name, artist.id),
+            )
+
+    async def artworks_page(
+        self, *, user_id: str, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[ArtworkDto]:
+        """One page of the artworks ``user_id`` owns, by title."""
+        user_id = parse_id(user_id, field="user_id")
+        size = check_page_size(limit)
+        start = None if after is None else decode_cursor(after, (text_value, id_value))
+        async with self._reading() as session:
+            await _require(UserRepository(session), user_id, "user")
+            rows = await ArtworkRepository(session).find_by_user(
+                user_id, limit=size + 1, after=start
+            )
+            return page_of(
+                [ArtworkDto.from_model(row) for row in rows],
+                limit=size,
+                sort_values=lambda artwork: (artwork.title, artwork.id),
+            )
+
+    async def exhibitions_page(
+        self, *, user_id: str, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> Page[ExhibitionDto]:
+        """One page of the exhibitions ``user_id`` curates, most recent first."""
+        user_id = parse_id(user_id, field="user_id")
+        size = check_page_size(limit)
+        start = None if after is None else decode_cursor(after, (date_value, text_value, id_value))
+        async with self._reading() as session:
+            await _require(UserRepository(session), user_id, "user")
+            rows = await ExhibitionRepository(session).find_by_user(
+                user_id, limit=size + 1, after=start
+            )
+            return page_of(
+                [ExhibitionDto.from_model(row) for row in rows],
+                limit=size,
+                sort_values=lambda show: (show.starts_on, show.title, show.id),
+            )
 
     async def find_active_exhibitions(
         self, *, on: dt.date, user_id: str | None = None
@@ -127,7 +229,7 @@ class CatalogService:
         """Exhibitions open on ``on``, optionally only those curated by ``user_id``."""
         require_date(on, field="on")
         curator = None if user_id is None else parse_id(user_id, field="user_id")
-        async with self.db.read_session() as session:
+        async with self._reading() as session:
             shows = await ExhibitionRepository(session).find_active(on=on, curator_id=curator)
             return [ExhibitionDto.from_model(show) for show in shows]
 
@@ -135,7 +237,7 @@ class CatalogService:
 
     async def create_user(self, *, email: str, display_name: str) -> UserDto:
         data = build(UserCreate, {"email": email, "display_name": display_name})
-        async with self.db.write_session() as session:
+        async with self._writing() as session:
             user = await UserRepository(session).create(**data.model_dump())
             return UserDto.from_model(user)
 
@@ -144,7 +246,7 @@ class CatalogService:
     ) -> ArtistDto:
         owner_id = parse_id(owner_id, field="owner_id")
         artist_data = _as_input(ArtistCreate, artist, prefix="artist.")
-        async with self.db.write_session() as session:
+        async with self._writing() as session:
             await _require(UserRepository(session), owner_id, "user")
             created = await ArtistRepository(session).create(
                 owner_id=owner_id, **artist_data.model_dump()
@@ -156,12 +258,27 @@ class CatalogService:
     ) -> ExhibitionDto:
         curator_id = parse_id(curator_id, field="curator_id")
         data = _as_input(ExhibitionCreate, exhibition, prefix="exhibition.")
-        async with self.db.write_session() as session:
+        async with self._writing() as session:
             await _require(UserRepository(session), curator_id, "user")
             created = await ExhibitionRepository(session).create(
                 curator_id=curator_id, **data.model_dump()
             )
             return ExhibitionDto.from_model(created)
+
+    async def create_artwork(
+        self, *, artist_id: str, owner_id: str, artwork: ArtworkCreate | Mapping[str, Any]
+    ) -> ArtworkDto:
+        """Create an artwork of an existing artist, owned by ``owner_id``."""
+        artist_id = parse_id(artist_id, field="artist_id")
+        owner_id = parse_id(owner_id, field="owner_id")
+        data = _as_input(ArtworkCreate, artwork, prefix="artwork.")
+        async with self._writing() as session:
+            await _require(UserRepository(session), owner_id, "user")
+            await _require(ArtistRepository(session), artist_id, "artist")
+            created = await ArtworkRepository(session).create(
+                artist_id=artist_id, owner_id=owner_id, **data.model_dump()
+            )
+            return ArtworkDto.from_model(created)
 
     async def create_artist_with_artwork(
         self,
@@ -178,7 +295,7 @@ class CatalogService:
         owner_id = parse_id(owner_id, field="owner_id")
         artist_data = _as_input(ArtistCreate, artist, prefix="artist.")
         artwork_data = _as_input(ArtworkCreate, artwork, prefix="artwork.")
-        async with self.db.write_session() as session:
+        async with self._writing() as session:
             await _require(UserRepository(session), owner_id, "user")
             created_artist = await ArtistRepository(session).create(
                 owner_id=owner_id, **artist_data.model_dump()
@@ -216,4 +333,11 @@ def check_list_limit(limit: object) -> int | None:
         limit,
         field="limit",
         expected=f"a whole number from 1 to {MAX_LIST_LIMIT}, or None for all",
+    )
+
+
+def check_page_size(limit: object) -> int:
+    """A page's ``limit``: a whole number from 1 to MAX_PAGE_SIZE."""
+    return validated(
+        _PAGE_SIZE, limit, field="limit", expected=f"a whole number from 1 to {MAX_PAGE_SIZE}"
     )
