@@ -1,0 +1,39 @@
+"""Liveness and readiness, for load balancers and orchestrators.
+
+``/health/live`` answers whenever the process serves requests (no database: a database
+outage must not get healthy workers restarted). ``/health/ready`` says whether this
+worker can serve: the database answers and its schema is at this code's revision.
+Neither needs a token (they reveal nothing but "up" or "not ready and why").
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from gallery_analytics.api.dependencies import DatabaseDep
+from gallery_analytics.db.schema import HEAD_REVISION, check_schema
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    schema_revision: str | None = None
+
+
+@router.get("/live", response_model_exclude_none=True)
+async def live() -> Health:
+    return Health(status="live")
+
+
+@router.get(
+    "/ready",
+    responses={503: {"description": "database unreachable or schema not at this revision"}},
+)
+async def ready(db: DatabaseDep) -> Health:
+    # One read-only round trip: reachable and at head. Unreachable or an unpooled
+    # pool is a 503 with Retry-After, a schema at another revision 503 naming it
+    # (api.problems maps the errors).
+    await check_schema(db)
+    return Health(status="ready", schema_revision=HEAD_REVISION)
