@@ -9,6 +9,7 @@ from gallery_analytics.db.connect import connect
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.filters import OverviewFilters, default_period
 from gallery_analytics.errors import (
+    AuthenticationError,
     ConcurrentSessionUseError,
     ConfigurationError,
     ConstraintViolationError,
@@ -19,11 +20,14 @@ from gallery_analytics.errors import (
     EventLoopMismatchError,
     GalleryAnalyticsError,
     ImportValidationError,
+    InputTooLargeError,
     MissingExtraError,
     NotebookExecutionError,
     NotFoundError,
     OutputExistsError,
     OutputPathError,
+    PanelFailedError,
+    PermissionDeniedError,
     PoolExhaustedError,
     QueryTimeoutError,
     ReadOnlyError,
@@ -39,6 +43,7 @@ from gallery_analytics.sync import run_sync
 
 __all__ = [
     "PANELS",
+    "AuthenticationError",
     "CatalogService",
     "ConcurrentSessionUseError",
     "ConfigurationError",
@@ -52,6 +57,7 @@ __all__ = [
     "EventLoopMismatchError",
     "GalleryAnalyticsError",
     "ImportValidationError",
+    "InputTooLargeError",
     "MissingExtraError",
     "NotFoundError",
     "NotebookExecutionError",
@@ -59,6 +65,8 @@ __all__ = [
     "OutputPathError",
     "OverviewFilters",
     "Panel",
+    "PanelFailedError",
+    "PermissionDeniedError",
     "PoolExhaustedError",
     "QueryTimeoutError",
     "ReadOnlyError",

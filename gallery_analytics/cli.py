@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics import serving  # its defaults are the command's (Voila: lazily)
-from gallery_analytics.config import IsoDate, Settings, mask_url
+from gallery_analytics.config import IsoDate, Settings, mask_url, process_environment
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
 from gallery_analytics.db.embedded import EmbeddedPostgres
 from gallery_analytics.db.roles import role_urls
@@ -48,6 +48,7 @@ from gallery_analytics.errors import (
 )
 from gallery_analytics.imports import import_collection
 from gallery_analytics.services.summary import SummaryService
+from gallery_analytics.services.tokens import ApiTokenService, Scope
 
 PROG = "gallery-analytics"
 DEFAULT_REPORT = Path("reports") / "gallery-report.html"
@@ -133,6 +134,13 @@ db_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(
+    help="Tokens for the HTTP API (gallery-analytics serve): create one per client, with "
+    "the scopes it needs; only a hash is stored, so a token is shown once.",
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(token_app, name="api-token")
 
 
 def _runs_async(command: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
@@ -581,6 +589,124 @@ async def _check_dashboard_database(settings: Settings) -> str:
     async with await connect(settings=settings) as db:
         await db.today()
         return mask_url(db.url)
+
+
+# -- API tokens -------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+@_runs_async
+async def token_create(
+    name: Annotated[str, typer.Argument(help="who the token is for, e.g. analysts-ci")],
+    scope: Annotated[
+        list[Scope],
+        typer.Option(
+            "--scope",
+            help="what it may do: read, write or import (repeat for several)",
+            case_sensitive=False,
+        ),
+    ],
+) -> None:
+    """Create a token and print it (alone on stdout, once: it cannot be shown again)."""
+    async with await connect(settings=await _settings()) as db:
+        token = await ApiTokenService(db).create(name, scope)
+    print(
+        f"token {name!r} ({', '.join(sorted(scope))}) created; it is shown only now",
+        file=sys.stderr,
+    )
+    print(token, flush=True)
+
+
+@token_app.command("revoke")
+@_runs_async
+async def token_revoke(
+    name: Annotated[str, typer.Argument(help="the token's name")],
+) -> None:
+    """Revoke a token: the next request that carries it is refused."""
+    async with await connect(settings=await _settings()) as db:
+        await ApiTokenService(db).revoke(name)
+    print(f"token {name!r} revoked")
+
+
+@token_app.command("list")
+@_runs_async
+async def token_list() -> None:
+    """List tokens (names, scopes, when created and revoked; never the tokens)."""
+    async with await connect(settings=await _settings()) as db:
+        tokens = await ApiTokenService(db).list()
+    if not tokens:
+        print("no API tokens (gallery-analytics api-token create NAME --scope read)")
+    for token in tokens:
+        state = (
+            "active"
+            if token.revoked_at is None
+            else f"revoked {token.revoked_at:%Y-%m-%d %H:%M} UTC"
+        )
+        scopes = ",".join(sorted(token.scopes))
+        print(f"{token.name}\t{scopes}\tcreated {token.created_at:%Y-%m-%d %H:%M} UTC\t{state}")
+
+
+# -- serving the HTTP API (the api extra) ----------------------------------------------------
+
+API_DEFAULT_PORT = 8000
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="ADDRESS",
+            help="address to listen on: 127.0.0.1 is this machine only, 0.0.0.0 every network",
+        ),
+    ] = serving.DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="port to serve on")
+    ] = API_DEFAULT_PORT,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            metavar="N",
+            help="worker processes (each has its own connection pool: N x the pool size)",
+        ),
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="log every request")
+    ] = True,
+) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn) until interrupted: OpenAPI at
+    /openapi.json, docs at /docs. Uses the configured database, else the embedded one."""
+    from gallery_analytics.extras import require_extra
+
+    with require_extra("api", needed_by="gallery-analytics serve"):
+        import uvicorn
+
+        import gallery_analytics.api  # noqa: F401  (FastAPI itself, checked before starting)
+
+    settings = Settings.from_env()
+    url = asyncio.run(_check_dashboard_database(settings))
+    print(f"API database: {url}", file=sys.stderr)
+    print(
+        f"serving the API at http://{host}:{port}/ (docs at /docs; Ctrl-C stops it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    # The workers read the settings this command resolved, never a .env of their own.
+    os.environ.clear()
+    os.environ.update(process_environment(settings))
+    uvicorn.run(
+        "gallery_analytics.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 # -- entry point ----------------------------------------------------------------------------

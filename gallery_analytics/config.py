@@ -463,6 +463,13 @@ class Settings(BaseSettings):
     pg_system_user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = (
         "gallery-pg"
     )
+    # The HTTP API (`gallery-analytics serve`). Reads without a token
+    # (GALLERY_API_PUBLIC_READS=1) for a deployment whose network already limits who may
+    # read; writes and imports always need a token with their scope.
+    api_public_reads: bool = False
+    # The largest POST /imports body accepted (both CSVs and the form around them); a
+    # larger one is refused with 413 while it streams in, before it fills the disk.
+    api_max_upload_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
 
     def __init__(self, **values: Any) -> None:
         try:

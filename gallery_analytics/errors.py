@@ -63,6 +63,33 @@ class NotFoundError(GalleryAnalyticsError, LookupError):
         super().__init__(f"{entity} {entity_id!r} does not exist")
 
 
+class AuthenticationError(GalleryAnalyticsError):
+    """A request carried no valid credentials (the HTTP API's 401): no token, or one that
+    is unknown, revoked or malformed. The message never repeats what was sent."""
+
+
+class PermissionDeniedError(GalleryAnalyticsError):
+    """Valid credentials without the right to do this (the HTTP API's 403): a token
+    lacking the scope the request needs."""
+
+
+class InputTooLargeError(ValidationError):
+    """An input is larger than accepted (the HTTP API's 413); ``limit`` is the bound."""
+
+    def __init__(self, field: str, message: str, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(field, message)
+
+
+class PanelFailedError(GalleryAnalyticsError):
+    """A dashboard panel asked for on its own failed (its error replaced its rows);
+    ``timed_out`` when it ran past its time budget (the HTTP API's 504, else 500)."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        self.timed_out = timed_out
+        super().__init__(message)
+
+
 class ConfigurationError(GalleryAnalyticsError):
     """Settings or environment are unusable (bad URL, no PostgreSQL available, ...)."""
 

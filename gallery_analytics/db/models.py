@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     func,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gallery_analytics.domain.enums import ArtworkStatus
@@ -270,6 +272,35 @@ class ExchangeRate(Base):
         CheckConstraint(
             f"currency <> '{RATE_BASE_CURRENCY}' OR rate = 1", name="base_currency_is_one"
         ),
+    )
+
+
+class ApiToken(Base):
+    """A token for the HTTP API: its public ``key_id``, the SHA-256 digest of its secret
+    (never the secret), its scopes (read, write, import) and when it was revoked.
+
+    Written only by the schema owner (``gallery-analytics api-token``); the application
+    roles may read it (migration 0004 and ``db/roles.py`` keep the writer from writing).
+    """
+
+    __tablename__ = "api_tokens"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    key_id: Mapped[str] = mapped_column(Text, unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("char_length(name) BETWEEN 1 AND 100", name="name_length"),
+        CheckConstraint(
+            "cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'write', 'import']::text[]",
+            name="known_scopes",
+        ),
+        CheckConstraint("octet_length(secret_hash) = 32", name="sha256_digest"),
     )
 
 

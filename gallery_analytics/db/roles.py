@@ -37,6 +37,10 @@ class RoleNames:
 
 APP_ROLES = RoleNames()
 
+# Tables the application roles may read but only the schema owner may change: API
+# tokens (a token with the write scope must never be able to mint one).
+OWNER_WRITES_ONLY = ("api_tokens",)
+
 
 @dataclass(frozen=True, slots=True)
 class RoleUrls:
@@ -144,6 +148,14 @@ async def provision_database(
         await server.execute(
             f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer}"
         )
+        # Tables only the owner writes (the writer may read them): granted above with
+        # all the others, so taken back here too, not only by their migration.
+        for table in OWNER_WRITES_ONLY:
+            await server.execute(
+                f"DO $$ BEGIN IF to_regclass('public.{table}') IS NOT NULL THEN "
+                f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.{table} FROM {writer}; "
+                "END IF; END $$"
+            )
 
 
 async def _hand_existing_objects_to(server: asyncpg.Connection, owner: str) -> None:

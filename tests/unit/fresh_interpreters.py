@@ -35,6 +35,12 @@ EXTRA_MODULES = (
     "voila",
     "ipykernel",
     "IPython",
+    # the api extra
+    "fastapi",
+    "fastapi_offline",
+    "starlette",
+    "uvicorn",
+    "python_multipart",
 )
 
 CORE_MODULES = (
@@ -55,6 +61,8 @@ NEEDING_THE_NOTEBOOK_EXTRA = (
     "gallery_analytics.reports",
     "gallery_analytics.notebooks",
 )
+
+NEEDING_THE_API_EXTRA = ("gallery_analytics.api",)
 
 # Core libraries the project imports, loaded once before forking (also by
 # test_package_structure, which adds the notebook extra's).
@@ -167,7 +175,7 @@ def run_sync_error():
     return asyncio.run(main())
 
 jobs["core_failures"] = fork(core_failures)
-for module in {NEEDING_THE_NOTEBOOK_EXTRA!r}:
+for module in {NEEDING_THE_NOTEBOOK_EXTRA!r} + {NEEDING_THE_API_EXTRA!r}:
     jobs["missing_extra:" + module] = fork(missing_extra, module)
 jobs["run_sync_error"] = fork(run_sync_error)
 print(json.dumps({{name: collect(*job) for name, job in jobs.items()}}))

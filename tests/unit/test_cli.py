@@ -55,6 +55,9 @@ def test_the_cli_has_every_command() -> None:
         ("notebooks",),
         ("demo",),
         ("dashboard",),
+        ("serve",),
+        ("api-token",),
+        *[("api-token", action) for action in ("create", "revoke", "list")],
     }
 
 

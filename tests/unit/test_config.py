@@ -174,6 +174,8 @@ BAD_VALUES: dict[str, list[str]] = {
     "GALLERY_POOL_MAX_OVERFLOW": ["-1", "x", "2.5"],
     "GALLERY_POOL_TIMEOUT_SECONDS": ["0", "-0.5", "later", "-inf"],
     "GALLERY_TODAY": ["2025-13-01", "2024-02-30", "yesterday", "1700000000", "15/11/2025"],
+    "GALLERY_API_PUBLIC_READS": ["maybe", "2", "yes please"],
+    "GALLERY_API_MAX_UPLOAD_BYTES": ["0", "1023", "-5", "lots", "1.5"],
 }
 PASSWORDLESS_VARIABLES = {"GALLERY_EMBEDDED_DIR", "GALLERY_PG_BINDIR", "GALLERY_PG_SYSTEM_USER"}
 

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.fresh_interpreters import NEEDING_THE_NOTEBOOK_EXTRA, outcome
+from tests.unit.fresh_interpreters import (
+    NEEDING_THE_API_EXTRA,
+    NEEDING_THE_NOTEBOOK_EXTRA,
+    outcome,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +35,13 @@ def test_a_module_needing_a_missing_extra_names_it(module: str) -> None:
     assert "pip install 'gallery-analytics[notebook]'" in str(result["error"])
     needed_by = str(result["error"]).split()[0]
     assert module.startswith(needed_by)  # the module, or its package that needs the extra
+
+
+@pytest.mark.parametrize("module", NEEDING_THE_API_EXTRA)
+def test_the_http_api_without_its_extra_names_it(module: str) -> None:
+    result = outcome(f"missing_extra:{module}")
+    assert result["extra"] == "api"
+    assert "pip install 'gallery-analytics[api]'" in str(result["error"])
 
 
 def test_run_sync_under_a_running_loop_names_the_extra() -> None:
@@ -72,11 +83,13 @@ def test_core_dependencies_list_nothing_from_jupyter() -> None:
         "ipykernel",
         "voila",
     }
-    assert not core & jupyter
+    web = {"fastapi", "uvicorn", "python-multipart", "fastapi-offline"}
+    assert not core & (jupyter | web)
     extras = project["optional-dependencies"]
     assert isinstance(extras, dict)
     assert jupyter - {"voila"} <= _names(extras["notebook"])
     assert "voila" in _names(extras["app"])
-    # app brings the notebook extra; dev brings both, so `make test` installs everything.
+    assert web <= _names(extras["api"])
+    # app brings the notebook extra; dev brings all three, so `make test` installs everything.
     assert "gallery-analytics[notebook]" in extras["app"]
-    assert "gallery-analytics[notebook,app]" in extras["dev"]
+    assert "gallery-analytics[notebook,app,api]" in extras["dev"]

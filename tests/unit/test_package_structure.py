@@ -44,6 +44,7 @@ RANKS: dict[str, int] = {
     "reports": 7,
     "serving": 7,  # the dashboard app's Voila settings (notebooks_dir; the app extra)
     "widgets": 8,
+    "api": 8,  # the HTTP API: routes over services (the api extra)
     "cli": 9,
     "__init__": 10,
 }
