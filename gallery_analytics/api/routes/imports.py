@@ -43,7 +43,7 @@ from gallery_analytics.imports import ImportReport, import_collection
 router = APIRouter(prefix="/imports", tags=["imports"], dependencies=[CanImport])
 
 FILES = ("artists", "artworks")
-FLAGS = ("dry_run", "skip_invalid")
+FLAGS = ("dry_run", "skip_invalid", "strict")
 # How long a rejects file stays downloadable.
 REJECTS_KEPT_SECONDS = 24 * 3600
 REJECTS_NAME = "rejects.csv"
@@ -112,6 +112,7 @@ _MULTIPART_BODY: dict[str, Any] = {
                         "artworks": {"type": "string", "format": "binary"},
                         "dry_run": {"type": "boolean", "default": False},
                         "skip_invalid": {"type": "boolean", "default": False},
+                        "strict": {"type": "boolean", "default": False},
                     },
                 }
             }
@@ -131,7 +132,8 @@ _MULTIPART_BODY: dict[str, Any] = {
 async def import_files(request: Request, db: DatabaseDep, settings: SettingsDep) -> ImportResult:
     """Import the ``artists`` and ``artworks`` CSV files of a multipart form.
     ``dry_run`` checks and counts without writing; ``skip_invalid`` imports the valid
-    rows and keeps the rejected ones for download."""
+    rows and keeps the rejected ones for download; ``strict`` rejects a row with an
+    unusable optional value instead of importing it with that value left empty."""
     limit = settings.api_max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -152,6 +154,7 @@ async def import_files(request: Request, db: DatabaseDep, settings: SettingsDep)
             source="api",
             dry_run=flags["dry_run"],
             skip_invalid=flags["skip_invalid"],
+            strict=flags["strict"],
             rejects_path=rejects,
             progress=False,
         )
