@@ -199,9 +199,7 @@ def test_a_client_that_hangs_up_mid_overview_leaves_no_query_running(
 
 def test_an_upload_with_rejects_and_one_too_large(fresh_db: Database, tmp_path: Path) -> None:
     artworks = (
-        b"id,artist_id,title,width_mm\r\n"
-        b"W1,A1,The Fighting Temeraire,1219\r\n"
-        b"W999,A1,,120\r\n"
+        b"id,artist_id,title,width_mm\r\nW1,A1,The Fighting Temeraire,1219\r\nW999,A1,,120\r\n"
     )
     limit = {"GALLERY_API_MAX_UPLOAD_BYTES": str(64 * 1024)}
     with serve_api(fresh_db, tmp_path / "api.log", env=limit) as api:
