@@ -92,8 +92,10 @@ def check_name(name: object) -> str:
     return name
 
 
-def check_scopes(scopes: Iterable[Scope | str]) -> frozenset[Scope]:
+def check_scopes(scopes: Iterable[Scope | str] | str) -> frozenset[Scope]:
     reject_awaitable(scopes, field="scope")
+    if isinstance(scopes, str):  # one scope, not its letters ("read" is not r, e, a, d)
+        scopes = [scopes]
     chosen: set[Scope] = set()
     for scope in scopes:
         try:
@@ -110,36 +112,46 @@ def check_scopes(scopes: Iterable[Scope | str]) -> frozenset[Scope]:
 
 
 class ApiTokenService:
+    """Create, revoke and list tokens (as the schema owner) and verify them (in the
+    caller's session: the API passes its request's read session, so a check costs no
+    extra connection)."""
+
     def __init__(self, db: Database) -> None:
         reject_awaitable(db, field="db")
         self.db = db
 
-    async def create(self, name: str, scopes: Iterable[Scope | str]) -> str:
+    async def create(self, name: str, scopes: Iterable[Scope | str] | str) -> str:
         """Store a new token named ``name`` and return it; this is the only time its text
         exists anywhere. A name is taken while its token is active; a revoked token's
-        name may be given to a new token (the old row is replaced)."""
+        name may be given to a new token (its row is replaced: the old key id and digest
+        go, so the old token can never verify again).
+
+        One statement decides, so two concurrent creates of a new name cannot both win:
+        the loser waits for the winner's row and then finds it active (no unique-key
+        error escapes as a constraint violation)."""
         name = check_name(name)
         chosen = check_scopes(scopes)
         key_id = secrets.token_urlsafe(_KEY_ID_BYTES)
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         async with self.db.admin_transaction() as connection:
-            active = await connection.fetchval(
-                "SELECT revoked_at IS NULL FROM api_tokens WHERE name = $1 FOR UPDATE", name
-            )
-            if active:
-                raise ValidationError(
-                    "name",
-                    f"a token named {name!r} exists; revoke it first or choose another name",
-                    value=name,
-                )
-            await connection.execute("DELETE FROM api_tokens WHERE name = $1", name)
-            await connection.execute(
-                "INSERT INTO api_tokens (name, key_id, secret_hash, scopes) "
-                "VALUES ($1, $2, $3, $4)",
+            stored = await connection.fetchval(
+                "INSERT INTO api_tokens AS t (name, key_id, secret_hash, scopes) "
+                "VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (name) DO UPDATE SET key_id = EXCLUDED.key_id, "
+                "secret_hash = EXCLUDED.secret_hash, scopes = EXCLUDED.scopes, "
+                "created_at = now(), revoked_at = NULL "
+                "WHERE t.revoked_at IS NOT NULL "
+                "RETURNING t.name",
                 name,
                 key_id,
                 _digest(secret),
                 sorted(chosen),
+            )
+        if stored is None:
+            raise ValidationError(
+                "name",
+                f"a token named {name!r} exists; revoke it first or choose another name",
+                value=name,
             )
         return f"{PREFIX}_{key_id}_{secret}"
 
