@@ -64,43 +64,64 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="an API token: gallery-analytics api-token")
 
 
-async def _token(db: Database, credentials: HTTPAuthorizationCredentials | None) -> ApiToken | None:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _verified(
+    session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
+) -> ApiToken | None:
+    """The token the request carries (None without one); AuthenticationError for a token
+    that is unknown, revoked or malformed."""
     if credentials is None:
         return None
-    async with db.read_session() as session:
-        token = await ApiTokenService(db).verify(credentials.credentials, session)
+    token = await ApiTokenService.verify(credentials.credentials, session)
     if token is None:
         raise AuthenticationError("the bearer token is not valid (unknown, revoked or malformed)")
     return token
 
 
+def _admit(request: Request, scope: Scope, settings: Settings, token: ApiToken | None) -> None:
+    if token is None:
+        if scope is Scope.READ and settings.api_public_reads:
+            return
+        raise AuthenticationError(f"this request needs a bearer token with the {scope} scope")
+    if scope not in token.scopes:
+        raise PermissionDeniedError(
+            f"this request needs a token with the {scope} scope; "
+            f"this token has {', '.join(sorted(token.scopes)) or 'none'}",
+        )
+    request.state.token_name = token.name
+
+
 def require(scope: Scope) -> Any:
     """A dependency that lets the request through only with a token holding ``scope``
     (reads without one when GALLERY_API_PUBLIC_READS is on): 401 without a valid token,
-    403 with a token that lacks the scope."""
+    403 with a token that lacks the scope. The token is looked up in a short read session
+    of its own, given back before the route runs (the route may need every pooled
+    connection for its parallel queries)."""
 
     async def check(
-        request: Request,
-        db: Annotated[Database, Depends(get_database)],
-        settings: Annotated[Settings, Depends(get_settings)],
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiToken | None:
-        token = await _token(db, credentials)
-        if token is None:
-            if scope is Scope.READ and settings.api_public_reads:
-                return None
-            raise AuthenticationError(f"this request needs a bearer token with the {scope} scope")
-        if scope not in token.scopes:
-            raise PermissionDeniedError(
-                f"this request needs a token with the {scope} scope; "
-                f"this token has {', '.join(sorted(token.scopes)) or 'none'}",
-            )
-        request.state.token_name = token.name
-        return token
+        request: Request, db: DatabaseDep, settings: SettingsDep, credentials: Credentials
+    ) -> None:
+        token = None
+        if credentials is not None:
+            async with db.read_session() as session:
+                token = await _verified(session, credentials)
+        _admit(request, scope, settings, token)
 
     return Depends(check)
 
 
+async def _reader_in_request_session(
+    request: Request, session: ReadSession, settings: SettingsDep, credentials: Credentials
+) -> None:
+    _admit(request, Scope.READ, settings, await _verified(session, credentials))
+
+
+# The read check for routes that take the request's read session anyway: the token is
+# looked up in that same session (FastAPI gives a request one instance of a dependency),
+# so a read costs one connection checkout, not two.
+CanReadInRequestSession = Depends(_reader_in_request_session)
 CanRead = require(Scope.READ)
 CanWrite = require(Scope.WRITE)
 CanImport = require(Scope.IMPORT)

@@ -180,7 +180,8 @@ class ApiTokenService:
             )
             return [_token_of(row) for row in rows]
 
-    async def verify(self, token: str, session: AsyncSession) -> ApiToken | None:
+    @staticmethod
+    async def verify(token: str, session: AsyncSession) -> ApiToken | None:
         """The active token ``token`` is, or None (malformed, unknown, wrong secret or
         revoked): never an error that would echo what was sent."""
         match = _TOKEN.fullmatch(token) if isinstance(token, str) else None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gallery_analytics.api.dependencies import (
     CanRead,
+    CanReadInRequestSession,
     CanWrite,
     DatabaseDep,
     ReadSession,
@@ -35,7 +36,9 @@ from gallery_analytics.services.dtos import (
 )
 from gallery_analytics.services.pagination import Page
 
-reads = APIRouter(tags=["catalog"], dependencies=[CanRead])
+reads = APIRouter(tags=["catalog"], dependencies=[CanReadInRequestSession])
+# Parallel reads: each query in a session of its own, the token checked in one more.
+parallel_reads = APIRouter(tags=["catalog"], dependencies=[CanRead])
 writes = APIRouter(tags=["catalog"], dependencies=[CanWrite])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such id"}}
@@ -107,7 +110,7 @@ async def list_exhibitions(
     return await CatalogService(session).exhibitions_page(user_id=user_id, limit=limit, after=after)
 
 
-@reads.get("/users/{user_id}/dashboard", responses=_NOT_FOUND)
+@parallel_reads.get("/users/{user_id}/dashboard", responses=_NOT_FOUND)
 async def user_dashboard(
     user_id: str,
     db: DatabaseDep,
@@ -177,4 +180,5 @@ async def create_artwork(
 
 router = APIRouter()
 router.include_router(reads)
+router.include_router(parallel_reads)
 router.include_router(writes)
