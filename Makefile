@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser db-stop clean
+.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -84,6 +84,12 @@ bench-browser: $(STAMP) browser
 
 bench-extract: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/extract.py
+
+# The HTTP API under Debian's wrk (installed when missing, as root): GET /artworks/{id} and
+# the user dashboard, 64 connections x 10 s per row, workers 1 and 2, side by side with a
+# bare Starlette + asyncpg floor. Quick look: make bench-api BENCH_API_ARGS="--seconds 3"
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api.py $(BENCH_API_ARGS)
 
 db-stop: $(STAMP)
 	$(BIN)/gallery-analytics db stop
