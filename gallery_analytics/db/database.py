@@ -24,6 +24,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -484,12 +485,17 @@ class Database:
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_seconds,
             pool_recycle=pool.recycle_seconds,
-            pool_pre_ping=pool.pre_ping,
+            # The pre-ping is _check_out_alive's (below), not SQLAlchemy's.
+            pool_pre_ping=False,
             async_creator=connect_driver,
             # _reset_returned_connection rolls back itself, then clears session state.
             pool_reset_on_return=None,
         )
-        event.listen(engine.sync_engine.pool, "reset", _reset_returned_connection)
+        pooled = engine.sync_engine.pool
+        event.listen(pooled, "reset", _reset_returned_connection)
+        event.listen(pooled, "connect", _note_last_use)
+        if pool.pre_ping:
+            event.listen(pooled, "checkout", _check_out_alive)
         return engine
 
     @asynccontextmanager
@@ -586,8 +592,39 @@ async def _fail_fast_on_connection_loss(connection: Any) -> AsyncIterator[None]:
         connection.remove_termination_listener(on_lost)
 
 
+# A pooled connection used this recently is handed out without a round trip to the
+# server (HikariCP's "alive bypass window", 500 ms there): a server that went away
+# since has closed the socket, which the driver has seen (is_closed()).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _note_last_use(dbapi_connection: Any, record: Any) -> None:
+    record.info["last_used"] = time.monotonic()
+
+
+def _check_out_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pool ``checkout`` hook: hand out only a live connection.
+
+    Why not SQLAlchemy's ``pool_pre_ping``: for asyncpg it pings inside a transaction of
+    its own (BEGIN, a statement, ROLLBACK: three round trips) on every checkout, the
+    largest cost of a short request. Here a connection the driver knows is closed is
+    replaced at no cost, and only one idle for more than PING_AFTER_IDLE_SECONDS (when a
+    restart or a dropped network may have gone unnoticed) is pinged. Raising
+    DisconnectionError makes the pool discard it and try a fresh one.
+    """
+    idle = time.monotonic() - record.info.get("last_used", 0.0)
+    record.info["last_used"] = time.monotonic()
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("the pooled connection was closed")
+    if idle > PING_AFTER_IDLE_SECONDS:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("the pooled connection did not answer") from exc
+
+
 def _reset_returned_connection(
-    dbapi_connection: Any, _record: Any, reset_state: PoolResetState
+    dbapi_connection: Any, record: Any, reset_state: PoolResetState
 ) -> None:
     """Pool ``reset`` hook: roll back, then clear everything a caller may have changed.
 
@@ -596,8 +633,9 @@ def _reset_returned_connection(
     """
     if reset_state.terminate_only or not reset_state.asyncio_safe:
         return
+    record.info["last_used"] = time.monotonic()
     if dbapi_connection.driver_connection.is_closed():
-        return  # a dead connection: the pre-ping on its next checkout replaces it
+        return  # a dead connection: the check on its next checkout replaces it
     dbapi_connection.rollback()
     dbapi_connection.run_async(
         lambda driver: driver.execute(RESET_CONNECTION_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
