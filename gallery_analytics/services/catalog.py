@@ -139,21 +139,31 @@ class CatalogService:
                 UserDto.from_model(u) for u in await UserRepository(session).find_all(limit=limit)
             ]
 
-    async def list_artists(self, *, user_id: str, limit: int | None = None) -> list[ArtistDto]:
-        """Artists managed by ``user_id`` (NotFoundError if the user does not exist)."""
+    async def list_artists(
+        self, *, user_id: str, limit: int | None = None, check_user: bool = True
+    ) -> list[ArtistDto]:
+        """Artists managed by ``user_id`` (NotFoundError if the user does not exist).
+
+        ``check_user=False`` skips that check (an unknown user then has no artists): for
+        a caller that looks the user up itself, such as the user dashboard, which does
+        it in parallel with this list instead of once more inside it."""
         user_id = parse_id(user_id, field="user_id")
         limit = check_list_limit(limit)
         async with self._reading() as session:
-            await _require(UserRepository(session), user_id, "user")
+            if check_user:
+                await _require(UserRepository(session), user_id, "user")
             artists = await ArtistRepository(session).find_by_user(user_id, limit=limit)
             return [ArtistDto.from_model(artist) for artist in artists]
 
-    async def list_artworks(self, *, user_id: str, limit: int | None = None) -> list[ArtworkDto]:
-        """Artworks owned by ``user_id``."""
+    async def list_artworks(
+        self, *, user_id: str, limit: int | None = None, check_user: bool = True
+    ) -> list[ArtworkDto]:
+        """Artworks owned by ``user_id`` (``check_user`` as for :meth:`list_artists`)."""
         user_id = parse_id(user_id, field="user_id")
         limit = check_list_limit(limit)
         async with self._reading() as session:
-            await _require(UserRepository(session), user_id, "user")
+            if check_user:
+                await _require(UserRepository(session), user_id, "user")
             artworks = await ArtworkRepository(session).find_by_user(user_id, limit=limit)
             return [ArtworkDto.from_model(artwork) for artwork in artworks]
 
