@@ -694,8 +694,10 @@ def serve(
         flush=True,
     )
     # The workers read the settings this command resolved, never a .env of their own.
+    # (Computed before the clear: it keeps the rest of os.environ, PATH, HOME, TMPDIR.)
+    environment = process_environment(settings)
     os.environ.clear()
-    os.environ.update(process_environment(settings))
+    os.environ.update(environment)
     uvicorn.run(
         "gallery_analytics.api.app:create_app",
         factory=True,
