@@ -181,7 +181,13 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     expected; never the value itself (it may be long, binary, or someone's secret)."""
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field_name(error.get("loc", ())), "reason": _reason(error)}
+        {
+            # A body that is not JSON: located at a byte offset, which names no field.
+            "field": "body"
+            if error.get("type") == "json_invalid"
+            else _field_name(error.get("loc", ())),
+            "reason": _reason(error),
+        }
         for error in exc.errors()
     ]
     shown = errors[:ERRORS_SHOWN]
