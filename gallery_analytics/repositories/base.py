@@ -92,7 +92,11 @@ class Repository(Generic[ModelT]):
         return list((await self.session.scalars(statement)).all())
 
     async def _add(self, entity: ModelT) -> ModelT:
-        """Insert now (flush) so the caller gets the id and constraint errors surface here."""
+        """Insert now (flush) so the caller gets the id and constraint errors surface here,
+        then read the row back: what the caller returns is what was stored (numerics at
+        the column's scale, timestamps in the server's zone, defaults filled in), the same
+        as a later lookup gives, not the values as they were passed in."""
         self.session.add(entity)
         await self.session.flush()
+        await self.session.refresh(entity)
         return entity

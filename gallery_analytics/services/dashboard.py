@@ -44,6 +44,7 @@ from gallery_analytics.domain.values import (
 from gallery_analytics.errors import (
     DatabaseNotAnsweringError,
     GalleryAnalyticsError,
+    PanelFailedError,
     QueryTimeoutError,
     ValidationError,
 )
@@ -170,48 +171,47 @@ class DashboardService:
         async with self.db.read_session() as session:
             return list((await session.scalars(_CURRENCIES, {"base": RATE_BASE_CURRENCY})).all())
 
+    async def get_panel(
+        self,
+        panel: Panel | str,
+        filters: OverviewFilters | Mapping[str, Any] | None = None,
+    ) -> PanelResult:
+        """One panel with its failure raised, not collected into the result: for a caller
+        that shows this panel alone (an HTTP download) and must say why it has no rows
+        (DatabaseUnavailableError, QueryTimeoutError...). Past its time budget on the
+        client's side it is PanelFailedError with ``timed_out``."""
+        reject_awaitables({"panel": panel, "filters": filters})
+        [chosen] = _resolve_panels([panel])
+        checked = await self.check_filters(filters)
+        budget = self.panel_timeout_seconds
+        try:
+            return await self._query_panel(chosen, checked, budget, time.perf_counter())
+        except DatabaseNotAnsweringError:  # before TimeoutError, its base class
+            raise
+        except TimeoutError:
+            raise PanelFailedError(
+                f"panel {chosen.name!r} took longer than its {budget:g} s budget", timed_out=True
+            ) from None
+
     async def _run_panel(
         self, panel: Panel, filters: OverviewFilters, budget_seconds: float
     ) -> PanelResult:
+        """One panel of a load: its rows, or its failure as the result's status and error
+        (one failing panel does not fail the others)."""
         started = time.perf_counter()
-        columns = panel.columns_in(filters.currency)
 
         def failed(status: Literal["error", "timeout"], message: str) -> PanelResult:
             return PanelResult(
                 name=panel.name,
                 title=panel.title,
                 status=status,
-                columns=columns,
+                columns=panel.columns_in(filters.currency),
                 error=message,
                 wall_seconds=time.perf_counter() - started,
             )
 
         try:
-            async with asyncio.timeout(budget_seconds), self.db.read_session() as session:
-                # The server enforces the budget too, in case the client is stuck.
-                milliseconds = str(int(budget_seconds * 1000) + 1000)
-                await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
-                if (
-                    panel.needs_today
-                    and filters.today is None
-                    and not (filters.start or filters.end)
-                ):
-                    # "Open now" needs the workbench's today; read in this panel's own
-                    # session, so no other connection is needed before the panels start
-                    # (and only by the panels whose query uses it).
-                    filters = filters.model_copy(update={"today": await self.db.today(session)})
-                result = await session.execute(panel.query(filters))
-                rows = tuple(dict(row) for row in result.mappings())
-                notes: tuple[str, ...] = ()
-                if panel.excluded is not None:
-                    excluded = await session.execute(panel.excluded.query(filters))
-                    note = exclusion_note(
-                        excluded.mappings(),
-                        currency=filters.currency,
-                        one=panel.excluded.one,
-                        many=panel.excluded.many,
-                    )
-                    notes = () if note is None else (note,)
+            return await self._query_panel(panel, filters, budget_seconds, started)
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
             return failed("error", str(exc))
         except TimeoutError:
@@ -223,11 +223,38 @@ class DashboardService:
         except Exception as exc:  # a panel's bug must not take the dashboard down
             logger.exception("panel %s failed", panel.name)
             return failed("error", _unexpected_failure(exc))
+
+    async def _query_panel(
+        self, panel: Panel, filters: OverviewFilters, budget_seconds: float, started: float
+    ) -> PanelResult:
+        """Run one panel's query (and its exclusion count) in a session of its own within
+        ``budget_seconds``; failures are raised."""
+        async with asyncio.timeout(budget_seconds), self.db.read_session() as session:
+            # The server enforces the budget too, in case the client is stuck.
+            milliseconds = str(int(budget_seconds * 1000) + 1000)
+            await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
+            if panel.needs_today and filters.today is None and not (filters.start or filters.end):
+                # "Open now" needs the workbench's today; read in this panel's own
+                # session, so no other connection is needed before the panels start
+                # (and only by the panels whose query uses it).
+                filters = filters.model_copy(update={"today": await self.db.today(session)})
+            result = await session.execute(panel.query(filters))
+            rows = tuple(dict(row) for row in result.mappings())
+            notes: tuple[str, ...] = ()
+            if panel.excluded is not None:
+                excluded = await session.execute(panel.excluded.query(filters))
+                note = exclusion_note(
+                    excluded.mappings(),
+                    currency=filters.currency,
+                    one=panel.excluded.one,
+                    many=panel.excluded.many,
+                )
+                notes = () if note is None else (note,)
         return PanelResult(
             name=panel.name,
             title=panel.title,
             status="ok",
-            columns=columns,
+            columns=panel.columns_in(filters.currency),
             rows=rows,
             row_count=len(rows),
             wall_seconds=time.perf_counter() - started,

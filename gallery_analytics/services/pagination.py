@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from gallery_analytics.domain.values import parse_id
+from gallery_analytics.domain.values import parse_id, storable_text
 from gallery_analytics.errors import ValidationError
 
 ItemT = TypeVar("ItemT")
@@ -40,9 +40,11 @@ class Page(BaseModel, Generic[ItemT]):
 
 
 def text_value(value: object) -> str:
+    """Text PostgreSQL can hold (no NUL, no lone surrogate): anything else cannot be a
+    sort value we gave out, and would fail in the driver rather than here."""
     if not isinstance(value, str) or len(value) > 10_000:
         raise ValueError("a text value")
-    return value
+    return storable_text(value)
 
 
 def id_value(value: object) -> str:

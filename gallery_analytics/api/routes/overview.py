@@ -20,8 +20,8 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from gallery_analytics.api.dependencies import CanRead, DatabaseDep
+from gallery_analytics.db.schema import check_schema
 from gallery_analytics.domain.results import GalleryOverviewDto, PanelResult
-from gallery_analytics.errors import PanelFailedError
 from gallery_analytics.frames import to_frame
 from gallery_analytics.panels import PANELS, table_csv
 from gallery_analytics.services.dashboard import DashboardService
@@ -87,6 +87,10 @@ async def overview(
     or "timeout"), rows, notes and wall time; one failing panel does not fail the rest."""
     filters = _filters(start, end, medium, status, user_id, artist_id, currency, top_n)
     loaded = await DashboardService(db).get_gallery_overview(filters)
+    if not any(result.ok for result in loaded.panels.values()):
+        # Every panel failed: if the database is unreachable or the pool exhausted, say
+        # so with a 503 (monitoring and retries see an outage, not a 200 of errors).
+        await check_schema(db)
     # Serialised as built: the rows were checked against their columns when the result
     # was made; FastAPI's response validation would check every value a second time.
     return Response(loaded.model_dump_json(), media_type="application/json")
@@ -122,12 +126,8 @@ async def one_panel(
     top_n: int | None = None,
 ) -> Response:
     filters = _filters(start, end, medium, status, user_id, artist_id, currency, top_n)
-    loaded = await DashboardService(db).get_gallery_overview(filters, panels=[panel.value])
-    result = loaded[panel.value]
-    if result.status == "timeout":
-        raise PanelFailedError(f"panel {result.name!r} {result.error}", timed_out=True)
-    if result.status == "error":
-        raise PanelFailedError(f"panel {result.name!r} failed: {result.error}")
+    # Raised, not collected: no connection free is a 503, a timeout a 504 (api.problems).
+    result = await DashboardService(db).get_panel(panel.value, filters)
     filename = f"{result.name}.{format.value}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format is Format.JSON:
