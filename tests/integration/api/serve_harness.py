@@ -161,17 +161,29 @@ class Server:
 
 @contextlib.contextmanager
 def serve(
-    env: Mapping[str, str], workdir: Path, *, options: Sequence[str] = ()
+    env: Mapping[str, str], workdir: Path, *, workers: int = 1, options: Sequence[str] = ()
 ) -> Iterator[Server]:
-    """``gallery-analytics serve`` on a free loopback port until the block ends, ready
-    (``/health/ready`` answered 200) when the block starts. At the end: SIGTERM, and
-    SIGKILL to its whole process group if anything is left after STOP_SECONDS."""
+    """``gallery-analytics serve --workers N`` on a free loopback port until the block
+    ends, ready when the block starts: ``/health/ready`` answered 200 and every worker
+    has started its application (one ready worker answers while another still starts).
+    At the end: SIGTERM, and SIGKILL to its whole process group if anything is left
+    after STOP_SECONDS."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     stdout, stderr = workdir / "serve.stdout", workdir / "serve.stderr"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
-            [COMMAND, "serve", "--host", "127.0.0.1", "--port", str(port), *options],
+            [
+                COMMAND,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                *options,
+            ],
             stdout=out,
             stderr=err,
             env=dict(env),
@@ -180,17 +192,19 @@ def serve(
         )
     server = Server(port, process, stdout, stderr)
     try:
-        _wait_ready(server)
+        _wait_ready(server, workers)
         yield server
     finally:
         stop(server)
 
 
-def _wait_ready(server: Server) -> None:
+def _wait_ready(server: Server, workers: int) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.url}/health/ready", timeout=5).status_code == 200:
+            started = server.logs().count("Application startup complete")
+            ready = httpx.get(f"{server.url}/health/ready", timeout=5).status_code == 200
+            if ready and started >= workers:
                 return
         if server.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the API did not start:\n{server.logs()[-3000:]}")
