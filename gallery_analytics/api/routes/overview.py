@@ -133,9 +133,8 @@ async def one_panel(
     if format is Format.JSON:
         return Response(result.model_dump_json(), media_type="application/json")
     if format is Format.CSV:
-        return Response(
-            table_csv(result), media_type="text/csv; charset=utf-8", headers=disposition
-        )
+        text = await asyncio.to_thread(table_csv, result)  # CPU work: off the event loop
+        return Response(text, media_type="text/csv; charset=utf-8", headers=disposition)
     table = await asyncio.to_thread(_arrow_table, result)
     if format is Format.PARQUET:
         data = await asyncio.to_thread(_parquet_bytes, table)
