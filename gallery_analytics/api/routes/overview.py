@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
 from gallery_analytics.api.dependencies import CanRead, DatabaseDep
@@ -41,18 +41,24 @@ class Format(StrEnum):
     ARROW = "arrow"
 
 
-def _filters(
-    start: str | None,
-    end: str | None,
-    medium: list[str],
-    status: str | None,
-    user_id: str | None,
-    artist_id: str | None,
-    currency: str | None,
-    top_n: int | None,
+Day = Annotated[str | None, Query(description="YYYY-MM-DD", max_length=40)]
+Text = Annotated[str | None, Query(max_length=200)]
+Mediums = Annotated[list[str], Query(description="repeat for several", max_length=100)]
+
+
+async def _filters(
+    start: Day = None,
+    end: Day = None,
+    medium: Mediums = [],  # noqa: B006  (FastAPI copies query defaults)
+    status: Text = None,
+    user_id: Text = None,
+    artist_id: Text = None,
+    currency: Text = None,
+    top_n: int | None = None,
 ) -> dict[str, Any]:
     """The query's filters as OverviewFilters reads them (it parses and checks every one:
-    one home for what a filter may be, shared with the dashboard and the report)."""
+    one home for what a filter may be, shared with the dashboard and the report); one
+    dependency, so the overview and the one-panel route take the same parameters."""
     given: dict[str, Any] = {
         "start": start,
         "end": end,
@@ -66,26 +72,13 @@ def _filters(
     return {name: value for name, value in given.items() if value not in (None, [])}
 
 
-Day = Annotated[str | None, Query(description="YYYY-MM-DD", max_length=40)]
-Text = Annotated[str | None, Query(max_length=200)]
-Mediums = Annotated[list[str], Query(description="repeat for several", max_length=100)]
+Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 
 @router.get("", response_model=GalleryOverviewDto)
-async def overview(
-    db: DatabaseDep,
-    start: Day = None,
-    end: Day = None,
-    medium: Mediums = [],  # noqa: B006  (FastAPI copies query defaults)
-    status: Text = None,
-    user_id: Text = None,
-    artist_id: Text = None,
-    currency: Text = None,
-    top_n: int | None = None,
-) -> Response:
+async def overview(db: DatabaseDep, filters: Filters) -> Response:
     """Every panel for the filters, run in parallel: each with its status ("ok", "error"
     or "timeout"), rows, notes and wall time; one failing panel does not fail the rest."""
-    filters = _filters(start, end, medium, status, user_id, artist_id, currency, top_n)
     loaded = await DashboardService(db).get_gallery_overview(filters)
     if not any(result.ok for result in loaded.panels.values()):
         # Every panel failed: if the database is unreachable or the pool exhausted, say
@@ -113,19 +106,8 @@ async def overview(
     response_model=PanelResult,
 )
 async def one_panel(
-    panel: PanelName,
-    db: DatabaseDep,
-    format: Format = Format.JSON,
-    start: Day = None,
-    end: Day = None,
-    medium: Mediums = [],  # noqa: B006
-    status: Text = None,
-    user_id: Text = None,
-    artist_id: Text = None,
-    currency: Text = None,
-    top_n: int | None = None,
+    panel: PanelName, db: DatabaseDep, filters: Filters, format: Format = Format.JSON
 ) -> Response:
-    filters = _filters(start, end, medium, status, user_id, artist_id, currency, top_n)
     # Raised, not collected: no connection free is a 503, a timeout a 504 (api.problems).
     result = await DashboardService(db).get_panel(panel.value, filters)
     filename = f"{result.name}.{format.value}"
