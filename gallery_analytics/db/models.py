@@ -13,6 +13,7 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -301,6 +302,25 @@ class ApiToken(Base):
             name="known_scopes",
         ),
         CheckConstraint("octet_length(secret_hash) = 32", name="sha256_digest"),
+    )
+
+
+class DataVersion(Base):
+    """How many times the gallery's data has been written: one row, bumped by a trigger
+    on every data table in the writing transaction (migration 0005), so it is exactly as
+    new as the rows a snapshot sees. Panel caches key their entries by it."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("id", name="single_row"),
+        CheckConstraint("version > 0", name="positive"),
     )
 
 

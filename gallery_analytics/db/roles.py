@@ -38,8 +38,9 @@ class RoleNames:
 APP_ROLES = RoleNames()
 
 # Tables the application roles may read but only the schema owner may change: API
-# tokens (a token with the write scope must never be able to mint one).
-OWNER_WRITES_ONLY = ("api_tokens",)
+# tokens (a token with the write scope must never be able to mint one) and the data
+# version (bumped only by the triggers on data writes, migration 0005).
+OWNER_WRITES_ONLY = ("api_tokens", "data_version")
 
 
 @dataclass(frozen=True, slots=True)
