@@ -53,6 +53,10 @@ ENV_PREFIX = "GALLERY_"
 DATABASE_URL_ENV = "GALLERY_DATABASE_URL"
 READ_DATABASE_URL_ENV = "GALLERY_READ_DATABASE_URL"
 ADMIN_DATABASE_URL_ENV = "GALLERY_ADMIN_DATABASE_URL"
+REPLICA_DATABASE_URL_ENV = "GALLERY_REPLICA_DATABASE_URL"
+CACHE_URL_ENV = "GALLERY_CACHE_URL"
+# The panel cache's backends: this process's memory, or a Redis server (TCP, TLS).
+CACHE_SCHEMES = ("mem", "redis", "rediss")
 ENV_FILE_ENV = "GALLERY_ENV_FILE"
 ENV_FILE = ".env"
 # What marks a project's root: the .env search goes no higher.
@@ -417,7 +421,11 @@ class PoolSettings(BaseModel):
 
 
 DatabaseUrl = URL | None
-_URL_FIELDS = frozenset({"database_url", "read_database_url", "admin_database_url"})
+_URL_FIELDS = frozenset(
+    {"database_url", "read_database_url", "admin_database_url", "replica_database_url"}
+)
+# Secrets that are no database URL (masked in dumps and errors all the same).
+_SECRET_FIELDS = _URL_FIELDS | {"cache_url"}
 
 
 class Settings(BaseSettings):
@@ -445,7 +453,24 @@ class Settings(BaseSettings):
     )
 
     database_url: DatabaseUrl = None
+    # A role that may only read, on the primary: reads when no replica is configured,
+    # and the fallback when the replica is down, too far behind, or has not yet replayed
+    # this process's last write.
     read_database_url: DatabaseUrl = None
+    # A streaming replica (a read-only role on it): where reads go while it is healthy.
+    # N replicas behind one address (pgbouncer, pgpool, a load balancer) are one URL.
+    replica_database_url: DatabaseUrl = None
+    # A replica whose replay is further behind than this is treated as down.
+    replica_max_lag_seconds: Seconds = 30.0
+    # After a write through a Database, how long its next read waits for the replica to
+    # replay that write before reading from the primary instead (read-your-writes).
+    read_your_writes_wait_seconds: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 2.0
+    # The shared panel cache: None keeps it in this process's memory; redis://... shares
+    # it between kernels, API workers and Voila kernels.
+    cache_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    # The longest a cached panel is served: bounds staleness from writes the data version
+    # cannot see (there are none through the workbench; a restored backup would be one).
+    cache_ttl_seconds: Seconds = 300.0
     # The schema owner, for migrations and demo reloads (default: database_url).
     admin_database_url: DatabaseUrl = None
     # None means default_embedded_dir(), resolved when the server is used (it touches
@@ -475,7 +500,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except pydantic.ValidationError as exc:
-            raise _configuration_error(exc, prefix=ENV_PREFIX, secret=_URL_FIELDS) from None
+            raise _configuration_error(exc, prefix=ENV_PREFIX, secret=_SECRET_FIELDS) from None
 
     @classmethod
     def settings_customise_sources(
@@ -520,8 +545,8 @@ class Settings(BaseSettings):
         }
         return {name: _as_text(value) for name, value in variables.items() if value is not None}
 
-    @field_serializer(*_URL_FIELDS)
-    def _masked_url(self, value: URL | None) -> str | None:
+    @field_serializer(*_SECRET_FIELDS)
+    def _masked_url(self, value: URL | str | None) -> str | None:
         """URLs dump masked (``model_dump``, ``model_dump_json``): a dump is for showing.
         The real URLs go to child processes through :meth:`as_environment`, which reads
         the fields themselves, never a dump."""
@@ -548,6 +573,22 @@ class Settings(BaseSettings):
         except ConfigurationError as exc:
             raise _complete(str(exc)) from None
 
+    @field_validator("cache_url")
+    @classmethod
+    def _known_cache(cls, value: str | None) -> str | None:
+        """A cache URL names a backend cashews has: an unknown scheme would otherwise
+        surface as a driver error at the first panel, with the URL in it."""
+        if value is None:
+            return None
+        scheme = value.partition("://")[0].casefold() if "://" in value else ""
+        if scheme not in CACHE_SCHEMES:
+            raise _complete(
+                f"{CACHE_URL_ENV} must be a URL starting with "
+                + ", ".join(f"{known}://" for known in CACHE_SCHEMES)
+                + f", got {mask_url(value) if scheme else 'no scheme'}"
+            )
+        return value
+
     @field_validator("embedded_dir", "pg_bindir")
     @classmethod
     def _expand_home(cls, value: Path | None, info: pydantic.ValidationInfo) -> Path | None:
@@ -566,6 +607,7 @@ class Settings(BaseSettings):
         for url, name in (
             (self.read_database_url, READ_DATABASE_URL_ENV),
             (self.admin_database_url, ADMIN_DATABASE_URL_ENV),
+            (self.replica_database_url, REPLICA_DATABASE_URL_ENV),
         ):
             if url is not None and self.database_url is None:
                 raise _complete(
@@ -577,7 +619,8 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """URLs shown masked (sqlalchemy's repr hides the userinfo password only)."""
         for name, value in super().__repr_args__():
-            yield name, mask_url(value) if isinstance(value, URL) else value
+            secret = isinstance(value, URL) or (name == "cache_url" and value is not None)
+            yield name, mask_url(value) if secret else value
 
 
 def _changed(model: BaseModel) -> Iterator[tuple[str, Any]]:

@@ -176,6 +176,18 @@ BAD_VALUES: dict[str, list[str]] = {
     "GALLERY_TODAY": ["2025-13-01", "2024-02-30", "yesterday", "1700000000", "15/11/2025"],
     "GALLERY_API_PUBLIC_READS": ["maybe", "2", "yes please"],
     "GALLERY_API_MAX_UPLOAD_BYTES": ["0", "1023", "-5", "lots", "1.5"],
+    "GALLERY_REPLICA_DATABASE_URL": [
+        f"postgresql://reader:{SECRET}@replica:port/db",
+        f"mysql://reader:{SECRET}@replica/db",
+    ],
+    "GALLERY_REPLICA_MAX_LAG_SECONDS": ["0", "-1", "inf", "behind"],
+    "GALLERY_READ_YOUR_WRITES_WAIT_SECONDS": ["-0.1", "61", "nan", "a while"],
+    "GALLERY_CACHE_URL": [
+        f"memcached://cache:{SECRET}@h:11211",
+        f"http://u:{SECRET}@redis:6379",
+        f"localhost:6379/{SECRET}",
+    ],
+    "GALLERY_CACHE_TTL_SECONDS": ["0", "-5", "forever", "inf"],
 }
 PASSWORDLESS_VARIABLES = {"GALLERY_EMBEDDED_DIR", "GALLERY_PG_BINDIR", "GALLERY_PG_SYSTEM_USER"}
 
