@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Enum,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     Uuid,
     func,
@@ -335,3 +337,91 @@ TABLES_IN_DEPENDENCY_ORDER = [
     ExhibitionVisit.__table__,
     ExchangeRate.__table__,
 ]
+
+
+# -- rollups (migration 0006) ----------------------------------------------------------------
+# The overview panels' sums, kept exact by triggers on sales, artworks and
+# exhibition_visits in the writing transaction (queries/overview.py reads them; only the
+# triggers write them). Core tables: their keys hold NULLs (an undated artwork, a work
+# with no medium), which no primary key may, so a NULLS NOT DISTINCT unique index keys
+# them instead.
+_ROLLUP_STATUS = Artwork.__table__.c.status.type
+
+rollup_sales_daily = Table(
+    "rollup_sales_daily",
+    Base.metadata,
+    Column("day", Date, nullable=False),
+    Column("artist_id", Uuid(as_uuid=False), nullable=False),
+    Column("owner_id", Uuid(as_uuid=False), nullable=False),
+    Column("medium", String(300)),
+    Column("status", _ROLLUP_STATUS, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("sales", BigInteger, nullable=False),
+    Column("price", Numeric, nullable=False),
+    Index(
+        "uq_rollup_sales_daily_key",
+        "day",
+        "artist_id",
+        "owner_id",
+        "medium",
+        "status",
+        "currency",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+    Index("ix_rollup_sales_daily_artist_id", "artist_id", "day"),
+    Index("ix_rollup_sales_daily_owner_id", "owner_id", "day"),
+)
+"""Sales per UTC day x artist x owner x medium x status x currency (the artwork's)."""
+
+rollup_sales_monthly = Table(
+    "rollup_sales_monthly",
+    Base.metadata,
+    Column("month", Date, nullable=False),
+    Column("medium", String(300)),
+    Column("status", _ROLLUP_STATUS, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("sales", BigInteger, nullable=False),
+    Column("price", Numeric, nullable=False),
+    Index(
+        "uq_rollup_sales_monthly_key",
+        "month",
+        "medium",
+        "status",
+        "currency",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)
+"""Sales per UTC month x medium x status x currency."""
+
+rollup_artworks_monthly = Table(
+    "rollup_artworks_monthly",
+    Base.metadata,
+    Column("month", Date),
+    Column("medium", String(300)),
+    Column("status", _ROLLUP_STATUS, nullable=False),
+    Column("artworks", BigInteger, nullable=False),
+    Column("priced", BigInteger, nullable=False),
+    Column("list_price", Numeric, nullable=False),
+    Index(
+        "uq_rollup_artworks_monthly_key",
+        "month",
+        "medium",
+        "status",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)
+"""Artworks per UTC acquisition month (NULL: undated) x medium x status; ``priced``
+counts those with a list price, ``list_price`` sums them."""
+
+rollup_visits_weekly = Table(
+    "rollup_visits_weekly",
+    Base.metadata,
+    Column("week", Date, primary_key=True),
+    Column("exhibition_id", Uuid(as_uuid=False), primary_key=True),
+    Column("visitors", BigInteger, nullable=False),
+    Column("days", Integer, nullable=False),
+)
+"""Visitors per ISO week (its Monday) x exhibition; ``days`` counts the visit rows."""

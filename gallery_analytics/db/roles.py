@@ -39,8 +39,16 @@ APP_ROLES = RoleNames()
 
 # Tables the application roles may read but only the schema owner may change: API
 # tokens (a token with the write scope must never be able to mint one) and the data
-# version (bumped only by the triggers on data writes, migration 0005).
-OWNER_WRITES_ONLY = ("api_tokens", "data_version")
+# version and the rollups (written only by the triggers on data writes, migrations 0005
+# and 0006).
+OWNER_WRITES_ONLY = (
+    "api_tokens",
+    "data_version",
+    "rollup_sales_daily",
+    "rollup_sales_monthly",
+    "rollup_artworks_monthly",
+    "rollup_visits_weekly",
+)
 
 
 @dataclass(frozen=True, slots=True)
