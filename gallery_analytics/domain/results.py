@@ -14,6 +14,7 @@ included (``GalleryOverviewDto.model_validate_json(o.model_dump_json()) == o``).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
@@ -42,6 +43,11 @@ class PanelResult(CheckedModel):
 
     ``notes`` are sentences a reader must see beside the panel, such as what it left out
     (sales without an exchange rate): the dashboard, the report and the API show them.
+
+    ``cached_at`` (UTC) is when the rows were read, for a result that went through the
+    panel cache; ``from_cache`` says this load took it from the cache rather than from
+    the database, so the dashboard, the report and the API can show how old it is
+    (:meth:`age_seconds`, :meth:`age_text`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -55,6 +61,15 @@ class PanelResult(CheckedModel):
     wall_seconds: float
     row_count: int = 0
     notes: tuple[str, ...] = ()
+    cached_at: dt.datetime | None = None
+    from_cache: bool = False
+
+    @field_validator("cached_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("expected a timestamp with a time zone (UTC)")
+        return value
 
     @field_validator("rows")
     @classmethod
@@ -92,6 +107,26 @@ class PanelResult(CheckedModel):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def age_seconds(self, *, now: dt.datetime | None = None) -> float | None:
+        """Seconds since the rows were read, for a result served from the cache (None for
+        one read from the database by this load: it is as new as the load)."""
+        if not self.from_cache or self.cached_at is None:
+            return None
+        now = dt.datetime.now(dt.UTC) if now is None else now
+        return max((now - self.cached_at).total_seconds(), 0.0)
+
+    def age_text(self, *, now: dt.datetime | None = None) -> str | None:
+        """ "cached 40 s ago" (minutes past two, hours past two hours), or None when the
+        result is not from the cache."""
+        age = self.age_seconds(now=now)
+        if age is None:
+            return None
+        if age < 120:
+            return f"cached {int(age)} s ago"
+        if age < 7200:
+            return f"cached {int(age // 60)} min ago"
+        return f"cached {int(age // 3600)} h ago"
 
 
 class GalleryOverviewDto(BaseModel):

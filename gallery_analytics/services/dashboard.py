@@ -14,6 +14,12 @@ rates; what a panel could not convert is said in its ``notes``
 time budget becomes a :class:`PanelResult` carrying the error; the others still arrive.
 Cancelling a load cancels every panel query: the client stops waiting, asyncpg asks the
 server to cancel the statement, and the connection goes back to the pool.
+
+The registry's panels go through the shared panel cache
+(:mod:`gallery_analytics.services.panel_cache`): a result is reused while the data
+version it was read at is current, concurrent identical requests share one query, and
+``refresh=True`` reads afresh (and stores what it read). Panels given as objects outside
+the registry are never cached: their name need not say what they compute.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from gallery_analytics.errors import (
 from gallery_analytics.panels import Panel
 from gallery_analytics.services.catalog import CatalogService, check_list_limit
 from gallery_analytics.services.dtos import DashboardDto
+from gallery_analytics.services.panel_cache import panel_cache, read_version, start_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +93,20 @@ class DashboardService:
         panels: Sequence[Panel | str] | None = None,
         parallel: bool = True,
         timeouts: Mapping[str, float] | None = None,
+        refresh: bool = False,
     ) -> GalleryOverviewDto:
         """Run every registered panel (or ``panels``: panels or their names) for
         ``filters``, concurrently by default.
 
         ``parallel=False`` runs the same panels one after another, for comparison.
         ``timeouts`` overrides the time budget of individual panels, by name.
+        ``refresh=True`` reads every panel from the database, not the cache (and caches
+        what it read).
         """
-        reject_awaitables({"filters": filters, "panels": panels, "timeouts": timeouts})
+        reject_awaitables(
+            {"filters": filters, "panels": panels, "timeouts": timeouts, "refresh": refresh}
+        )
+        _check_refresh(refresh)
         budgets_given = timeouts.items() if isinstance(timeouts, Mapping) else ()
         reject_awaitables({f"timeouts.{name}": value for name, value in budgets_given})
         checked = await self.check_filters(filters)
@@ -119,10 +132,16 @@ class DashboardService:
         async with responsive_to_interrupts():  # a kernel interrupt cancels promptly
             if parallel:
                 results = await gather_all(
-                    *(self._run_panel(panel, checked, budgets[panel.name]) for panel in chosen)
+                    *(
+                        self._run_panel(panel, checked, budgets[panel.name], refresh=refresh)
+                        for panel in chosen
+                    )
                 )
             else:
-                results = [await self._run_panel(p, checked, budgets[p.name]) for p in chosen]
+                results = [
+                    await self._run_panel(p, checked, budgets[p.name], refresh=refresh)
+                    for p in chosen
+                ]
         return GalleryOverviewDto(
             panels={result.name: result for result in results},
             wall_seconds=time.perf_counter() - started,
@@ -175,17 +194,23 @@ class DashboardService:
         self,
         panel: Panel | str,
         filters: OverviewFilters | Mapping[str, Any] | None = None,
+        *,
+        refresh: bool = False,
     ) -> PanelResult:
         """One panel with its failure raised, not collected into the result: for a caller
         that shows this panel alone (an HTTP download) and must say why it has no rows
         (DatabaseUnavailableError, QueryTimeoutError...). Past its time budget on the
-        client's side it is PanelFailedError with ``timed_out``."""
-        reject_awaitables({"panel": panel, "filters": filters})
+        client's side it is PanelFailedError with ``timed_out``. ``refresh=True`` reads
+        it from the database, not the cache."""
+        reject_awaitables({"panel": panel, "filters": filters, "refresh": refresh})
+        _check_refresh(refresh)
         [chosen] = _resolve_panels([panel])
         checked = await self.check_filters(filters)
         budget = self.panel_timeout_seconds
         try:
-            return await self._query_panel(chosen, checked, budget, time.perf_counter())
+            return await self._load_panel(
+                chosen, checked, budget, time.perf_counter(), refresh=refresh
+            )
         except DatabaseNotAnsweringError:  # before TimeoutError, its base class
             raise
         except TimeoutError:
@@ -194,7 +219,7 @@ class DashboardService:
             ) from None
 
     async def _run_panel(
-        self, panel: Panel, filters: OverviewFilters, budget_seconds: float
+        self, panel: Panel, filters: OverviewFilters, budget_seconds: float, *, refresh: bool
     ) -> PanelResult:
         """One panel of a load: its rows, or its failure as the result's status and error
         (one failing panel does not fail the others)."""
@@ -211,7 +236,7 @@ class DashboardService:
             )
 
         try:
-            return await self._query_panel(panel, filters, budget_seconds, started)
+            return await self._load_panel(panel, filters, budget_seconds, started, refresh=refresh)
         except DatabaseNotAnsweringError as exc:  # before TimeoutError, its base class
             return failed("error", str(exc))
         except TimeoutError:
@@ -224,15 +249,81 @@ class DashboardService:
             logger.exception("panel %s failed", panel.name)
             return failed("error", _unexpected_failure(exc))
 
+    async def _load_panel(
+        self,
+        panel: Panel,
+        filters: OverviewFilters,
+        budget_seconds: float,
+        started: float,
+        *,
+        refresh: bool,
+    ) -> PanelResult:
+        """One panel through the cache (a registry panel) or straight from the database
+        (any other), within ``budget_seconds``; failures are raised. ``wall_seconds`` is
+        this caller's wait, also when another caller's query or the cache answered."""
+        if not any(panel is registered for registered in registry.PANELS):
+            return await self._query_panel(panel, filters, budget_seconds, started)
+        async with asyncio.timeout(budget_seconds):
+            cache = await panel_cache(self.db)
+            # The version for the lookup; what is stored is keyed by the version read in
+            # the query's own snapshot (key_for), never by this one.
+            version = -1 if refresh else await cache.current_version()
+            keyed = _key_filters(panel, filters, self.db)
+
+            def key_for(snapshot_version: int) -> str:
+                return cache.key(panel, keyed, snapshot_version)
+
+            async def compute() -> tuple[PanelResult, int]:
+                return await self._query_panel_snapshot(panel, filters, budget_seconds, started)
+
+            result = await cache.load(
+                key_for(version),
+                compute,
+                key_for,
+                refresh=refresh,
+                lock_seconds=budget_seconds + 5,
+            )
+        return result.model_copy(update={"wall_seconds": time.perf_counter() - started})
+
     async def _query_panel(
         self, panel: Panel, filters: OverviewFilters, budget_seconds: float, started: float
     ) -> PanelResult:
         """Run one panel's query (and its exclusion count) in a session of its own within
         ``budget_seconds``; failures are raised."""
+        result, _version = await self._read_panel(
+            panel, filters, budget_seconds, started, snapshot=False
+        )
+        return result
+
+    async def _query_panel_snapshot(
+        self, panel: Panel, filters: OverviewFilters, budget_seconds: float, started: float
+    ) -> tuple[PanelResult, int]:
+        """:meth:`_query_panel` in one REPEATABLE READ snapshot that also reads the data
+        version: the version the result may be cached under."""
+        result, version = await self._read_panel(
+            panel, filters, budget_seconds, started, snapshot=True
+        )
+        assert version is not None  # read in the snapshot
+        return result, version
+
+    async def _read_panel(
+        self,
+        panel: Panel,
+        filters: OverviewFilters,
+        budget_seconds: float,
+        started: float,
+        *,
+        snapshot: bool,
+    ) -> tuple[PanelResult, int | None]:
+        version: int | None = None
         async with asyncio.timeout(budget_seconds), self.db.read_session() as session:
+            if snapshot:
+                await start_snapshot(session)  # the transaction's first statement
             # The server enforces the budget too, in case the client is stuck.
             milliseconds = str(int(budget_seconds * 1000) + 1000)
             await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
+            if snapshot:
+                version = await read_version(session)
             if panel.needs_today and filters.today is None and not (filters.start or filters.end):
                 # "Open now" needs the workbench's today; read in this panel's own
                 # session, so no other connection is needed before the panels start
@@ -259,7 +350,7 @@ class DashboardService:
             row_count=len(rows),
             wall_seconds=time.perf_counter() - started,
             notes=notes,
-        )
+        ), version
 
     # -- user dashboard -------------------------------------------------------------------
 
@@ -371,6 +462,23 @@ def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
     if len(set(names)) != len(names):
         raise ValidationError("panels", "each panel may appear only once")
     return chosen
+
+
+def _key_filters(panel: Panel, filters: OverviewFilters, db: Database) -> OverviewFilters:
+    """The filters as a cache key sees them: ``today`` only where the panel's query reads
+    it, resolved. The workbench's today is GALLERY_TODAY, else the dataset's reference
+    date (data: the data version covers it), else the calendar's date, which the key then
+    carries (a new day is a new key)."""
+    if not panel.needs_today or filters.start or filters.end:
+        return filters.model_copy(update={"today": None})
+    if filters.today is not None:
+        return filters
+    return filters.model_copy(update={"today": db.settings.today or dt.date.today()})
+
+
+def _check_refresh(refresh: object) -> None:
+    if not isinstance(refresh, bool):
+        raise ValidationError("refresh", "expected True or False", value=refresh)
 
 
 def _check_budget(value: object, *, field: str, limit: float) -> float:

@@ -244,7 +244,8 @@ async def test_rare_mediums_fold_into_other(
     seeded_db: Database, raw: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(overview, "TOP_MEDIUMS", 3)
-    result, _ = await _overview(seeded_db, {})
+    # refresh: a cached result of the unpatched query must not answer for the patched one.
+    result = await DashboardService(seeded_db).get_gallery_overview(refresh=True)
     frame = to_frame(result["artworks_by_medium_status"])
     top3 = raw["artworks"]["medium"].value_counts().head(3).index.tolist()
     assert list(dict.fromkeys(frame["medium"])) == [*top3, "Other"]
