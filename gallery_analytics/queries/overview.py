@@ -17,7 +17,9 @@ service turns into the panel's note.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -28,14 +30,17 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     case,
     cast,
-    distinct,
     exists,
     extract,
     func,
     literal,
+    or_,
     select,
+    true,
+    union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -51,6 +56,10 @@ from gallery_analytics.db.models import (
     ExhibitionArtwork,
     ExhibitionVisit,
     Sale,
+    rollup_artworks_monthly,
+    rollup_sales_daily,
+    rollup_sales_monthly,
+    rollup_visits_weekly,
 )
 from gallery_analytics.domain.enums import OTHER_MEDIUM, UNKNOWN
 from gallery_analytics.domain.filters import OverviewFilters
@@ -117,6 +126,11 @@ def _rate_month(timestamp: Any) -> ColumnElement[dt.date]:
     return cast(func.date_trunc("month", timestamp), Date)
 
 
+def _month_of_day(day: Any) -> ColumnElement[dt.date]:
+    """The month of a ``date`` column, whatever the session's zone (a plain timestamp)."""
+    return cast(func.date_trunc("month", cast(day, DateTime)), Date)
+
+
 def _converted(
     amount: Any, currency: Any, month: Any, filters: OverviewFilters
 ) -> tuple[ColumnElement[Any], Callable[[PanelQuery], PanelQuery]]:
@@ -124,15 +138,18 @@ def _converted(
     ``filters.currency``, NULL when no rate converts it; and the function that joins the
     rates it reads to a statement.
 
-    ``amount * rate(currency) / rate(chosen currency)``, each rate what one unit was
+    ``amount * (rate(currency) / rate(chosen currency))``, each rate what one unit was
     worth in the base currency that month (the base itself is 1, and an amount already in
-    the chosen currency needs no rate), in ``numeric``.
+    the chosen currency needs no rate), in ``numeric``. The amount is multiplied by one
+    factor per currency and month: numeric multiplication and addition are exact, so a sum
+    converted sale by sale, per artist and month or from a rollup's monthly sum is the
+    same number to the last digit (a division of each amount would round each one).
     """
     source = aliased(ExchangeRate, name="source_rate")
     target = aliased(ExchangeRate, name="target_rate")
-    in_base = amount * case((currency == RATE_BASE_CURRENCY, literal(1)), else_=source.rate)
-    to_target = in_base if filters.currency == RATE_BASE_CURRENCY else in_base / target.rate
-    converted = case((currency == filters.currency, amount), else_=to_target)
+    to_base = case((currency == RATE_BASE_CURRENCY, literal(1)), else_=source.rate)
+    factor = to_base if filters.currency == RATE_BASE_CURRENCY else to_base / target.rate
+    converted = case((currency == filters.currency, amount), else_=amount * factor)
 
     def join_rates(statement: PanelQuery) -> PanelQuery:
         statement = statement.outerjoin(
@@ -165,26 +182,303 @@ def converted_sales(filters: OverviewFilters) -> Subquery:
     return join_rates(statement).subquery("converted_sales")
 
 
+# -- where the sums come from: rollups or base tables -----------------------------------------
+#
+# Every money and count panel sums "groups": rows at a grain fine enough for its output
+# and its conversion (a currency and a month at least). The groups come from the rollups
+# of migration 0006 (whole months or weeks from the coarse rollup, the partial first and
+# last ones from a finer source) or, as the reference, from the base tables; the panel
+# SQL on top is the same, so both give the same rows to the last digit.
+
+_USE_ROLLUPS: ContextVar[bool] = ContextVar("gallery_overview_rollups", default=True)
+
+
+@contextmanager
+def base_tables_only() -> Iterator[None]:
+    """Within this block (this task and the tasks it starts), panel queries read the base
+    tables, never the rollups: the reference the rollups are tested and benchmarked
+    against."""
+    token = _USE_ROLLUPS.set(False)
+    try:
+        yield
+    finally:
+        _USE_ROLLUPS.reset(token)
+
+
+DayRange = tuple[dt.date | None, dt.date | None]
+"""Days ``[first, until)``; None: unbounded on that side."""
+
+
+class _Split(NamedTuple):
+    """A filters' date range cut into whole periods (``whole``, None: none) and the days
+    around them (``edges``) that a finer source answers."""
+
+    whole: DayRange | None
+    edges: tuple[DayRange, ...]
+
+
+def _split(
+    filters: OverviewFilters,
+    period_start: Callable[[dt.date], dt.date],
+    next_period: Callable[[dt.date], dt.date],
+) -> _Split:
+    start, end = filters.start, filters.end
+    until = None if end is None else end + dt.timedelta(days=1)
+    first: dt.date | None = None
+    if start is not None:
+        try:
+            first = start if period_start(start) == start else next_period(start)
+        except OverflowError:  # a start in the calendar's last period
+            return _Split(None, ((start, until),))
+    last = None if until is None else period_start(until)
+    if first is not None and last is not None and first >= last:
+        return _Split(None, ((start, until),))
+    edges: list[DayRange] = []
+    if start is not None and first is not None and start < first:
+        edges.append((start, first))
+    if until is not None and last is not None and last < until:
+        edges.append((last, until))
+    return _Split((first, last), tuple(edges))
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _next_week(day: dt.date) -> dt.date:
+    return _week_start(day) + dt.timedelta(days=7)
+
+
+def _in_days(column: Any, days: DayRange) -> list[ColumnElement[bool]]:
+    first, until = days
+    conditions: list[ColumnElement[bool]] = []
+    if first is not None:
+        conditions.append(column >= first)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions
+
+
+def _in_any(column: Any, ranges: tuple[DayRange, ...]) -> ColumnElement[bool]:
+    return or_(*(and_(true(), *_in_days(column, days)) for days in ranges))
+
+
+def _rollup_artwork_conditions(table: Any, filters: OverviewFilters) -> list[ColumnElement[bool]]:
+    """:func:`_artwork_conditions` on a rollup's copy of the artwork's columns."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.mediums:
+        conditions.append(table.c.medium.in_(filters.mediums))
+    if filters.status is not None:
+        conditions.append(table.c.status == filters.status)
+    if filters.user_id is not None:
+        conditions.append(table.c.owner_id == filters.user_id)
+    if filters.artist_id is not None:
+        conditions.append(table.c.artist_id == filters.artist_id)
+    return conditions
+
+
+def _regrouped(parts: list[PanelQuery], keys: tuple[str, ...], sums: tuple[str, ...]) -> Subquery:
+    """The union of ``parts`` summed again by ``keys``; every sum a ``bigint`` count or
+    an exact ``numeric`` amount, as the base tables' count and sum give them."""
+    union = union_all(*parts).subquery("parts") if len(parts) > 1 else parts[0].subquery("parts")
+    columns: list[ColumnElement[Any]] = [union.c[key] for key in keys]
+    for name in sums:
+        total = func.sum(union.c[name])
+        columns.append((total if name in _AMOUNTS else cast(total, BigInteger)).label(name))
+    return select(*columns).group_by(*(union.c[key] for key in keys)).subquery("groups")
+
+
+_AMOUNTS = frozenset({"price", "list_price"})
+
+
+def _sales_groups(filters: OverviewFilters, *, by_artist: bool) -> Subquery:
+    """The load's sales summed per ``currency`` and ``rate_month`` (and ``artist_id``):
+    ``sales`` (a count) and ``price`` (in ``currency``)."""
+    keys = ("currency", "rate_month", *(("artist_id",) if by_artist else ()))
+    if not _USE_ROLLUPS.get():
+        month = _rate_month(Sale.sold_at).label("rate_month")
+        columns: list[ColumnElement[Any]] = [Sale.currency.label("currency"), month]
+        statement = select()
+        if by_artist:
+            columns.append(Artwork.artist_id.label("artist_id"))
+            statement = statement.select_from(Sale).join(Artwork, Artwork.id == Sale.artwork_id)
+            statement = statement.where(
+                *_in_range(Sale.sold_at, filters), *_artwork_conditions(filters)
+            )
+        else:
+            statement = statement.select_from(Sale).where(*_sales(filters))
+        return _regrouped(
+            [
+                statement.add_columns(
+                    *columns, func.count().label("sales"), func.sum(Sale.price).label("price")
+                ).group_by(*columns)
+            ],
+            keys,
+            ("sales", "price"),
+        )
+    daily = rollup_sales_daily
+    parts: list[PanelQuery] = []
+    split = _split(filters, _month_start, _next_month)
+    ranges: tuple[DayRange, ...] = (
+        (filters.start, None if filters.end is None else filters.end + dt.timedelta(days=1)),
+    )
+    if not by_artist and filters.user_id is None and filters.artist_id is None:
+        ranges = split.edges
+        if split.whole is not None:
+            monthly = rollup_sales_monthly
+            parts.append(
+                select(
+                    monthly.c.currency,
+                    monthly.c.month.label("rate_month"),
+                    monthly.c.sales,
+                    monthly.c.price,
+                ).where(
+                    *_rollup_artwork_conditions(monthly, filters),
+                    *_in_days(monthly.c.month, split.whole),
+                )
+            )
+    if ranges:
+        month = _month_of_day(daily.c.day).label("rate_month")
+        parts.append(
+            select(
+                daily.c.currency,
+                month,
+                *((daily.c.artist_id,) if by_artist else ()),
+                daily.c.sales,
+                daily.c.price,
+            ).where(*_rollup_artwork_conditions(daily, filters), _in_any(daily.c.day, ranges))
+        )
+    return _regrouped(parts, keys, ("sales", "price"))
+
+
+def _artwork_groups(filters: OverviewFilters) -> Subquery:
+    """The load's artworks per acquisition ``rate_month`` (NULL: undated), ``medium`` and
+    ``status``: ``artworks``, ``priced`` (those with a list price) and ``list_price``
+    (their sum, in :data:`LIST_PRICE_CURRENCY`)."""
+    keys = ("rate_month", "medium", "status")
+    sums = ("artworks", "priced", "list_price")
+
+    def base(days: tuple[DayRange, ...] | None) -> PanelQuery:
+        month = _rate_month(Artwork.acquired_at).label("rate_month")
+        columns: list[ColumnElement[Any]] = [
+            month,
+            Artwork.medium.label("medium"),
+            Artwork.status.label("status"),
+        ]
+        statement = select(
+            *columns,
+            func.count().label("artworks"),
+            func.count(Artwork.list_price).label("priced"),
+            func.coalesce(func.sum(Artwork.list_price), 0).label("list_price"),
+        ).where(*_artwork_conditions(filters))
+        if days is None:
+            statement = statement.where(*_in_range(Artwork.acquired_at, filters))
+        else:
+            statement = statement.where(
+                or_(
+                    *(
+                        and_(
+                            true(),
+                            *_in_days(
+                                Artwork.acquired_at,
+                                (
+                                    None if first is None else _day_start(first),
+                                    None if until is None else _day_start(until),
+                                ),
+                            ),
+                        )
+                        for first, until in days
+                    )
+                )
+            )
+        return statement.group_by(*columns)
+
+    if not _USE_ROLLUPS.get() or filters.user_id is not None or filters.artist_id is not None:
+        return _regrouped([base(None)], keys, sums)
+    split = _split(filters, _month_start, _next_month)
+    parts: list[PanelQuery] = []
+    if split.whole is not None:
+        rollup = rollup_artworks_monthly
+        parts.append(
+            select(
+                rollup.c.month.label("rate_month"),
+                rollup.c.medium,
+                rollup.c.status,
+                rollup.c.artworks,
+                rollup.c.priced,
+                rollup.c.list_price,
+            ).where(
+                *_rollup_artwork_conditions(rollup, filters),
+                *_in_days(rollup.c.month, split.whole),
+            )
+        )
+    if split.edges:
+        parts.append(base(split.edges))
+    return _regrouped(parts, keys, sums)
+
+
+def _visit_groups(filters: OverviewFilters) -> Subquery:
+    """The load's visits per ``week`` (its Monday) and ``exhibition_id``: ``visitors``.
+    One row per exhibition with a visit row in that week (and the period)."""
+    keys = ("week", "exhibition_id")
+
+    def matching(exhibition_id: Any) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.user_id is not None:
+            conditions.append(
+                exhibition_id.in_(
+                    select(Exhibition.id).where(Exhibition.curator_id == filters.user_id)
+                )
+            )
+        shows_matching = _shows_matching_artworks(exhibition_id, filters)
+        if shows_matching is not None:
+            conditions.append(shows_matching)
+        return conditions
+
+    def base(days: tuple[DayRange, ...]) -> PanelQuery:
+        week = cast(func.date_trunc("week", ExhibitionVisit.day), Date).label("week")
+        columns: list[ColumnElement[Any]] = [
+            week,
+            ExhibitionVisit.exhibition_id.label("exhibition_id"),
+        ]
+        return (
+            select(*columns, func.sum(ExhibitionVisit.visitors).label("visitors"))
+            .where(_in_any(ExhibitionVisit.day, days), *matching(ExhibitionVisit.exhibition_id))
+            .group_by(*columns)
+        )
+
+    everything: tuple[DayRange, ...] = (
+        (filters.start, None if filters.end is None else filters.end + dt.timedelta(days=1)),
+    )
+    if not _USE_ROLLUPS.get():
+        return _regrouped([base(everything)], keys, ("visitors",))
+    split = _split(filters, _week_start, _next_week)
+    parts: list[PanelQuery] = []
+    if split.whole is not None:
+        rollup = rollup_visits_weekly
+        parts.append(
+            select(rollup.c.week, rollup.c.exhibition_id, rollup.c.visitors).where(
+                *_in_days(rollup.c.week, split.whole), *matching(rollup.c.exhibition_id)
+            )
+        )
+    if split.edges:
+        parts.append(base(split.edges))
+    return _regrouped(parts, keys, ("visitors",))
+
+
 def _sales_in_currency(filters: OverviewFilters) -> Subquery:
     """The load's sales summed per currency and rate month: ``sales``, ``price`` (in
     ``currency``) and ``amount``, that sum in ``filters.currency`` or NULL when no rate
-    converts it (key figures, monthly revenue and the excluded sales).
-
-    Converting each month's exact ``numeric`` sum rather than each sale reads the rates
-    once per month, and the sums stay the same however PostgreSQL parallelises them.
-    """
-    month = _rate_month(Sale.sold_at)
-    per_month = (
-        select(
-            Sale.currency.label("currency"),
-            month.label("rate_month"),
-            func.count().label("sales"),
-            func.sum(Sale.price).label("price"),
-        )
-        .where(*_sales(filters))
-        .group_by(Sale.currency, month)
-        .subquery("sales_per_month")
-    )
+    converts it (key figures, monthly revenue and the excluded sales)."""
+    per_month = _sales_groups(filters, by_artist=False)
     amount, join_rates = _converted(
         per_month.c.price, per_month.c.currency, per_month.c.rate_month, filters
     )
@@ -209,40 +503,34 @@ def excluded_sales(filters: OverviewFilters) -> PanelQuery:
     )
 
 
-def _list_price(filters: OverviewFilters) -> tuple[ColumnElement[Any], PanelQuery]:
-    """An artwork's list price in ``filters.currency`` (NULL when no rate converts it),
-    and the artworks of the filters with the rate it needs joined.
+def _list_prices(filters: OverviewFilters) -> tuple[Subquery, ColumnElement[Any], PanelQuery]:
+    """The load's artwork groups (:func:`_artwork_groups`), their list price sum in
+    ``filters.currency`` (NULL when no rate converts it), and a statement over the groups
+    with the rate it needs joined.
 
     List prices are kept in the base currency (:data:`LIST_PRICE_CURRENCY`) and
     converted at the rate of the acquisition month; in the base currency no rate is
     needed, so an undated work's price converts only there.
     """
+    groups = _artwork_groups(filters)
     amount, join_rates = _converted(
-        Artwork.list_price,
-        literal(LIST_PRICE_CURRENCY),
-        _rate_month(Artwork.acquired_at),
-        filters,
+        groups.c.list_price, literal(LIST_PRICE_CURRENCY), groups.c.rate_month, filters
     )
-    return amount, join_rates(select().select_from(Artwork))
+    return groups, amount, join_rates(select().select_from(groups))
 
 
 def _excluded_list_prices(filters: OverviewFilters, *, dated_only: bool) -> PanelQuery:
-    amount, artworks = _list_price(filters)
-    month = _rate_month(Artwork.acquired_at).label("month")
-    statement = artworks.add_columns(
+    groups, amount, statement = _list_prices(filters)
+    month = groups.c.rate_month.label("month")
+    statement = statement.add_columns(
         literal(LIST_PRICE_CURRENCY, String).label("currency"),
         month,
-        func.count().label("count"),
-        func.sum(Artwork.list_price).label("amount"),
-    ).where(
-        Artwork.list_price.is_not(None),
-        amount.is_(None),
-        *_artwork_conditions(filters),
-        *_in_range(Artwork.acquired_at, filters),
-    )
+        cast(func.sum(groups.c.priced), BigInteger).label("count"),
+        func.sum(groups.c.list_price).label("amount"),
+    ).where(groups.c.priced > 0, amount.is_(None))
     if dated_only:
-        statement = statement.where(Artwork.acquired_at.is_not(None))
-    return statement.group_by(month).order_by(month)
+        statement = statement.where(groups.c.rate_month.is_not(None))
+    return statement.group_by(groups.c.rate_month).order_by(groups.c.rate_month)
 
 
 def excluded_list_prices(filters: OverviewFilters) -> PanelQuery:
@@ -298,9 +586,10 @@ def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
 
 
 def top_artists(filters: OverviewFilters) -> PanelQuery:
-    # Converted sale by sale: per artist there are hardly two sales in a month, so summing
-    # per month first would save nothing.
-    amount, join_rates = _converted(Sale.price, Sale.currency, _rate_month(Sale.sold_at), filters)
+    # Summed per artist, currency and month first, then converted (one factor per month
+    # and currency, exact: the same as converting sale by sale).
+    groups = _sales_groups(filters, by_artist=True)
+    amount, join_rates = _converted(groups.c.price, groups.c.currency, groups.c.rate_month, filters)
     revenue = func.sum(amount)
     statement = (
         select(
@@ -308,7 +597,7 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
             Artist.id.label("artist_id"),
             Artist.name.label("artist"),
             Artist.nationality,
-            func.count().label("sales"),
+            cast(func.sum(groups.c.sales), BigInteger).label("sales"),
             cast(revenue, Float).label("revenue"),
             # Divided as floats: numeric division picks its result scale from the
             # operands' internal form, which parallel aggregation can vary in the last
@@ -317,33 +606,31 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
                 "share"
             ),
         )
-        .select_from(Sale)
-        .join(Artwork, Artwork.id == Sale.artwork_id)
-        .join(Artist, Artist.id == Artwork.artist_id)
+        .select_from(groups)
+        .join(Artist, Artist.id == groups.c.artist_id)
     )
     return (
         join_rates(statement)
-        .where(*_in_range(Sale.sold_at, filters), *_artwork_conditions(filters))
         .where(amount.is_not(None))
         .group_by(Artist.id, Artist.name, Artist.nationality)
-        .order_by(revenue.desc(), Artist.name)
+        # Artists of one name and revenue in id order, so every run lists the same ones.
+        .order_by(revenue.desc(), Artist.name, Artist.id)
         .limit(filters.top_n)
     )
 
 
 def artworks_by_medium_status(filters: OverviewFilters) -> PanelQuery:
     """Counts per medium and status; mediums beyond the top 12 are folded into "Other"."""
-    medium = func.coalesce(Artwork.medium, UNKNOWN)
-    list_price, artworks = _list_price(filters)
+    groups, list_price, statement = _list_prices(filters)
+    medium = func.coalesce(groups.c.medium, UNKNOWN)
     counts = (
-        artworks.add_columns(
+        statement.add_columns(
             medium.label("medium"),
-            cast(Artwork.status, String).label("status"),
-            func.count().label("artworks"),
+            cast(groups.c.status, String).label("status"),
+            func.sum(groups.c.artworks).label("artworks"),
             func.coalesce(func.sum(list_price), 0).label("list_value"),
         )
-        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
-        .group_by(medium, Artwork.status)
+        .group_by(medium, groups.c.status)
         .cte("counts")
     )
     ranked = (
@@ -373,47 +660,36 @@ def artworks_by_medium_status(filters: OverviewFilters) -> PanelQuery:
 
 
 def acquisitions_per_year(filters: OverviewFilters) -> PanelQuery:
-    year = cast(extract("year", Artwork.acquired_at), Integer).label("year")
-    list_price, artworks = _list_price(filters)
+    groups, list_price, statement = _list_prices(filters)
+    year = cast(extract("year", groups.c.rate_month), Integer).label("year")
     return (
-        artworks.add_columns(
+        statement.add_columns(
             year,
-            func.count().label("artworks"),
+            cast(func.sum(groups.c.artworks), BigInteger).label("artworks"),
             cast(func.coalesce(func.sum(list_price), 0), Float).label("list_value"),
         )
-        .where(Artwork.acquired_at.is_not(None))
-        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
+        .where(groups.c.rate_month.is_not(None))
         .group_by(year)
         .order_by(year)
     )
 
 
 def exhibition_attendance(filters: OverviewFilters) -> PanelQuery:
-    week = cast(func.date_trunc("week", ExhibitionVisit.day), Date).label("week")
-    statement = select(
-        week,
-        cast(func.sum(ExhibitionVisit.visitors), Integer).label("visitors"),
-        func.count(distinct(ExhibitionVisit.exhibition_id)).label("exhibitions_open"),
-    )
-    if filters.start is not None:
-        statement = statement.where(ExhibitionVisit.day >= filters.start)
-    if filters.end is not None:
-        statement = statement.where(ExhibitionVisit.day <= filters.end)
-    if filters.user_id is not None:
-        statement = statement.where(
-            exists().where(
-                Exhibition.id == ExhibitionVisit.exhibition_id,
-                Exhibition.curator_id == filters.user_id,
-            )
+    visits = _visit_groups(filters)
+    return (
+        select(
+            visits.c.week,
+            cast(func.sum(visits.c.visitors), Integer).label("visitors"),
+            # One group per exhibition with a visit row in the week: the shows open.
+            func.count().label("exhibitions_open"),
         )
-    shows_matching = _shows_matching_artworks(ExhibitionVisit.exhibition_id, filters)
-    if shows_matching is not None:
-        statement = statement.where(shows_matching)
-    return statement.group_by(week).order_by(week)
+        .group_by(visits.c.week)
+        .order_by(visits.c.week)
+    )
 
 
 def _shows_matching_artworks(
-    exhibition_id: InstrumentedAttribute[str], filters: OverviewFilters
+    exhibition_id: Any, filters: OverviewFilters
 ) -> ColumnElement[bool] | None:
     """EXISTS an exhibited artwork of the chosen mediums/status/artist (None: no such
     filter).
@@ -455,12 +731,8 @@ def artists_by_nationality_gender(filters: OverviewFilters) -> PanelQuery:
 
 def key_figures(filters: OverviewFilters) -> PanelQuery:
     """One row of headline numbers (the KPI tiles)."""
-    artworks = (
-        select(func.count())
-        .select_from(Artwork)
-        .where(*_artwork_conditions(filters), *_in_range(Artwork.acquired_at, filters))
-        .scalar_subquery()
-    )
+    works = _artwork_groups(filters)
+    artworks = select(cast(func.coalesce(func.sum(works.c.artworks), 0), BigInteger))
     sales = _sales_in_currency(filters)
     revenue = select(func.coalesce(func.sum(sales.c.amount), 0)).where(sales.c.amount.is_not(None))
     # Exhibitions open at some point in the period; with no dates at all, open on the
@@ -481,28 +753,16 @@ def key_figures(filters: OverviewFilters) -> PanelQuery:
         shows = shows.where(Exhibition.ends_on >= filters.start)
     if filters.end is not None:
         shows = shows.where(Exhibition.starts_on <= filters.end)
-    visits = select(func.coalesce(func.sum(ExhibitionVisit.visitors), 0)).select_from(
-        ExhibitionVisit
-    )
-    if filters.start is not None:
-        visits = visits.where(ExhibitionVisit.day >= filters.start)
-    if filters.end is not None:
-        visits = visits.where(ExhibitionVisit.day <= filters.end)
     shows_matching = _shows_matching_artworks(Exhibition.id, filters)
-    visits_matching = _shows_matching_artworks(ExhibitionVisit.exhibition_id, filters)
-    if shows_matching is not None and visits_matching is not None:
+    if shows_matching is not None:
         shows = shows.where(shows_matching)
-        visits = visits.where(visits_matching)
     if filters.user_id is not None:
         shows = shows.where(Exhibition.curator_id == filters.user_id)
-        visits = visits.where(
-            ExhibitionVisit.exhibition_id.in_(
-                select(Exhibition.id).where(Exhibition.curator_id == filters.user_id)
-            )
-        )
+    visits = _visit_groups(filters)
+    visitors = select(func.coalesce(func.sum(visits.c.visitors), 0))
     return select(
-        artworks.label("artworks"),
+        artworks.scalar_subquery().label("artworks"),
         cast(revenue.scalar_subquery(), Float).label("revenue"),
         shows.scalar_subquery().label("active_exhibitions"),
-        cast(visits.scalar_subquery(), Integer).label("visitors"),
+        cast(visitors.scalar_subquery(), Integer).label("visitors"),
     )
