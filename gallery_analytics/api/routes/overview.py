@@ -4,19 +4,24 @@ The overview runs its panels in parallel, so the route hands the service the Dat
 (each panel query gets its own session and connection). One panel comes as JSON, as the
 CSV the dashboard's download gives (``panels.table_csv``: headings with units, formula
 text defused), as Parquet, or as an Arrow IPC stream written batch by batch.
+
+Panels come from the shared panel cache: every panel's JSON carries ``cached_at`` and
+``from_cache``, a single panel from the cache an ``Age`` header (seconds, RFC 9111), and
+``?refresh=true`` or a ``Cache-Control: no-cache`` request header reads afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import math
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from gallery_analytics.api.dependencies import CanRead, DatabaseDep
@@ -75,11 +80,33 @@ async def _filters(
 Filters = Annotated[dict[str, Any], Depends(_filters)]
 
 
+async def _refresh(
+    request: Request,
+    refresh: Annotated[
+        bool, Query(description="read every panel from the database, not the cache")
+    ] = False,
+) -> bool:
+    """``?refresh=true``, or the client's ``Cache-Control: no-cache`` (RFC 9111: do not
+    answer from a cache without checking with the origin, here the database)."""
+    directives = request.headers.get("cache-control", "").lower().split(",")
+    return refresh or any(directive.strip() == "no-cache" for directive in directives)
+
+
+Refresh = Annotated[bool, Depends(_refresh)]
+
+
+def _age_header(result: PanelResult) -> dict[str, str]:
+    """``Age`` for a result served from the cache (whole seconds, rounded down)."""
+    age = result.age_seconds()
+    return {} if age is None else {"Age": str(math.floor(age))}
+
+
 @router.get("", response_model=GalleryOverviewDto)
-async def overview(db: DatabaseDep, filters: Filters) -> Response:
+async def overview(db: DatabaseDep, filters: Filters, refresh: Refresh) -> Response:
     """Every panel for the filters, run in parallel: each with its status ("ok", "error"
-    or "timeout"), rows, notes and wall time; one failing panel does not fail the rest."""
-    loaded = await DashboardService(db).get_gallery_overview(filters)
+    or "timeout"), rows, notes, wall time and when it was read (``cached_at``,
+    ``from_cache``); one failing panel does not fail the rest."""
+    loaded = await DashboardService(db).get_gallery_overview(filters, refresh=refresh)
     if not any(result.ok for result in loaded.panels.values()):
         # Every panel failed: if the database is unreachable or the pool exhausted, say
         # so with a 503 (monitoring and retries see an outage, not a 200 of errors).
@@ -106,14 +133,19 @@ async def overview(db: DatabaseDep, filters: Filters) -> Response:
     response_model=PanelResult,
 )
 async def one_panel(
-    panel: PanelName, db: DatabaseDep, filters: Filters, format: Format = Format.JSON
+    panel: PanelName,
+    db: DatabaseDep,
+    filters: Filters,
+    refresh: Refresh,
+    format: Format = Format.JSON,
 ) -> Response:
     # Raised, not collected: no connection free is a 503, a timeout a 504 (api.problems).
-    result = await DashboardService(db).get_panel(panel.value, filters)
+    result = await DashboardService(db).get_panel(panel.value, filters, refresh=refresh)
     filename = f"{result.name}.{format.value}"
-    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    age = _age_header(result)
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"', **age}
     if format is Format.JSON:
-        return Response(result.model_dump_json(), media_type="application/json")
+        return Response(result.model_dump_json(), media_type="application/json", headers=age)
     if format is Format.CSV:
         text = await asyncio.to_thread(table_csv, result)  # CPU work: off the event loop
         return Response(text, media_type="text/csv; charset=utf-8", headers=disposition)
