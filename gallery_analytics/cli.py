@@ -33,8 +33,9 @@ from sqlalchemy.engine import URL, make_url
 
 from gallery_analytics import serving  # its defaults are the command's (Voila: lazily)
 from gallery_analytics.config import IsoDate, Settings, mask_url, process_environment
+from gallery_analytics.db.admin import replay_lag
 from gallery_analytics.db.connect import EMBEDDED_DATABASE, connect, embedded_urls
-from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.embedded import EmbeddedPostgres, EmbeddedReplica
 from gallery_analytics.db.roles import role_urls
 from gallery_analytics.db.schema import HEAD_REVISION, upgrade_schema
 from gallery_analytics.demo.generate import DEFAULT_SEED, SIZES
@@ -165,10 +166,20 @@ async def _settings() -> Settings:
 # -- db -------------------------------------------------------------------------------------
 
 
+ReplicaOption = Annotated[
+    bool,
+    typer.Option(
+        "--replica",
+        help="the embedded server's streaming replica (made from the primary on first start)",
+    ),
+]
+
+
 @db_app.command("start")
 @_runs_async
-async def db_start() -> None:
-    """Start the embedded PostgreSQL server (nothing happens if it is running)."""
+async def db_start(replica: ReplicaOption = False) -> None:
+    """Start the embedded PostgreSQL server, and its replica when one was made (or with
+    --replica: make one); nothing happens to what already runs."""
     settings = await _settings()
     if settings.database_url is not None:
         print(
@@ -179,40 +190,72 @@ async def db_start() -> None:
     server = EmbeddedPostgres(settings=settings)
     await asyncio.to_thread(server.start)
     print(f"embedded PostgreSQL {(await asyncio.to_thread(server.status)).describe()}")
+    standby = EmbeddedReplica(settings=settings)
+    if replica or await asyncio.to_thread(lambda: standby.replication_enabled):
+        await asyncio.to_thread(standby.start)
+        print(f"embedded replica {(await asyncio.to_thread(standby.status)).describe()}")
 
 
 @db_app.command("stop")
 @_runs_async
-async def db_stop() -> None:
-    """Stop the embedded PostgreSQL server; its data is kept."""
-    server = EmbeddedPostgres(settings=await _settings())
-    stopped = await asyncio.to_thread(server.stop)
-    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+async def db_stop(replica: ReplicaOption = False) -> None:
+    """Stop the embedded PostgreSQL server and its replica (with --replica: the replica
+    only); their data is kept."""
+    settings = await _settings()
+    servers: list[tuple[str, EmbeddedPostgres]] = [("replica", EmbeddedReplica(settings=settings))]
+    if not replica:
+        servers.append(("PostgreSQL", EmbeddedPostgres(settings=settings)))
+    for name, server in servers:
+        stopped = await asyncio.to_thread(server.stop)
+        if stopped or name == "PostgreSQL" or replica:
+            print(f"embedded {name} {'stopped' if stopped else 'was not running'}")
 
 
 @db_app.command("status")
 @_runs_async
 async def db_status() -> None:
-    """Say whether the embedded server runs, and which configured database is used instead."""
+    """Say whether the embedded server (and its replica) runs, how far the replica is
+    behind, and which configured database is used instead."""
     settings = await _settings()
     server = EmbeddedPostgres(settings=settings)
-    print(f"embedded PostgreSQL: {(await asyncio.to_thread(server.status)).describe()}")
+    primary = await asyncio.to_thread(server.status)
+    print(f"embedded PostgreSQL: {primary.describe()}")
+    standby = EmbeddedReplica(settings=settings)
+    if await asyncio.to_thread(lambda: standby.replication_enabled):
+        status = await asyncio.to_thread(standby.status)
+        line = f"embedded replica: {status.describe()}"
+        if primary.running and status.running and status.socket_dir is not None:
+            lag_bytes, lag_seconds = await replay_lag(
+                make_url(await asyncio.to_thread(server.url)),
+                make_url(await asyncio.to_thread(standby.url)),
+            )
+            line += f"; replay lag {lag_bytes} bytes ({lag_seconds:.1f} s)"
+        print(line)
     if settings.database_url is not None:
         print(f"configured database (used instead): {mask_url(settings.database_url)}")
+        if settings.replica_database_url is not None:
+            print(f"configured replica (reads): {mask_url(settings.replica_database_url)}")
 
 
 @db_app.command("url")
 @_runs_async
-async def db_url() -> None:
-    """Print the database URL in use, password masked."""
+async def db_url(replica: ReplicaOption = False) -> None:
+    """Print the database URL in use (with --replica: the URL reads go to), password
+    masked."""
     settings = await _settings()
     if settings.database_url is not None:
-        print(mask_url(settings.database_url))
+        configured = settings.replica_database_url if replica else settings.database_url
+        if configured is None:
+            raise ConfigurationError("no replica is configured (GALLERY_REPLICA_DATABASE_URL)")
+        print(mask_url(configured))
         return
-    # The application's (writer) URL, never the embedded server's superuser.
-    server = EmbeddedPostgres(settings=settings)
+    # The application's URLs (writer; reader on the replica), never the superuser's.
+    server: EmbeddedPostgres = (
+        EmbeddedReplica(settings=settings) if replica else EmbeddedPostgres(settings=settings)
+    )
     server_url = make_url(await asyncio.to_thread(server.url, EMBEDDED_DATABASE))
-    print(mask_url(role_urls(server_url, EMBEDDED_DATABASE).writer))
+    roles = role_urls(server_url, EMBEDDED_DATABASE)
+    print(mask_url(roles.reader if replica else roles.writer))
 
 
 @_runs_async

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy.engine import URL
 
+from gallery_analytics.db.replicas import PROBE_SQL, Probe, lsn_of
 from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
 from gallery_analytics.db.translate import (
     connect_error,
@@ -115,3 +116,14 @@ async def ensure_database(url: URL, name: str) -> bool:
 async def drop_database(url: URL, name: str) -> None:
     async with maintenance_connection(url, database=MAINTENANCE_DATABASE) as connection:
         await connection.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
+
+
+async def replay_lag(primary_url: URL, replica_url: URL) -> tuple[int, float]:
+    """How far a streaming replica is behind its primary: WAL bytes not yet replayed, and
+    seconds (0 when it has replayed all it received; see ``db.replicas.PROBE_SQL``)."""
+    async with maintenance_connection(primary_url) as primary:
+        written = lsn_of(await primary.fetchval("SELECT pg_current_wal_lsn()"))
+    async with maintenance_connection(replica_url) as replica:
+        probe = Probe.from_row(await replica.fetchrow(PROBE_SQL))
+    replayed = written if probe.replayed_lsn is None else probe.replayed_lsn
+    return max(written - replayed, 0), probe.lag_seconds

@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL, make_url
 from gallery_analytics.config import Settings, normalise_url
 from gallery_analytics.db.admin import ensure_database
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.embedded import EmbeddedPostgres
+from gallery_analytics.db.embedded import EmbeddedPostgres, EmbeddedReplica
 from gallery_analytics.db.roles import (
     RoleUrls,
     provision_database,
@@ -43,6 +43,19 @@ async def embedded_urls(settings: Settings | None = None) -> RoleUrls:
     return role_urls(server_url, EMBEDDED_DATABASE)
 
 
+async def embedded_replica_url(settings: Settings | None = None) -> URL | None:
+    """The reader role's URL on the embedded server's replica when it is running
+    (``gallery-analytics db start --replica``), else None. Never starts one."""
+    if settings is None:
+        settings = await asyncio.to_thread(Settings.from_env)
+    replica = EmbeddedReplica(settings=settings)
+    status = await asyncio.to_thread(replica.status)
+    if not status.running or status.socket_dir is None:
+        return None
+    server_url = make_url(await asyncio.to_thread(replica.url))
+    return role_urls(server_url, EMBEDDED_DATABASE).reader
+
+
 def application_database(
     server_url: URL, database: str, *, settings: Settings | None = None
 ) -> Database:
@@ -56,9 +69,13 @@ async def connect(
     url: str | URL | None = None,
     *,
     read_url: str | URL | None = None,
+    replica_url: str | URL | None = None,
     settings: Settings | None = None,
 ) -> Database:
     """A Database for ``url``, else ``GALLERY_DATABASE_URL``, else the embedded server.
+
+    Reads go to ``replica_url``, else ``GALLERY_REPLICA_DATABASE_URL``, else (embedded)
+    the embedded replica when it runs; with none, to the primary's read role.
 
     Connecting changes no schema: it reads the schema revision and raises
     :class:`SchemaOutdatedError` (naming ``gallery-analytics db upgrade``) when the
@@ -67,7 +84,12 @@ async def connect(
     when behind, migrated once as its owner role, so ``db = await connect()`` is all a
     fresh notebook needs.
     """
-    for field, given in (("url", url), ("read_url", read_url), ("settings", settings)):
+    for field, given in (
+        ("url", url),
+        ("read_url", read_url),
+        ("replica_url", replica_url),
+        ("settings", settings),
+    ):
         reject_awaitable(given, field=field)  # `connect(other_service_call())`
     if settings is None:  # reading .env is file I/O: off the event loop
         settings = await asyncio.to_thread(Settings.from_env)
@@ -83,7 +105,18 @@ async def connect(
         primary, admin = urls.writer, urls.owner
         replica = normalise_url(read_url) if read_url is not None else urls.reader
     embedded = url is None and settings.database_url is None
-    db = Database(primary, read_url=replica, admin_url=admin, settings=settings)
+    streaming: URL | None
+    if replica_url is not None:
+        streaming = normalise_url(replica_url)
+    elif url is not None:
+        streaming = None
+    elif not embedded:
+        streaming = settings.replica_database_url
+    else:
+        streaming = await embedded_replica_url(settings)
+    db = Database(
+        primary, read_url=replica, admin_url=admin, replica_url=streaming, settings=settings
+    )
     try:
         await _check_or_upgrade_schema(db, embedded=embedded)
     except BaseException:

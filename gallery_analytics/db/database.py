@@ -16,6 +16,10 @@ rolled back (:mod:`gallery_analytics.db.sessions`).
 Every connection handed back to the pool is reset (settings, role, advisory locks,
 temporary tables, cursors), so nothing one caller does with ``SET`` or
 ``pg_advisory_lock`` reaches the next; every wait on the server has a bound.
+
+With a streaming replica configured (``replica_url``), reads go there while it is
+healthy and has replayed this Database's own last write; otherwise to the primary's
+read role (:mod:`gallery_analytics.db.replicas` says why and how).
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import asyncpg
 from sqlalchemy import event, select
@@ -48,6 +52,15 @@ from sqlalchemy.util import greenlet_spawn
 
 from gallery_analytics.config import Settings, mask_url, normalise_url
 from gallery_analytics.db.models import GalleryDataset
+from gallery_analytics.db.replicas import (
+    MAX_POLL_SECONDS,
+    PROBE_SQL,
+    WRITTEN_LSN_SQL,
+    Probe,
+    ReplicaHealth,
+    ReplicaStatus,
+    lsn_of,
+)
 from gallery_analytics.db.roles import role_can_write
 from gallery_analytics.db.sessions import (
     CLIENT_BOUND,
@@ -68,9 +81,12 @@ from gallery_analytics.errors import (
     DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
+    PoolExhaustedError,
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 APPLICATION_NAME = "gallery-analytics"
 
@@ -118,17 +134,23 @@ class _LoopEngines:
     read: AsyncEngine
     write_sessions: async_sessionmaker[GuardedAsyncSession]
     read_sessions: async_sessionmaker[GuardedAsyncSession]
+    # The streaming replica's, when one is configured.
+    replica: AsyncEngine | None = None
+    replica_sessions: async_sessionmaker[GuardedAsyncSession] | None = None
     # The pools a dispose() let go of. A session open across the dispose still holds one
     # of their connections, and hands it back to that pool when it ends, not to the
     # engine's new one: closed there by close_returned(), not left open until gc.
     retired_pools: list[Pool] = field(default_factory=list)
 
+    def engines(self) -> list[AsyncEngine]:
+        """Each engine with a pool of its own, once (read and write may share one)."""
+        engines = [self.write] if self.read is self.write else [self.write, self.read]
+        return engines if self.replica is None else [*engines, self.replica]
+
     async def dispose(self) -> None:
-        self.retired_pools = [self.read.pool]
-        await self.read.dispose()
-        if self.read is not self.write:
-            self.retired_pools.append(self.write.pool)
-            await self.write.dispose()
+        self.retired_pools = [engine.pool for engine in self.engines()]
+        for engine in self.engines():
+            await engine.dispose()
 
     async def close_returned(self) -> None:
         """Close the connections handed back to retired pools since (SQLAlchemy closes
@@ -138,9 +160,8 @@ class _LoopEngines:
 
     async def forget(self) -> None:
         """Drop pools whose loop is gone, without touching their dead connections."""
-        await self.read.dispose(close=False)
-        if self.read is not self.write:
-            await self.write.dispose(close=False)
+        for engine in self.engines():
+            await engine.dispose(close=False)
 
 
 class Database:
@@ -152,6 +173,8 @@ class Database:
     ``url`` is the application's writer role, ``read_url`` a role that may only read
     (default: ``url``; a warning is logged when the read role can write), and
     ``admin_url`` the schema owner used for demo reloads (default: ``url``).
+    ``replica_url``: a read-only role on a streaming replica, where reads go while it is
+    healthy (``read_url`` is then the fallback on the primary).
     """
 
     def __init__(
@@ -160,6 +183,7 @@ class Database:
         *,
         read_url: str | URL | None = None,
         admin_url: str | URL | None = None,
+        replica_url: str | URL | None = None,
         settings: Settings | None = None,
         echo: bool = False,
     ) -> None:
@@ -168,6 +192,7 @@ class Database:
             ("url", url),
             ("read_url", read_url),
             ("admin_url", admin_url),
+            ("replica_url", replica_url),
             ("settings", settings),
         ):
             reject_awaitable(given, field=name)
@@ -175,6 +200,16 @@ class Database:
         self.read_url = self.url if read_url is None else normalise_url(read_url)
         self.admin_url = self.url if admin_url is None else normalise_url(admin_url)
         self.settings = settings or Settings()
+        self.replica_url = None if replica_url is None else normalise_url(replica_url)
+        self._replica = (
+            None
+            if self.replica_url is None
+            else ReplicaHealth(
+                where=mask_url(self.replica_url),
+                max_lag_seconds=self.settings.replica_max_lag_seconds,
+                wait_seconds=self.settings.read_your_writes_wait_seconds,
+            )
+        )
         self._echo = echo
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopEngines] = (
             weakref.WeakKeyDictionary()
@@ -202,26 +237,56 @@ class Database:
 
     def __repr__(self) -> str:
         read = "" if self.read_url == self.url else f", read_url={mask_url(self.read_url)!r}"
+        if self.replica_url is not None:
+            read += f", replica_url={mask_url(self.replica_url)!r}"
         return f"Database({mask_url(self.url)!r}{read})"
 
     # -- sessions -----------------------------------------------------------------------
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction on the read engine; any write attempt raises ReadOnlyError.
+    async def read_session(self, *, primary: bool = False) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction; any write attempt raises ReadOnlyError.
 
-        One session per task: concurrent use raises ConcurrentSessionUseError.
+        On the replica when one is configured and may be used (healthy, not too far
+        behind, has replayed this Database's last write), else on the primary's read
+        role; ``primary=True`` always reads the primary (what must be current: token
+        checks). One session per task: concurrent use raises ConcurrentSessionUseError.
         """
         engines = self._engines()
-        async with (
-            _closing_if_disposed(engines),
-            self._translated(read_only=True),
-            engines.read_sessions() as session,
-        ):
+        async with _closing_if_disposed(engines), self._translated(read_only=True):
+            session = await self._read_session_on(engines, primary=primary)
             try:
-                yield session
-            finally:
-                await session.settle()
+                async with session:
+                    try:
+                        yield session
+                    finally:
+                        await session.settle()
+            except BaseException:
+                if session.info.get("replica") and self._replica is not None:
+                    _note_replica_failure(session, self._replica)
+                raise
+
+    async def run_read(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, primary: bool = False
+    ) -> T:
+        """``await work(session)`` in a read session; when the replica stops answering in
+        the middle of it, once more on the primary (``work`` must only read, so running
+        it again is safe). For reads that should survive a replica going away (panels)."""
+        on_replica = False
+        try:
+            async with self.read_session(primary=primary) as session:
+                on_replica = bool(session.info.get("replica"))
+                return await work(session)
+        except DatabaseUnavailableError:
+            if not on_replica:
+                raise
+            logger.info("a read failed on the replica; running it again on the primary")
+        async with self.read_session(primary=True) as session:
+            return await work(session)
+
+    def replica_status(self) -> ReplicaStatus | None:
+        """Where reads go and the replica's last seen lag (None: no replica configured)."""
+        return None if self._replica is None else self._replica.status()
 
     @asynccontextmanager
     async def write_session(self) -> AsyncIterator[AsyncSession]:
@@ -243,6 +308,10 @@ class Database:
             await session.settle()
             async with dropped_when_silent(lambda: AsyncSession.invalidate(session)):
                 await AsyncSession.commit(session)
+        if self._replica is not None:
+            async with engines.write.connect() as connection:
+                raw = await connection.get_raw_connection()
+                await self._note_written(raw.driver_connection)
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -256,6 +325,9 @@ class Database:
             dropped_when_silent(connection.invalidate),
         ):
             yield connection
+            if write and self._replica is not None:
+                raw = await connection.get_raw_connection()
+                await self._note_written(raw.driver_connection)
 
     @asynccontextmanager
     async def driver_connection(self, *, write: bool = False) -> AsyncIterator[Any]:
@@ -292,6 +364,7 @@ class Database:
             try:
                 async with _fail_fast_on_connection_loss(connection):
                     yield connection
+                    await self._note_written(connection)
             finally:
                 if not connection.is_closed():
                     await connection.close(timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
@@ -351,10 +424,7 @@ class Database:
         engines = self._per_loop.get(asyncio.get_running_loop())
         if engines is None:
             return {"checked_out": 0, "idle": 0}
-        pools = {
-            id(engines.write.pool): engines.write.pool,
-            id(engines.read.pool): engines.read.pool,
-        }
+        pools = {id(engine.pool): engine.pool for engine in engines.engines()}
         checked_out = sum(getattr(pool, "checkedout", lambda: 0)() for pool in pools.values())
         idle = sum(getattr(pool, "checkedin", lambda: 0)() for pool in pools.values())
         return {"checked_out": checked_out, "idle": idle}
@@ -392,6 +462,11 @@ class Database:
             read = self._create_engine(self.read_url, purpose="read").execution_options(
                 postgresql_readonly=True
             )
+        replica = None
+        if self.replica_url is not None:
+            replica = self._create_engine(self.replica_url, purpose="read").execution_options(
+                postgresql_readonly=True
+            )
         return _LoopEngines(
             write=write,
             read=read,
@@ -401,7 +476,60 @@ class Database:
             read_sessions=async_sessionmaker(
                 read, class_=GuardedAsyncSession, expire_on_commit=False
             ),
+            replica=replica,
+            replica_sessions=None
+            if replica is None
+            else async_sessionmaker(replica, class_=GuardedAsyncSession, expire_on_commit=False),
         )
+
+    async def _read_session_on(
+        self, engines: _LoopEngines, *, primary: bool
+    ) -> GuardedAsyncSession:
+        """A new read session (not begun) on the replica if it may serve this read now,
+        else on the primary's read engine."""
+        health = self._replica
+        if primary or health is None or engines.replica_sessions is None or not health.may_try():
+            return engines.read_sessions()
+        session = engines.replica_sessions()
+        session.info["replica"] = True
+        try:
+            # Checked out now (no round trip for a recently used connection), so a
+            # replica that went away is noticed here, before the caller's first query.
+            connection = await session.connection()
+            session.info["driver"] = (await connection.get_raw_connection()).driver_connection
+            if not health.needs_probe() or await _replica_has_caught_up(connection, health):
+                return session
+        except (GalleryAnalyticsError, sa_exc.DBAPIError, sa_exc.DisconnectionError,
+                asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # fmt: skip
+            if isinstance(exc, PoolExhaustedError):  # busy, not gone: the caller decides
+                await session.close()
+                raise
+            health.note_down(f"cannot be used ({_short_reason(exc)})")
+        except BaseException:
+            health.release_try()
+            await session.close()
+            raise
+        await session.close()
+        return engines.read_sessions()
+
+    async def _note_written(self, driver_connection: Any) -> None:
+        """After a commit on the primary: remember its WAL position, which this
+        Database's next replica read waits for (read-your-writes)."""
+        if self._replica is None:
+            return
+        try:
+            written = await driver_connection.fetchval(
+                WRITTEN_LSN_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # The write itself committed: say so rather than fail it now.
+            logger.warning(
+                "could not read the primary's WAL position after a write (%s); the next "
+                "reads may not see it until the replica catches up",
+                _short_reason(exc),
+            )
+            return
+        self._replica.note_write(lsn_of(written))
 
     async def _connect_driver(
         self, url: URL, *, check_role: str | None = None, read_only: bool = False
@@ -516,6 +644,52 @@ class Database:
             if translated is None:
                 raise
             raise translated from exc
+
+
+async def _replica_has_caught_up(connection: AsyncConnection, health: ReplicaHealth) -> bool:
+    """Ask the replica how far it has replayed (outside the session's transaction, which
+    has not begun): False when it is too far behind, or has not replayed this Database's
+    last write within the read-your-writes wait (the read then goes to the primary)."""
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    deadline: float | None = None
+    poll = 0.002
+    while True:
+        row = await raw.fetchrow(PROBE_SQL, timeout=CONNECT_TIMEOUT_SECONDS)
+        if not health.note_probe(Probe.from_row(row)):
+            return False
+        pending = health.pending_lsn()
+        now = time.monotonic()
+        if not pending:
+            if deadline is not None:
+                health.note_waited(fell_back=False)
+            return True
+        if deadline is None:
+            deadline = now + health.wait_seconds
+        if now >= deadline:
+            health.note_waited(fell_back=True)
+            logger.info(
+                "the replica had not replayed this process's last write after %g s; "
+                "reading from the primary",
+                health.wait_seconds,
+            )
+            return False
+        await asyncio.sleep(min(poll, deadline - now))
+        poll = min(poll * 2, MAX_POLL_SECONDS)
+
+
+def _note_replica_failure(session: AsyncSession, health: ReplicaHealth) -> None:
+    """A replica session ended in an error: when its connection is gone (the replica
+    stopped or the network dropped), later reads go to the primary until it is back."""
+    driver = session.info.get("driver")
+    if driver is not None and driver.is_closed():
+        health.note_down("stopped answering in the middle of a read")
+
+
+def _short_reason(exc: BaseException) -> str:
+    """One line for a log: the project's message, else the driver error's class."""
+    if isinstance(exc, GalleryAnalyticsError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return type(exc).__name__
 
 
 @asynccontextmanager

@@ -11,6 +11,12 @@ otherwise from a PostgreSQL found on PATH (conda-forge ``postgresql``, Debian
 ``postgresql``). PostgreSQL refuses to run as root, so under root the server runs as
 an unprivileged system user that we create once.
 
+A streaming replica of it (:class:`EmbeddedReplica`, ``gallery-analytics db start
+--replica``) comes from the same binaries: ``pg_basebackup -R`` copies the primary into
+``<base dir>/replica``, which then runs as a hot standby on its own socket, replaying the
+primary's WAL as it is written. It is how the workbench's read routing, read-your-writes
+and fallback are tested for real, and a small model of production's replicas.
+
 Everything here is blocking (subprocesses, file locks): async callers use
 ``asyncio.to_thread``.
 """
@@ -66,6 +72,21 @@ _SERVER_SETTINGS = {
     "jit": "off",
 }
 
+# Once a replica was made from it, the primary writes enough WAL for streaming (this costs
+# the bulk seed its WAL skip) and keeps 1 GB of it, so a replica stopped for a while can
+# catch up by streaming. A replication slot would keep WAL for a replica gone forever
+# until the disk fills; a replica that falls further behind is made again instead.
+_REPLICATION_SETTINGS = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "wal_keep_size": "1GB",
+}
+_RESTART_SETTINGS = ("wal_level", "max_wal_senders")
+# The standby answers analysts' long queries: tell the primary which rows they still
+# read, so vacuum there does not cancel them ("conflict with recovery").
+_STANDBY_SETTINGS = {**_REPLICATION_SETTINGS, "hot_standby": "on", "hot_standby_feedback": "on"}
+REPLICA_DIR = "replica"
+
 NO_POSTGRES_MESSAGE = (
     "No PostgreSQL is available for the embedded database. Either install the package "
     "with its default dependencies on CPython 3.9-3.12 (pip install -e . brings pgserver, "
@@ -119,6 +140,8 @@ class ServerStatus:
     socket_dir: Path | None
 
     def describe(self) -> str:
+        if self.running and self.socket_dir is None:
+            return f"starting (pid {self.pid}) with data in {self.data_dir}"
         if self.running:
             return f"running (pid {self.pid}) with data in {self.data_dir}"
         if (self.data_dir / "PG_VERSION").exists():
@@ -173,6 +196,18 @@ class EmbeddedPostgres:
         return self.base_dir / "pgdata"
 
     @property
+    def replication_enabled(self) -> bool:
+        """Whether a replica was made (or is being made) from this server: its directory
+        exists, so the primary must write WAL for streaming."""
+        return (self.base_dir / REPLICA_DIR).is_dir()
+
+    def server_settings(self) -> dict[str, str]:
+        """The ``-c`` settings this server starts with."""
+        if self.replication_enabled:
+            return {**_SERVER_SETTINGS, **_REPLICATION_SETTINGS}
+        return dict(_SERVER_SETTINGS)
+
+    @property
     def binaries(self) -> PostgresBinaries:
         if self._binaries is None:
             self._binaries = find_postgres_binaries(self._settings.pg_bindir)
@@ -191,10 +226,19 @@ class EmbeddedPostgres:
         with self._locked():
             current = self.status()
             if current.running and current.socket_dir is not None:
-                return self._url(current.socket_dir)
+                if self._started_with(self.server_settings()):
+                    return self._url(current.socket_dir)
+                # A replica was made since it started: restart with WAL for streaming.
+                logger.warning(
+                    "restarting the embedded PostgreSQL in %s to stream WAL to its replica",
+                    self.data_dir,
+                )
+                self._pg_ctl_stop()
             self._ensure_initialised()
             socket_dir = self._socket_dir()
-            settings = " ".join(f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items())
+            settings = " ".join(
+                f"-c {key}={value}" for key, value in self.server_settings().items()
+            )
             options = f"-k {socket_dir} -p {PORT} {settings}"
             logger.info("starting embedded PostgreSQL in %s", self.data_dir)
             self._run(
@@ -223,21 +267,34 @@ class EmbeddedPostgres:
         with self._locked():
             if not self.status().running:
                 return False
-            self._run(
-                [
-                    self.binaries.tool("pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(self.data_dir),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "60",
-                ],
-                what="stop the embedded PostgreSQL server",
-            )
+            self._pg_ctl_stop()
             return True
+
+    def _pg_ctl_stop(self) -> None:
+        self._run(
+            [
+                self.binaries.tool("pg_ctl"),
+                "stop",
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+            ],
+            what="stop the embedded PostgreSQL server",
+        )
+
+    def _started_with(self, settings: dict[str, str]) -> bool:
+        """Whether the running server was started with the streaming settings of
+        ``settings`` (the ones that take a restart to change; postmaster.opts holds its
+        command line)."""
+        try:
+            opts = (self.data_dir / "postmaster.opts").read_text()
+        except OSError:
+            return False
+        return all(f'"{key}={settings[key]}"' in opts for key in _RESTART_SETTINGS)
 
     def url(self, database: str = SUPERUSER) -> str:
         """URL of the running server (raises if it is not running)."""
@@ -255,11 +312,13 @@ class EmbeddedPostgres:
     def _url(socket_dir: Path, database: str = SUPERUSER) -> str:
         return f"postgresql+asyncpg://{SUPERUSER}@/{database}?host={socket_dir}"
 
+    _lock_name = "embedded.lock"
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise start/stop across processes (a notebook and the CLI, say)."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.base_dir / "embedded.lock", "w") as lock_file:
+        with open(self.base_dir / self._lock_name, "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 yield
@@ -364,6 +423,74 @@ class EmbeddedPostgres:
                 f"could not {what} (exit {result.returncode}): "
                 f"{(result.stderr or result.stdout).strip()}{log_tail}"
             )
+
+
+class EmbeddedReplica(EmbeddedPostgres):
+    """A streaming hot standby of the embedded server, in ``<base dir>/replica``.
+
+    Made on first start with ``pg_basebackup -R`` from the running primary (which is
+    restarted once with streaming WAL if it ran without), then started like the primary
+    on a socket of its own. It is read-only by nature: every write goes to the primary.
+    """
+
+    _lock_name = "embedded-replica.lock"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / REPLICA_DIR
+
+    @property
+    def primary(self) -> EmbeddedPostgres:
+        return EmbeddedPostgres(self.base_dir, settings=self._settings, binaries=self._binaries)
+
+    def server_settings(self) -> dict[str, str]:
+        return {**_SERVER_SETTINGS, **_STANDBY_SETTINGS}
+
+    def _ensure_initialised(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            self.primary.start()  # the standby streams from it
+            return
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedServerError(
+                f"{self.data_dir} exists but is not a PostgreSQL data directory; "
+                "move it away to make a new replica"
+            )
+        # The directory first: from now on the primary starts (here: restarts) with
+        # streaming WAL, which pg_basebackup needs.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._hand_to_server_user(self.data_dir)
+        primary = self.primary
+        primary_url = primary.start()
+        logger.info("copying the embedded PostgreSQL into a replica in %s", self.data_dir)
+        socket_dir = primary_url.rpartition("host=")[2]
+        try:
+            # --wal-method=stream also copies the WAL written during the copy, so the
+            # replica starts consistent; -R writes standby.signal and primary_conninfo.
+            self._run(
+                [
+                    self.binaries.tool("pg_basebackup"),
+                    "-D",
+                    str(self.data_dir),
+                    "-h",
+                    socket_dir,
+                    "-p",
+                    str(PORT),
+                    "-U",
+                    SUPERUSER,
+                    "--write-recovery-conf",
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
+                    "--no-sync",
+                ],
+                what="copy the embedded PostgreSQL server into a replica",
+            )
+        except BaseException:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
+        # The primary's socket lives in its data directory, so the copy holds its lock
+        # file, which would stop the replica from opening a socket of its own.
+        for stale in self.data_dir.glob(".s.PGSQL.*"):
+            stale.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
