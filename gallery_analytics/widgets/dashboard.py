@@ -166,6 +166,8 @@ class GalleryDashboard(anywidget.AnyWidget):
         self.shown_filters: OverviewFilters | None = None  # those of ``current``
         self._base = filters  # carries what the controls do not show (top_n, today)
         self._generation = 0
+        # The page's Refresh button: the next refresh reads past the panel cache.
+        self._bypass_cache = False
         self._task: asyncio.Task[None] | None = None
         self._download_task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -309,6 +311,12 @@ class GalleryDashboard(anywidget.AnyWidget):
             self._task.cancel()
         self._task = self._loop.create_task(self._debounced(self._generation))
 
+    def refresh(self) -> None:
+        """Read every panel afresh from the database (the page's Refresh button): the
+        next refresh bypasses the panel cache, and stores what it read."""
+        self._bypass_cache = True
+        self.schedule_refresh()
+
     async def wait_idle(self) -> None:
         """Wait until no refresh is pending or running (for tests and scripts)."""
         while self._task is not None and not self._task.done():
@@ -368,10 +376,11 @@ class GalleryDashboard(anywidget.AnyWidget):
             return
         self._set_status("loading", "Loading…")
         started = time.perf_counter()
+        bypass, self._bypass_cache = self._bypass_cache, False
         try:
             loads = await gather_all(
                 *(
-                    self.service.get_gallery_overview(filters, panels=members)
+                    self.service.get_gallery_overview(filters, panels=members, refresh=bypass)
                     for filters, members in groups
                 )
             )
@@ -381,6 +390,7 @@ class GalleryDashboard(anywidget.AnyWidget):
             view = await asyncio.to_thread(self._build_view, overview, groups, generation, asked)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
+            self._bypass_cache |= bypass  # the newer refresh reads afresh instead
             raise
         except _Superseded:
             return
@@ -484,7 +494,9 @@ class GalleryDashboard(anywidget.AnyWidget):
         if not isinstance(content, Mapping):
             return
         kind = content.get("type")
-        if kind == "opened":
+        if kind == "refresh":
+            self.refresh()
+        elif kind == "opened":
             finished = self.stats.last_finished_monotonic
             if finished is None or time.monotonic() - finished > STALE_AFTER_SECONDS:
                 self.schedule_refresh()
@@ -634,6 +646,8 @@ def _panel_view(
         "state": result.status,
         "error": None if result.ok else _error_text(result),
         "notes": list(result.notes),
+        # "cached 40 s ago" for a panel the cache answered (None: read for this view).
+        "age": result.age_text(),
         "table": registry.table_html(result),
         "csv": registry.table_csv(result) if result.ok else "",
         "filename": f"{_file_stem(panel.name, filters)}.csv",

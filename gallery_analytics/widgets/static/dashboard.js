@@ -155,6 +155,7 @@ function render({ model, el }) {
   const exportButton = element("button", { type: "button", class: "gallery-export", text: "Export report (HTML)" });
   const rowsButton = element("button", { type: "button", class: "gallery-rows", text: "Download sales (Parquet)" });
   const clearButton = element("button", { type: "button", class: "gallery-clear", text: "Clear all filters" });
+  const refreshButton = element("button", { type: "button", class: "gallery-refresh", text: "Refresh", title: "Read every panel from the database, not the cache" });
   const chips = element("div", { class: "gallery-chips", "aria-label": "Active cross-filters" });
   const status = element("div", { class: "gallery-status-line", role: "status", "aria-live": "polite" });
   const downloadStatus = element("div", { class: "gallery-download-status", role: "status", "aria-live": "polite" });
@@ -171,7 +172,7 @@ function render({ model, el }) {
       field("status", "Status", inputs.status),
       field("user", "User", inputs.user_id),
       field("currency", "Currency", inputs.currency),
-      element("div", { class: "gallery-actions" }, [exportButton, rowsButton, clearButton, downloadStatus]),
+      element("div", { class: "gallery-actions" }, [exportButton, rowsButton, clearButton, refreshButton, downloadStatus]),
     ]),
     chips,
     status,
@@ -228,6 +229,7 @@ function render({ model, el }) {
   listen(root.querySelector("form"), "submit", (event) => event.preventDefault());
   listen(exportButton, "click", () => model.send({ type: "download", what: "report" }));
   listen(rowsButton, "click", () => model.send({ type: "download", what: "rows" }));
+  listen(refreshButton, "click", () => model.send({ type: "refresh" }));
   listen(clearButton, "click", () => {
     model.set("selections", []);
     model.save_changes();
@@ -259,15 +261,16 @@ function render({ model, el }) {
     if (card) return card;
     const heading = element("h2", { class: "gallery-chart-title", text: panel.title });
     const csv = element("button", { type: "button", class: "gallery-csv", text: "CSV" });
+    const age = element("span", { class: "gallery-chart-age" });
     const plot = element("div", { class: "gallery-plot", role: "img" });
     const message = element("div", { class: "gallery-chart-message" });
     const notes = element("ul", { class: "gallery-notes" });
     const table = element("div", { class: "gallery-table-body" });
     const details = element("details", { class: "gallery-chart-table" }, [element("summary", { text: "Show as table" }), table]);
     const box = element("section", { class: "gallery-chart", "data-panel": panel.name, "aria-busy": "true" }, [
-      element("div", { class: "gallery-chart-header" }, [heading, csv]), plot, message, notes, details,
+      element("div", { class: "gallery-chart-header" }, [heading, age, csv]), plot, message, notes, details,
     ]);
-    card = { box, heading, csv, plot, message, notes, table, panel: null };
+    card = { box, heading, age, csv, plot, message, notes, table, panel: null };
     csv.addEventListener("click", () => {
       if (card.panel && card.panel.csv) download(card.panel.filename, new Blob([card.panel.csv], { type: "text/csv" }));
     });
@@ -316,6 +319,7 @@ function render({ model, el }) {
       card.csv.disabled = !panel.csv;
       card.csv.setAttribute("aria-label", `Download ${panel.title} as CSV`);
       card.message.textContent = panel.error || "";
+      card.age.textContent = panel.age || ""; // "cached 40 s ago"; empty when read for this view
       showNotes(card.notes, panel.notes);
       card.table.innerHTML = panel.table; // escaped by the kernel (panels.table_html)
       if (panel.display !== "chart") continue;
