@@ -12,6 +12,7 @@ small preprocessor renders each figure to an HTML div first.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,7 +441,8 @@ def show_panel(result: PanelResult, *, period: Period | None = None) -> list[Any
     """What the report shows for one panel, in order, for ``display(*...)``: its chart
     (a first or last month or week that ``period``, the filters' start and end, covers
     only in part is marked as partial), or its table (:func:`show_table`), then its
-    notes (what it left out) when it has any.
+    notes (what it left out) when it has any, then how old it is when the panel cache
+    answered it ("cached 40 s ago": a reader sees the report may predate recent writes).
 
     A panel the registry does not know is shown as a table."""
     reject_awaitable(result, field="result")
@@ -455,6 +457,9 @@ def show_panel(result: PanelResult, *, period: Period | None = None) -> list[Any
     notes = panels.notes_html(result)
     if notes:
         shown.append(HTML(notes))
+    age = result.age_text()
+    if age is not None:
+        shown.append(HTML(f'<p class="gallery-panel-age">{html.escape(age)}</p>'))
     return shown
 
 
