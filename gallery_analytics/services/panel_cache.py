@@ -35,12 +35,14 @@ connection, like an asyncpg one, belongs to the loop that opened it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import time
 import uuid
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from cashews import Cache
+from cashews.exceptions import CacheBackendInteractionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -296,14 +299,23 @@ class PanelCache:
                             return hit.model_copy(update={"from_cache": True})
                     return await self._compute_and_store(compute, key_for)
                 finally:
-                    await self._backend.unlock(lock_key, token)
-            if await self._backend.ping(b"LOCK") is None:  # Redis not answering: no lock
+                    with contextlib.suppress(CacheBackendInteractionError):
+                        await self._backend.unlock(lock_key, token)  # else it expires
+            if not await self._answers():  # Redis not answering: compute, without a lock
                 return await self._compute_and_store(compute, key_for)
             await asyncio.sleep(_LOCK_POLL_SECONDS)
             if not refresh:
                 hit = await self.get(lookup_key)
                 if hit is not None:
                     return hit.model_copy(update={"from_cache": True})
+
+    async def _answers(self) -> bool:
+        """Whether Redis answers (cashews suppresses a silent Redis's errors on reads and
+        writes, which then miss; a lock refused by a silent Redis is no one's lock)."""
+        try:
+            return await self._backend.ping(b"LOCK") is not None
+        except CacheBackendInteractionError:
+            return False
 
     async def _compute_and_store(
         self,
@@ -372,6 +384,11 @@ async def _backend(loop: asyncio.AbstractEventLoop, url: str | None) -> Cache:
         if url is None:
             backend.setup(f"mem://?size={MEMORY_ENTRIES}&check_interval=10")
         else:
+            # redis-py reads its own version from the installed metadata (file I/O) for
+            # every new connection; it keeps the answer, so ask once off the event loop.
+            from redis.utils import get_lib_version
+
+            await asyncio.to_thread(get_lib_version)
             # Entries are JSON bytes we write and read ourselves: never pickle from Redis.
             backend.setup(url, pickle_type="null")
         backends[url] = backend
@@ -387,4 +404,6 @@ async def close_panel_caches() -> None:
     for per_loop in list(_CACHES.values()):
         per_loop.pop(loop, None)
     for backend in backends.values():
-        await backend.close()
+        with warnings.catch_warnings():  # cashews 7.6 calls redis-py's deprecated close()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            await backend.close()

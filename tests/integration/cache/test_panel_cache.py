@@ -86,11 +86,22 @@ async def lock_waiters(db: Database) -> int:
         return int(await connection.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"))
 
 
+# What a panel's snapshot reads before its query: never locked.
+_NOT_LOCKED = ("data_version", "gallery_dataset", "alembic_version", "api_tokens")
+
+
 @asynccontextmanager
-async def table_locked(db: Database, table: str) -> AsyncIterator[None]:
-    """``table`` locked against readers until the block ends (panel queries wait)."""
+async def panels_blocked(db: Database) -> AsyncIterator[None]:
+    """Every table a panel may read (base tables or rollups) locked against readers until
+    the block ends: panel queries wait on the lock."""
     async with db.admin_transaction() as connection:
-        await connection.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        tables = await connection.fetch(
+            "SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> ALL($1::text[]) ORDER BY tablename",
+            list(_NOT_LOCKED),
+        )
+        names = ", ".join(row["name"] for row in tables)
+        await connection.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
         yield
 
 
@@ -257,7 +268,7 @@ async def test_the_first_caller_cancelled_leaves_the_others_their_result(
     service = DashboardService(fresh_db)
     filters = cold_filters()
     with executed_statements() as seen:
-        async with table_locked(fresh_db, "sales"):
+        async with panels_blocked(fresh_db):
             first = asyncio.create_task(service.get_panel("top_artists", filters))
             await wait_until(lambda: _positive(lock_waiters(fresh_db)), "the panel query waiting")
             others = [
@@ -281,7 +292,7 @@ async def _positive(count: Any) -> bool:
 async def test_every_caller_cancelled_cancels_the_query(fresh_db: Database) -> None:
     service = DashboardService(fresh_db)
     filters = cold_filters()
-    async with table_locked(fresh_db, "sales"):
+    async with panels_blocked(fresh_db):
         callers = [asyncio.create_task(service.get_panel("top_artists", filters)) for _ in range(3)]
         await wait_until(lambda: _positive(lock_waiters(fresh_db)), "the panel query waiting")
         for caller in callers:
@@ -304,7 +315,7 @@ async def _zero(count: Any) -> bool:
 async def test_a_timed_out_panel_is_not_cached(fresh_db: Database) -> None:
     service = DashboardService(fresh_db, panel_timeout_seconds=0.5)
     filters = cold_filters()
-    async with table_locked(fresh_db, "sales"):
+    async with panels_blocked(fresh_db):
         loaded = await service.get_gallery_overview(filters, panels=["top_artists"])
         assert loaded["top_artists"].status == "timeout"
         with pytest.raises(PanelFailedError):
