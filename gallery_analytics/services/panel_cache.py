@@ -284,6 +284,11 @@ class PanelCache:
         refresh: bool,
         lock_seconds: float,
     ) -> PanelResult:
+        if not refresh:
+            # A caller that missed just as an earlier computation finished and left.
+            hit = await self.get(lookup_key)
+            if hit is not None:
+                return hit.model_copy(update={"from_cache": True})
         if not self._shared:
             return await self._compute_and_store(compute, key_for)
         # Across processes: whoever takes the lock computes; the others watch for its
@@ -382,7 +387,9 @@ async def _backend(loop: asyncio.AbstractEventLoop, url: str | None) -> Cache:
     if backend is None:
         backend = Cache()
         if url is None:
-            backend.setup(f"mem://?size={MEMORY_ENTRIES}&check_interval=10")
+            # No expiry task (a task would outlive a notebook's private loop): an expired
+            # entry is dropped when next read, and the least recently used go first.
+            backend.setup(f"mem://?size={MEMORY_ENTRIES}&check_interval=0")
         else:
             # redis-py reads its own version from the installed metadata (file I/O) for
             # every new connection; it keeps the answer, so ask once off the event loop.
