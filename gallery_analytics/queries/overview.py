@@ -285,24 +285,15 @@ def _rollup_artwork_conditions(table: Any, filters: OverviewFilters) -> list[Col
     return conditions
 
 
-def _regrouped(parts: list[PanelQuery], keys: tuple[str, ...], sums: tuple[str, ...]) -> Subquery:
-    """The union of ``parts`` summed again by ``keys``; every sum a ``bigint`` count or
-    an exact ``numeric`` amount, as the base tables' count and sum give them."""
-    union = union_all(*parts).subquery("parts") if len(parts) > 1 else parts[0].subquery("parts")
-    columns: list[ColumnElement[Any]] = [union.c[key] for key in keys]
-    for name in sums:
-        total = func.sum(union.c[name])
-        columns.append((total if name in _AMOUNTS else cast(total, BigInteger)).label(name))
-    return select(*columns).group_by(*(union.c[key] for key in keys)).subquery("groups")
-
-
-_AMOUNTS = frozenset({"price", "list_price"})
+def _groups(parts: list[PanelQuery]) -> Subquery:
+    """The rows of ``parts`` as one source. Not summed again: every consumer sums the
+    groups itself, and converting is exact per row, so summing twice would only cost."""
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("groups")
 
 
 def _sales_groups(filters: OverviewFilters, *, by_artist: bool) -> Subquery:
-    """The load's sales summed per ``currency`` and ``rate_month`` (and ``artist_id``):
-    ``sales`` (a count) and ``price`` (in ``currency``)."""
-    keys = ("currency", "rate_month", *(("artist_id",) if by_artist else ()))
+    """The load's sales in rows of one ``currency`` and ``rate_month`` (and ``artist_id``;
+    a key may recur, consumers sum): ``sales`` (a count) and ``price`` (in ``currency``)."""
     if not _USE_ROLLUPS.get():
         month = _rate_month(Sale.sold_at).label("rate_month")
         columns: list[ColumnElement[Any]] = [Sale.currency.label("currency"), month]
@@ -315,14 +306,12 @@ def _sales_groups(filters: OverviewFilters, *, by_artist: bool) -> Subquery:
             )
         else:
             statement = statement.select_from(Sale).where(*_sales(filters))
-        return _regrouped(
+        return _groups(
             [
                 statement.add_columns(
                     *columns, func.count().label("sales"), func.sum(Sale.price).label("price")
                 ).group_by(*columns)
-            ],
-            keys,
-            ("sales", "price"),
+            ]
         )
     daily = rollup_sales_daily
     parts: list[PanelQuery] = []
@@ -356,15 +345,14 @@ def _sales_groups(filters: OverviewFilters, *, by_artist: bool) -> Subquery:
                 daily.c.price,
             ).where(*_rollup_artwork_conditions(daily, filters), _in_any(daily.c.day, ranges))
         )
-    return _regrouped(parts, keys, ("sales", "price"))
+    return _groups(parts)
 
 
 def _artwork_groups(filters: OverviewFilters) -> Subquery:
-    """The load's artworks per acquisition ``rate_month`` (NULL: undated), ``medium`` and
-    ``status``: ``artworks``, ``priced`` (those with a list price) and ``list_price``
-    (their sum, in :data:`LIST_PRICE_CURRENCY`)."""
-    keys = ("rate_month", "medium", "status")
-    sums = ("artworks", "priced", "list_price")
+    """The load's artworks in rows of one acquisition ``rate_month`` (NULL: undated),
+    ``medium`` and ``status`` (a key may recur, consumers sum): ``artworks``, ``priced``
+    (those with a list price) and ``list_price`` (their sum, in
+    :data:`LIST_PRICE_CURRENCY`)."""
 
     def base(days: tuple[DayRange, ...] | None) -> PanelQuery:
         month = _rate_month(Artwork.acquired_at).label("rate_month")
@@ -402,7 +390,7 @@ def _artwork_groups(filters: OverviewFilters) -> Subquery:
         return statement.group_by(*columns)
 
     if not _USE_ROLLUPS.get() or filters.user_id is not None or filters.artist_id is not None:
-        return _regrouped([base(None)], keys, sums)
+        return _groups([base(None)])
     split = _split(filters, _month_start, _next_month)
     parts: list[PanelQuery] = []
     if split.whole is not None:
@@ -422,13 +410,12 @@ def _artwork_groups(filters: OverviewFilters) -> Subquery:
         )
     if split.edges:
         parts.append(base(split.edges))
-    return _regrouped(parts, keys, sums)
+    return _groups(parts)
 
 
 def _visit_groups(filters: OverviewFilters) -> Subquery:
     """The load's visits per ``week`` (its Monday) and ``exhibition_id``: ``visitors``.
     One row per exhibition with a visit row in that week (and the period)."""
-    keys = ("week", "exhibition_id")
 
     def matching(exhibition_id: Any) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
@@ -459,7 +446,7 @@ def _visit_groups(filters: OverviewFilters) -> Subquery:
         (filters.start, None if filters.end is None else filters.end + dt.timedelta(days=1)),
     )
     if not _USE_ROLLUPS.get():
-        return _regrouped([base(everything)], keys, ("visitors",))
+        return _groups([base(everything)])
     split = _split(filters, _week_start, _next_week)
     parts: list[PanelQuery] = []
     if split.whole is not None:
@@ -471,7 +458,7 @@ def _visit_groups(filters: OverviewFilters) -> Subquery:
         )
     if split.edges:
         parts.append(base(split.edges))
-    return _regrouped(parts, keys, ("visitors",))
+    return _groups(parts)
 
 
 def _sales_in_currency(filters: OverviewFilters) -> Subquery:
@@ -586,18 +573,31 @@ def monthly_revenue(filters: OverviewFilters) -> PanelQuery:
 
 
 def top_artists(filters: OverviewFilters) -> PanelQuery:
-    # Summed per artist, currency and month first, then converted (one factor per month
-    # and currency, exact: the same as converting sale by sale).
+    # Summed per artist first (the artists joined to those sums only), each row of sales
+    # converted at its currency and month (one exact factor: the same as converting sale
+    # by sale).
     groups = _sales_groups(filters, by_artist=True)
     amount, join_rates = _converted(groups.c.price, groups.c.currency, groups.c.rate_month, filters)
-    revenue = func.sum(amount)
-    statement = (
+    per_artist = (
+        join_rates(
+            select(
+                groups.c.artist_id,
+                cast(func.sum(groups.c.sales), BigInteger).label("sales"),
+                func.sum(amount).label("revenue"),
+            ).select_from(groups)
+        )
+        .where(amount.is_not(None))
+        .group_by(groups.c.artist_id)
+        .subquery("per_artist")
+    )
+    revenue = per_artist.c.revenue
+    return (
         select(
             func.rank().over(order_by=revenue.desc()).label("rank"),
             Artist.id.label("artist_id"),
             Artist.name.label("artist"),
             Artist.nationality,
-            cast(func.sum(groups.c.sales), BigInteger).label("sales"),
+            per_artist.c.sales,
             cast(revenue, Float).label("revenue"),
             # Divided as floats: numeric division picks its result scale from the
             # operands' internal form, which parallel aggregation can vary in the last
@@ -606,13 +606,7 @@ def top_artists(filters: OverviewFilters) -> PanelQuery:
                 "share"
             ),
         )
-        .select_from(groups)
-        .join(Artist, Artist.id == groups.c.artist_id)
-    )
-    return (
-        join_rates(statement)
-        .where(amount.is_not(None))
-        .group_by(Artist.id, Artist.name, Artist.nationality)
+        .join_from(per_artist, Artist, Artist.id == per_artist.c.artist_id)
         # Artists of one name and revenue in id order, so every run lists the same ones.
         .order_by(revenue.desc(), Artist.name, Artist.id)
         .limit(filters.top_n)
