@@ -6,12 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api db-stop clean
+.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api bench-cache redis db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) browser redis lint typecheck pytest
 
 # The fast loop while editing: pure logic only, no database, no browser, no notebooks.
 unit: $(STAMP)
@@ -25,6 +25,16 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "note: chromium is missing and cannot be installed here; browser tests will skip"; \
+	  fi; }
+
+# The shared panel cache's tests start Debian's redis-server (no Redis can be downloaded).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's redis-server for the panel cache tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "note: redis-server is missing and cannot be installed here; Redis cache tests will skip"; \
 	  fi; }
 
 # Re-execute every notebook in place against the seeded demo database (after changing
@@ -95,6 +105,12 @@ bench-api: $(STAMP)
 # versus the base tables side by side, p50/p95 (targets 150/300 ms).
 bench-overview-large: $(STAMP)
 	$(BIN)/python benchmarks/overview_large.py
+
+# 200 viewers of one dashboard and 50 loads of distinct filters, medium data: no cache,
+# the in-process cache and Redis side by side (dashboards/s, panel queries that reached
+# PostgreSQL). Quick look: make bench-cache BENCH_CACHE_ARGS="--rounds 1"
+bench-cache: $(STAMP) redis
+	$(BIN)/python benchmarks/cache_viewers.py $(BENCH_CACHE_ARGS)
 
 db-stop: $(STAMP)
 	$(BIN)/gallery-analytics db stop

@@ -174,6 +174,7 @@ class PanelCache:
         self._flights: _SingleFlight[PanelResult] = _SingleFlight()
         self._version_flights: _SingleFlight[int] = _SingleFlight()
         self._version: tuple[int, object, float] | None = None  # version, mark, until
+        self._open_batch: object | None = None  # the version read still taking callers
         self._decoded: OrderedDict[str, tuple[bytes, PanelResult]] = OrderedDict()
         self.ttl_seconds = float(db.settings.cache_ttl_seconds)
 
@@ -183,20 +184,31 @@ class PanelCache:
         """The data version for a lookup: a copy at most VERSION_COPY_SECONDS old, unless
         this Database has committed a write since it was read."""
         db = self._database()
-        mark = _write_mark(db)
-        if mark is None:  # no way to tell our own writes: never reuse a version read
-            return await self._read_current_version(db)
+        mark = _write_mark(db)  # None: this Database does not count its writes
         copy = self._version
-        if copy is not None and copy[1] == mark and time.monotonic() < copy[2]:
+        fresh = copy is not None and time.monotonic() < copy[2]
+        if mark is not None and fresh and copy is not None and copy[1] == mark:
             return copy[0]
+        # One read for every caller arriving in this turn of the event loop (200 viewers
+        # gathered at once ask once). It is joined only until it asks for its session,
+        # so its snapshot (and its replica's read-your-writes wait) comes after every
+        # caller's arrival, hence after any write a caller saw committed.
+        batch = self._open_batch
+        if batch is None:
+            batch = self._open_batch = object()
+        chosen = batch
+        return await self._version_flights.run(chosen, lambda: self._read_batch(db, chosen, mark))
 
-        async def read() -> int:
-            version = await self._read_current_version(db)
+    async def _read_batch(self, db: Database, batch: object, mark: object | None) -> int:
+        try:
+            await asyncio.sleep(0)  # let this turn's other callers join
+        finally:
+            if self._open_batch is batch:
+                self._open_batch = None  # closed before the session is asked for
+        version = await self._read_current_version(db)
+        if mark is not None:
             self._version = (version, mark, time.monotonic() + VERSION_COPY_SECONDS)
-            return version
-
-        # Keyed by the write mark: a read started before our write is not joined.
-        return await self._version_flights.run(mark, read)
+        return version
 
     @staticmethod
     async def _read_current_version(db: Database) -> int:
