@@ -80,9 +80,12 @@ MEMORY_ENTRIES = 10_000
 KEY_FORMAT = "gallery-panel-v1"
 # While another process holds the lock for an entry, how often to look for its result.
 _LOCK_POLL_SECONDS = 0.02
-# Decoded Redis entries kept in this process (an entry's bytes never change under its
-# key except by a refresh, which this copy notices: it is kept with the bytes).
+# Decoded Redis entries kept in this process, each trusted without asking Redis for
+# LOCAL_COPY_SECONDS (at most the TTL): a key holds one data version, so its rows never
+# change under it (a refresh elsewhere only restamps cached_at); after that the bytes in
+# Redis are compared with the copy's, and a match is not decoded again.
 _DECODED_ENTRIES = 512
+LOCAL_COPY_SECONDS = 1.0
 
 _REPEATABLE_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 _VERSION = text("SELECT version FROM data_version")
@@ -175,7 +178,8 @@ class PanelCache:
         self._version_flights: _SingleFlight[int] = _SingleFlight()
         self._version: tuple[int, object, float] | None = None  # version, mark, until
         self._open_batch: object | None = None  # the version read still taking callers
-        self._decoded: OrderedDict[str, tuple[bytes, PanelResult]] = OrderedDict()
+        # key -> (bytes in Redis, decoded, trusted until (monotonic))
+        self._decoded: OrderedDict[str, tuple[bytes, PanelResult, float]] = OrderedDict()
         self.ttl_seconds = float(db.settings.cache_ttl_seconds)
 
     # -- the data version -------------------------------------------------------------
@@ -229,6 +233,9 @@ class PanelCache:
 
     async def get(self, key: str) -> PanelResult | None:
         """The stored result, or None (never stored, expired, or Redis not answering)."""
+        decoded = self._decoded.get(key)
+        if decoded is not None and time.monotonic() < decoded[2]:
+            return decoded[1]  # a shared entry read within the last LOCAL_COPY_SECONDS
         stored = await self._backend.get(key)
         if stored is None:
             return None
@@ -236,26 +243,34 @@ class PanelCache:
             return stored
         if not isinstance(stored, bytes):
             return None  # not ours (KEY_FORMAT guards against that)
-        decoded = self._decoded.get(key)
         if decoded is not None and decoded[0] == stored:
-            self._decoded.move_to_end(key)
-            return decoded[1]
-        try:
-            result = PanelResult.model_validate_json(stored)
-        except ValueError:
-            logger.warning("ignoring an unreadable panel cache entry %s", key)
-            return None
-        self._decoded[key] = (stored, result)
+            result = decoded[1]
+        else:
+            try:
+                result = PanelResult.model_validate_json(stored)
+            except ValueError:
+                logger.warning("ignoring an unreadable panel cache entry %s", key)
+                return None
+        self._keep_decoded(key, stored, result)
+        return result
+
+    def _keep_decoded(self, key: str, stored: bytes, result: PanelResult) -> None:
+        trusted = time.monotonic() + min(LOCAL_COPY_SECONDS, self.ttl_seconds)
+        self._decoded[key] = (stored, result, trusted)
+        self._decoded.move_to_end(key)
         if len(self._decoded) > _DECODED_ENTRIES:
             self._decoded.popitem(last=False)
-        return result
 
     async def put(self, key: str, result: PanelResult) -> None:
         """Store a successful result (failed and timed-out ones never are)."""
         if not result.ok:
             return
-        value: PanelResult | bytes = result.model_dump_json().encode() if self._shared else result
-        await self._backend.set(key, value, expire=self.ttl_seconds)
+        if not self._shared:
+            await self._backend.set(key, result, expire=self.ttl_seconds)
+            return
+        stored = result.model_dump_json().encode()
+        await self._backend.set(key, stored, expire=self.ttl_seconds)
+        self._keep_decoded(key, stored, result)
 
     # -- single-flight ----------------------------------------------------------------
 
