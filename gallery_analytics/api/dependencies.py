@@ -9,7 +9,12 @@ with ``scope="function"``, so the commit happens before the response is sent: a 
 is never told "created" about a row whose commit then failed.
 
 One session per request, never shared by gathered tasks: routes that run queries in
-parallel take the ``Database`` and let the service give each task its own session.
+parallel take the ``Database`` and let the service give each task its own session. The
+read session also ends when the route returns (``scope="function"``), so its connection
+goes back to the pool before a slow client has read the response.
+
+Tokens are always checked on the primary: a replica that lags would still accept a token
+revoked a moment ago.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ async def get_write_session(
         yield session
 
 
-ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 # Committed before the response goes out (see the module docstring).
 WriteSession = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -105,7 +110,7 @@ def require(scope: Scope) -> Any:
     ) -> None:
         token = None
         if credentials is not None:
-            async with db.read_session() as session:
+            async with db.read_session(primary=True) as session:
                 token = await _verified(session, credentials)
         _admit(request, scope, settings, token)
 
@@ -113,14 +118,23 @@ def require(scope: Scope) -> Any:
 
 
 async def _reader_in_request_session(
-    request: Request, session: ReadSession, settings: SettingsDep, credentials: Credentials
+    request: Request,
+    session: ReadSession,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    credentials: Credentials,
 ) -> None:
-    _admit(request, Scope.READ, settings, await _verified(session, credentials))
+    if credentials is not None and session.info.get("replica"):
+        async with db.read_session(primary=True) as primary:
+            token = await _verified(primary, credentials)
+    else:
+        token = await _verified(session, credentials)
+    _admit(request, Scope.READ, settings, token)
 
 
 # The read check for routes that take the request's read session anyway: the token is
-# looked up in that same session (FastAPI gives a request one instance of a dependency),
-# so a read costs one connection checkout, not two.
+# looked up in that same session when it is on the primary (FastAPI gives a request one
+# instance of a dependency), so a read costs one connection checkout, not two.
 CanReadInRequestSession = Depends(_reader_in_request_session)
 CanRead = require(Scope.READ)
 CanWrite = require(Scope.WRITE)

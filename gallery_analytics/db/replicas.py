@@ -89,18 +89,6 @@ class ReplicaStatus:
     read_your_writes_waits: int
     read_your_writes_fallbacks: int
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "reads_go_to": self.reads_go_to,
-            "lag_seconds": self.lag_seconds,
-            "max_lag_seconds": self.max_lag_seconds,
-            "last_problem": self.last_problem,
-            "fallback_reads": self.fallback_reads,
-            "read_your_writes_waits": self.read_your_writes_waits,
-            "read_your_writes_fallbacks": self.read_your_writes_fallbacks,
-        }
-
 
 class ReplicaHealth:
     """The replica's state as one Database last saw it (shared by all its event loops)."""

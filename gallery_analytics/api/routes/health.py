@@ -2,8 +2,10 @@
 
 ``/health/live`` answers whenever the process serves requests (no database: a database
 outage must not get healthy workers restarted). ``/health/ready`` says whether this
-worker can serve: the database answers and its schema is at this code's revision.
-Neither needs a token (they reveal nothing but "up" or "not ready and why").
+worker can serve: the database answers and its schema is at this code's revision; with
+a streaming replica it also says where reads go and the replica's measured lag (a replica
+that is down leaves the worker ready: reads fall back to the primary). Neither needs a
+token (they reveal no address and no credential).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from gallery_analytics.api.dependencies import DatabaseDep
+from gallery_analytics.db.replicas import ReplicaStatus
 from gallery_analytics.db.schema import HEAD_REVISION, check_schema
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -20,6 +23,7 @@ router = APIRouter(prefix="/health", tags=["health"])
 class Health(BaseModel):
     status: str
     schema_revision: str | None = None
+    replica: ReplicaStatus | None = None
 
 
 @router.get("/live", response_model_exclude_none=True)
@@ -29,6 +33,7 @@ async def live() -> Health:
 
 @router.get(
     "/ready",
+    response_model_exclude_none=True,
     responses={503: {"description": "database unreachable or schema not at this revision"}},
 )
 async def ready(db: DatabaseDep) -> Health:
@@ -36,4 +41,8 @@ async def ready(db: DatabaseDep) -> Health:
     # pool is a 503 with Retry-After, a schema at another revision 503 naming it
     # (api.problems maps the errors).
     await check_schema(db)
-    return Health(status="ready", schema_revision=HEAD_REVISION)
+    return Health(
+        status="ready",
+        schema_revision=HEAD_REVISION,
+        replica=db.replica_status(),
+    )
