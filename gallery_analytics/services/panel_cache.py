@@ -176,6 +176,7 @@ class PanelCache:
         self._namespace = _database_namespace(db)
         self._flights: _SingleFlight[PanelResult] = _SingleFlight()
         self._version_flights: _SingleFlight[int] = _SingleFlight()
+        self._gets: _SingleFlight[PanelResult | None] = _SingleFlight()
         self._version: tuple[int, object, float] | None = None  # version, mark, until
         self._open_batch: object | None = None  # the version read still taking callers
         # key -> (bytes in Redis, decoded, trusted until (monotonic))
@@ -236,6 +237,13 @@ class PanelCache:
         decoded = self._decoded.get(key)
         if decoded is not None and time.monotonic() < decoded[2]:
             return decoded[1]  # a shared entry read within the last LOCAL_COPY_SECONDS
+        if self._shared:
+            # Concurrent lookups of one key share one GET: whatever any GET returns
+            # under a key is of that key's data version, so joining an earlier one is safe.
+            return await self._gets.run(key, lambda: self._fetch(key))
+        return await self._fetch(key)
+
+    async def _fetch(self, key: str) -> PanelResult | None:
         stored = await self._backend.get(key)
         if stored is None:
             return None
@@ -243,6 +251,7 @@ class PanelCache:
             return stored
         if not isinstance(stored, bytes):
             return None  # not ours (KEY_FORMAT guards against that)
+        decoded = self._decoded.get(key)
         if decoded is not None and decoded[0] == stored:
             result = decoded[1]
         else:
