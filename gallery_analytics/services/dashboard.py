@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gallery_analytics import panels as registry
 from gallery_analytics.concurrency import gather_all, responsive_to_interrupts
@@ -315,8 +316,11 @@ class DashboardService:
         *,
         snapshot: bool,
     ) -> tuple[PanelResult, int | None]:
-        version: int | None = None
-        async with asyncio.timeout(budget_seconds), self.db.read_session() as session:
+        async def read(
+            session: AsyncSession,
+        ) -> tuple[OverviewFilters, tuple[dict[str, Any], ...], tuple[str, ...], int | None]:
+            version: int | None = None
+            chosen = filters
             if snapshot:
                 await start_snapshot(session)  # the transaction's first statement
             # The server enforces the budget too, in case the client is stuck.
@@ -324,23 +328,29 @@ class DashboardService:
             await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
             if snapshot:
                 version = await read_version(session)
-            if panel.needs_today and filters.today is None and not (filters.start or filters.end):
+            if panel.needs_today and chosen.today is None and not (chosen.start or chosen.end):
                 # "Open now" needs the workbench's today; read in this panel's own
                 # session, so no other connection is needed before the panels start
                 # (and only by the panels whose query uses it).
-                filters = filters.model_copy(update={"today": await self.db.today(session)})
-            result = await session.execute(panel.query(filters))
+                chosen = chosen.model_copy(update={"today": await self.db.today(session)})
+            result = await session.execute(panel.query(chosen))
             rows = tuple(dict(row) for row in result.mappings())
             notes: tuple[str, ...] = ()
             if panel.excluded is not None:
-                excluded = await session.execute(panel.excluded.query(filters))
+                excluded = await session.execute(panel.excluded.query(chosen))
                 note = exclusion_note(
                     excluded.mappings(),
-                    currency=filters.currency,
+                    currency=chosen.currency,
                     one=panel.excluded.one,
                     many=panel.excluded.many,
                 )
                 notes = () if note is None else (note,)
+            return chosen, rows, notes, version
+
+        # run_read: a replica that stops in the middle of this panel's query is left
+        # for the primary, which runs the panel again (it only reads).
+        async with asyncio.timeout(budget_seconds):
+            filters, rows, notes, version = await self.db.run_read(read)
         return PanelResult(
             name=panel.name,
             title=panel.title,
