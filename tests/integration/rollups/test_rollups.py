@@ -9,9 +9,13 @@ and upgrades again with the rollups rebuilt."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import random
+import subprocess
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +34,7 @@ from gallery_analytics.db.roles import APP_ROLES, provision_database
 from gallery_analytics.db.schema import alembic_config, upgrade_schema
 from gallery_analytics.domain.enums import ArtworkStatus
 from gallery_analytics.domain.filters import OverviewFilters
+from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.panels import PANELS
 from gallery_analytics.queries.overview import base_tables_only
 from tests.integration.db.test_migrations import _fetch, new_database, revisions
@@ -382,6 +387,71 @@ async def test_rollup_answers_equal_base_table_answers(
         with base_tables_only():
             from_base = await _answers(gallery, chosen)
         assert from_rollups == from_base, chosen
+
+
+@contextlib.contextmanager
+def _cpu_burners() -> Iterator[None]:
+    """One busy loop per core: transactions interleave the way a busy server makes them."""
+    burners = [
+        subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True)
+        for _ in range(len(os.sched_getaffinity(0)))
+    ]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait()
+
+
+async def test_concurrent_writers_keep_the_rollups_exact(gallery: Database) -> None:
+    """Six writers at once add, move and delete rows of the same groups (same artworks,
+    days and weeks); every committed statement's deltas land once, none is lost.
+    A deadlock between two writers (one holds rows the other's next statement needs while
+    it waits for the data version row, migration 0005) rolls one back; it is retried, as
+    an application would."""
+    await _replenish(gallery, "UTC")
+
+    async def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        for round_number in range(6):
+            write: tuple[Any, ...] = rng.choice(
+                [
+                    (
+                        "sales",
+                        [
+                            (rng.randrange(5), rng.randrange(3), 0, Decimal("1.25"), "EUR")
+                            for _ in range(4)
+                        ],
+                    ),
+                    (
+                        "update_artworks",
+                        (5, 0),
+                        rng.choice(["medium", "status"]),
+                        seed + round_number,
+                    ),
+                    ("update_sales", (6, rng.randrange(4)), "price", seed),
+                    ("delete", "sales", (2, rng.randrange(5))),
+                    ("visits", [(0, rng.randrange(3), 5) for _ in range(3)]),
+                ]
+            )
+            for _attempt in range(5):
+                try:
+                    await _write_rows(gallery, "UTC", write)
+                    break
+                except GalleryAnalyticsError as error:
+                    if not isinstance(error.__cause__, asyncpg.DeadlockDetectedError):
+                        raise
+                    await asyncio.sleep(rng.random() / 20)
+
+    burning = _cpu_burners()
+    await asyncio.to_thread(burning.__enter__)  # off the event loop (it forks)
+    try:
+        await asyncio.gather(*(writer(seed) for seed in range(6)))
+    finally:
+        await asyncio.to_thread(burning.__exit__, None, None, None)
+    assert await rollup_differences(gallery) == {}
 
 
 async def test_the_demo_reload_keeps_the_rollups_exact(fresh_db: Database) -> None:
