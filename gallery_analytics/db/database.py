@@ -217,6 +217,11 @@ class Database:
         self._checked_roles: set[str] = set()
         _LIVE_DATABASES.add(self)
         self._open_blocks = 0
+        # How many write transactions this Database has seen end (committed, or for a raw
+        # connection: its block ended). Whoever keeps something derived from the data for
+        # a while (the panel cache's copy of the data version) knows it is stale when
+        # this has moved.
+        self.writes_committed = 0
 
     async def __aenter__(self) -> Self:
         """``async with await connect() as db:`` closes every pooled connection at the end
@@ -308,6 +313,7 @@ class Database:
             await session.settle()
             async with dropped_when_silent(lambda: AsyncSession.invalidate(session)):
                 await AsyncSession.commit(session)
+        self.writes_committed += 1
         if self._replica is not None:
             async with engines.write.connect() as connection:
                 raw = await connection.get_raw_connection()
@@ -325,7 +331,8 @@ class Database:
             dropped_when_silent(connection.invalidate),
         ):
             yield connection
-            if write and self._replica is not None:
+            if write:
+                self.writes_committed += 1
                 raw = await connection.get_raw_connection()
                 await self._note_written(raw.driver_connection)
 
@@ -364,6 +371,7 @@ class Database:
             try:
                 async with _fail_fast_on_connection_loss(connection):
                     yield connection
+                    self.writes_committed += 1
                     await self._note_written(connection)
             finally:
                 if not connection.is_closed():
