@@ -274,15 +274,16 @@ class DashboardService:
             def key_for(snapshot_version: int) -> str:
                 return cache.key(panel, keyed, snapshot_version)
 
+            # Shared by every caller asking meanwhile, so bounded by the longest budget
+            # any may have (the statement timeout), not the first caller's: each caller
+            # stops waiting at its own budget, and the last one leaving cancels it.
+            limit = self._budget_limit
+
             async def compute() -> tuple[PanelResult, int]:
-                return await self._query_panel_snapshot(panel, filters, budget_seconds, started)
+                return await self._query_panel_snapshot(panel, filters, limit, started)
 
             result = await cache.load(
-                key_for(version),
-                compute,
-                key_for,
-                refresh=refresh,
-                lock_seconds=budget_seconds + 5,
+                key_for(version), compute, key_for, refresh=refresh, lock_seconds=limit + 5
             )
         return result.model_copy(update={"wall_seconds": time.perf_counter() - started})
 

@@ -362,3 +362,22 @@ async def test_refresh_must_be_a_bool(seeded_db: Database) -> None:
     with pytest.raises(ValidationError) as caught:
         await DashboardService(seeded_db).get_gallery_overview(refresh="yes")  # type: ignore[arg-type]
     assert caught.value.field == "refresh"
+
+
+async def test_a_short_budget_does_not_cut_a_longer_one_short(fresh_db: Database) -> None:
+    """Callers sharing one query: the one with 0.5 s gives up alone; the query goes on
+    for the one with the default budget."""
+    filters = cold_filters()
+    impatient = DashboardService(fresh_db, panel_timeout_seconds=0.5)
+    patient = DashboardService(fresh_db)
+    with executed_statements() as seen:
+        async with panels_blocked(fresh_db):
+            first = asyncio.create_task(impatient.get_panel("top_artists", filters))
+            await wait_until(lambda: _positive(lock_waiters(fresh_db)), "the query waiting")
+            waiting = asyncio.create_task(patient.get_panel("top_artists", filters))
+            with pytest.raises(PanelFailedError):
+                await first  # the first caller, whose query the other one joined
+            assert not waiting.done()
+        result = await waiting
+    assert result.ok
+    assert seen.count(panel_sql("top_artists", filters)) == 1
