@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
@@ -86,7 +86,8 @@ ACQUISITION_YEARS = YearRange(1500, "acquisition")
 _INTEGER = re.compile(r"-?[0-9]+")
 _YEAR_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
 _MILLIMETRES = re.compile(r"[0-9]{1,12}(?:\.[0-9]{0,12})?|\.[0-9]{1,12}")
-# At least 0.05 mm: stored in cm with two decimals, smaller would be 0; at most what
+# At least 0.05 mm: stored in cm with two decimals, rounded half up as PostgreSQL rounds
+# numeric (0.05 mm is 0.01 cm; half-to-even would make it 0); at most what
 # numeric(10, 2) centimetres hold, with room to spare.
 SMALLEST_MM = Decimal("0.05")
 LARGEST_MM = Decimal(100_000_000)
@@ -131,7 +132,7 @@ def parse_millimetres(text: str) -> Decimal:
     size = Decimal(text)
     if not SMALLEST_MM <= size <= LARGEST_MM:
         raise ValueProblem(f"expected a positive size in millimetres, got {text!r}")
-    return (size / 10).quantize(_CENTIMETRE)
+    return (size / 10).quantize(_CENTIMETRE, rounding=ROUND_HALF_UP)
 
 
 _CURRENCY = re.compile(r"[A-Z]{3}")

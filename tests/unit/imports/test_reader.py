@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from gallery_analytics.errors import ImportValidationError
@@ -176,6 +176,7 @@ def test_any_text_is_a_plausible_year_or_a_problem(text: str) -> None:
 
 @FUZZ
 @given(text=st.text(max_size=30))
+@example(text=".05")  # the smallest size: 0.005 cm, which half-to-even rounded to 0
 def test_any_text_is_a_storable_size_or_a_problem(text: str) -> None:
     try:
         value = parse_millimetres(text)
