@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api bench-cache redis db-stop clean
+.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api bench-cache bench-replica redis db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -111,6 +111,11 @@ bench-overview-large: $(STAMP)
 # PostgreSQL). Quick look: make bench-cache BENCH_CACHE_ARGS="--rounds 1"
 bench-cache: $(STAMP) redis
 	$(BIN)/python benchmarks/cache_viewers.py $(BENCH_CACHE_ARGS)
+
+# Reads on a streaming replica vs the primary, and the read-your-writes wait after an
+# import (a primary and replica of its own in .gallery/bench-replica).
+bench-replica: $(STAMP)
+	$(BIN)/python benchmarks/replica.py
 
 db-stop: $(STAMP)
 	$(BIN)/gallery-analytics db stop
