@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from gallery_analytics.api.body_limit import LimitRequestBody
 from gallery_analytics.api.disconnect import CancelOnDisconnect
 from gallery_analytics.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from gallery_analytics.api.routes import catalog, health, imports, overview
@@ -58,5 +59,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for module in (catalog, overview, imports):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     app.include_router(health.router)
+    # Outermost last: the body bound sees the request before the disconnect pump reads it.
     app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(LimitRequestBody)
     return app
