@@ -122,7 +122,7 @@ class _SingleFlight(Generic[T]):
     async def run(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
         while True:
             flight = self.flights.get(key)
-            if flight is None:
+            if flight is None or flight.task.cancelled():
                 flight = self._start(key, work)
             flight.callers += 1
             try:

@@ -95,6 +95,23 @@ async def test_every_caller_gone_cancels_the_work() -> None:
     assert flights.flights == {}
 
 
+async def test_a_caller_joining_work_being_cancelled_takes_over() -> None:
+    """The last caller left and cancelled the work just as another joined: the newcomer
+    is not cancelled with it; it runs the work again."""
+    flights: _SingleFlight[str] = _SingleFlight()
+    work = Work()
+    first = asyncio.create_task(flights.run("k", work))
+    await work.running.wait()
+    first.cancel()  # runs before the newcomer: leaves as the last caller, cancels the work
+    newcomer = asyncio.create_task(flights.run("k", work))
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.sleep(0.01)
+    work.release.set()
+    assert await newcomer == "rows"
+    assert (work.started, work.cancelled) == (2, 1)
+
+
 async def test_a_failure_reaches_every_caller_and_is_not_kept() -> None:
     flights: _SingleFlight[str] = _SingleFlight()
     calls = 0
