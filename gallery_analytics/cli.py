@@ -736,9 +736,11 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    # The workers read the settings this command resolved, never a .env of their own.
+    # The workers read the settings this command resolved, never a .env of their own,
+    # minus the schema owner's URL: no route migrates, reloads or mints tokens, so a
+    # worker has no use for the most powerful credential.
     # (Computed before the clear: it keeps the rest of os.environ, PATH, HOME, TMPDIR.)
-    environment = process_environment(settings)
+    environment = process_environment(settings.model_copy(update={"admin_database_url": None}))
     os.environ.clear()
     os.environ.update(environment)
     uvicorn.run(

@@ -60,6 +60,8 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "collection"
 PROBLEM_JSON = "application/problem+json"
 # A panel whose query reads the sales table (so it waits on the lock the tests take).
 SALES_PANEL = "monthly_revenue"
+# What it reads: the sales rollups of migration 0006 (and sales, for partial months).
+SALES_TABLES = "sales, rollup_sales_monthly, rollup_sales_daily"
 # Bounds for what the server does on its own; generous for a machine with every core busy.
 CANCEL_SECONDS = 10.0
 LOCK_WAIT_SECONDS = 60.0
@@ -293,7 +295,7 @@ def test_problem_bodies_and_logs_hold_no_credential(
             files = {"artists": ("a.csv", b"x" * 8192), "artworks": ("b.csv", b"")}
             problems.append(client.post("/imports", files=files))
 
-        with TableLock(fresh_db.admin_url, "sales"), server.client(reader) as client:
+        with TableLock(fresh_db.admin_url, SALES_TABLES), server.client(reader) as client:
             timed_out: list[httpx.Response] = []
             stuck = threading.Thread(
                 target=lambda: timed_out.append(client.get(f"/overview/{SALES_PANEL}"))
@@ -374,7 +376,7 @@ def test_a_disconnect_mid_overview_cancels_its_queries_and_returns_its_connectio
     )
     token = create_token(env, tmp_path, "viewer", "read")
     with serve(env, tmp_path / "serve") as server, burn_cpus():
-        with TableLock(fresh_db.admin_url, "sales") as lock:
+        with TableLock(fresh_db.admin_url, SALES_TABLES) as lock:
             client = _send_overview(server.port, token)
             wait_for(
                 lambda: lock_waiters(server_url, fresh_db) >= 1,
@@ -541,6 +543,9 @@ def test_two_workers_both_answer(
         environ = worker.environ()
         assert environ["GALLERY_ENV_FILE"] == os.devnull
         assert environ["GALLERY_DATABASE_URL"] == env["GALLERY_DATABASE_URL"]
+        # ...but not the schema owner's credential, which no route needs.
+        assert "GALLERY_ADMIN_DATABASE_URL" in env
+        assert "GALLERY_ADMIN_DATABASE_URL" not in environ
         assert {name: environ.get(name) for name in ("PATH", "HOME")} == {
             name: env.get(name) for name in ("PATH", "HOME")
         }
@@ -595,7 +600,7 @@ def test_sigterm_ends_the_server_and_its_workers_mid_request(
     with serve(env, tmp_path / "serve", workers=workers) as server:
         tree = server.tree()
         assert len(server.workers()) == (workers if workers > 1 else 0), tree
-        with TableLock(fresh_db.admin_url, "sales"):
+        with TableLock(fresh_db.admin_url, SALES_TABLES):
             client = _send_overview(server.port, token)
             try:
                 wait_for(
