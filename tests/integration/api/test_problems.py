@@ -318,7 +318,10 @@ async def table_locked(db: Database, table: str) -> AsyncIterator[None]:
 
 async def test_a_panel_over_its_time_is_a_504(fresh_db: Database, fresh_tokens: Tokens) -> None:
     async with _with(fresh_db, statement_timeout_seconds=STATEMENT_TIMEOUT) as db:
-        async with api_client(db, fresh_tokens.read) as client, table_locked(fresh_db, "sales"):
+        async with (
+            api_client(db, fresh_tokens.read) as client,
+            table_locked(fresh_db, "sales, rollup_sales_monthly, rollup_sales_daily"),
+        ):
             body = assert_problem(await client.get("/overview/monthly_revenue"), 504)
             assert "monthly_revenue" in body["detail"]
             whole = await client.get("/overview")
