@@ -81,7 +81,6 @@ from gallery_analytics.errors import (
     DatabaseUnavailableError,
     EventLoopMismatchError,
     GalleryAnalyticsError,
-    PoolExhaustedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -323,18 +322,21 @@ class Database:
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection (no ORM) for bulk work; the caller manages its transaction."""
         engines = self._engines()
-        engine = engines.write if write else engines.read
-        async with (
-            _closing_if_disposed(engines),
-            self._translated(read_only=not write),
-            engine.connect() as connection,
-            dropped_when_silent(connection.invalidate),
-        ):
-            yield connection
-            if write:
-                self.writes_committed += 1
-                raw = await connection.get_raw_connection()
-                await self._note_written(raw.driver_connection)
+        async with _closing_if_disposed(engines), self._translated(read_only=not write):
+            connection = await (
+                engines.write.connect() if write else self._read_connection_on(engines)
+            )
+            try:
+                async with dropped_when_silent(connection.invalidate):
+                    yield connection
+                    if write:
+                        self.writes_committed += 1
+                        raw = await connection.get_raw_connection()
+                        await self._note_written(raw.driver_connection)
+            finally:
+                # Shielded, as AsyncConnection's own `async with` does: a cancelled
+                # caller still hands its connection back.
+                await asyncio.shield(connection.close())
 
     @asynccontextmanager
     async def driver_connection(self, *, write: bool = False) -> AsyncIterator[Any]:
@@ -507,18 +509,40 @@ class Database:
             session.info["driver"] = (await connection.get_raw_connection()).driver_connection
             if not health.needs_probe() or await _replica_has_caught_up(connection, health):
                 return session
-        except (GalleryAnalyticsError, sa_exc.DBAPIError, sa_exc.DisconnectionError,
-                asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # fmt: skip
-            if isinstance(exc, PoolExhaustedError):  # busy, not gone: the caller decides
-                await session.close()
-                raise
+            await session.close()  # behind: a healthy connection, back to the pool
+        except _REPLICA_FAILURES as exc:
             health.note_down(f"cannot be used ({_short_reason(exc)})")
+            await session.invalidate()
         except BaseException:
             health.release_try()
-            await session.close()
+            await session.invalidate()
             raise
-        await session.close()
         return engines.read_sessions()
+
+    async def _read_connection_on(self, engines: _LoopEngines) -> AsyncConnection:
+        """A Core connection for reading (COPY extracts): the replica's when it may serve
+        this read now (as for sessions), else the primary read engine's."""
+        health = self._replica
+        if health is None or engines.replica is None or not health.may_try():
+            return await engines.read.connect()
+        connection: AsyncConnection | None = None
+        try:
+            connection = await engines.replica.connect()
+            if not health.needs_probe() or await _replica_has_caught_up(connection, health):
+                return connection
+            await connection.close()
+        except _REPLICA_FAILURES as exc:
+            health.note_down(f"cannot be used ({_short_reason(exc)})")
+            if connection is not None:
+                await connection.invalidate()
+                await connection.close()
+        except BaseException:
+            health.release_try()
+            if connection is not None:
+                await connection.invalidate()
+                await connection.close()
+            raise
+        return await engines.read.connect()
 
     async def _note_written(self, driver_connection: Any) -> None:
         """After a commit on the primary: remember its WAL position, which this
@@ -683,6 +707,17 @@ async def _replica_has_caught_up(connection: AsyncConnection, health: ReplicaHea
             return False
         await asyncio.sleep(min(poll, deadline - now))
         poll = min(poll * 2, MAX_POLL_SECONDS)
+
+
+# What a replica that went away (or never answered) raises at checkout or probe.
+_REPLICA_FAILURES = (
+    GalleryAnalyticsError,
+    sa_exc.DBAPIError,
+    sa_exc.DisconnectionError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,  # TimeoutError included: the probe is bounded
+)
 
 
 def _note_replica_failure(session: AsyncSession, health: ReplicaHealth) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.replicas import RETRY_SECONDS
+from gallery_analytics.frames.extract import extract_frame
 from gallery_analytics.services.catalog import CatalogService
 from tests.integration.replicas.conftest import ReplicaPair
 
@@ -181,3 +182,23 @@ async def test_a_stopped_replica_falls_back_with_one_warning_and_comes_back(
         await asyncio.sleep(RETRY_SECONDS + 0.1)
         assert await _where_reads_go(db) == "replica"
         assert any("again" in r.getMessage() for r in caplog.records)
+
+
+async def test_extracts_read_the_replica_and_wait_for_their_writes_too(
+    replica_pair: ReplicaPair,
+) -> None:
+    await asyncio.to_thread(replica_pair.replica.start)
+    async with replica_pair.database(read_your_writes_wait_seconds=0.1) as db:
+        frame = await extract_frame(db, "SELECT pg_is_in_recovery() AS on_replica")
+        assert frame["on_replica"].tolist() == [True]
+        await replica_pair.on_replica("SELECT pg_wal_replay_pause()")
+        try:
+            await _add_artist(db, "Extracted At Once")
+            frame = await extract_frame(
+                db,
+                "SELECT pg_is_in_recovery() AS on_replica, "
+                "(SELECT count(*) FROM artists WHERE name = 'Extracted At Once') AS found",
+            )
+            assert frame.to_dict("records") == [{"on_replica": False, "found": 1}]
+        finally:
+            await replica_pair.on_replica("SELECT pg_wal_replay_resume()")
