@@ -396,10 +396,12 @@ def test_a_disconnect_mid_overview_cancels_its_queries_and_returns_its_connectio
             )
             # Still locked. Every pool connection can be taken again: pool_size
             # single-panel downloads all reach the lock at once (a connection kept by
-            # the abandoned request would leave one of them waiting for the pool).
+            # the abandoned request would leave one of them waiting for the pool). Each
+            # its own filters: identical ones would share one query (the panel cache).
             with ThreadPoolExecutor(pool_size) as pool, server.client(token) as api:
                 downloads = [
-                    pool.submit(api.get, f"/overview/{SALES_PANEL}") for _ in range(pool_size)
+                    pool.submit(api.get, f"/overview/{SALES_PANEL}", params={"top_n": 5 + n})
+                    for n in range(pool_size)
                 ]
                 wait_for(
                     lambda: lock_waiters(server_url, fresh_db) == pool_size,
