@@ -504,7 +504,7 @@ async def test_revision_0006_round_trip(server_url: URL) -> None:
     """Down to 0005 removes the rollups, triggers and functions; up again rebuilds them
     from the rows there."""
     async with new_database(server_url) as db:
-        await upgrade_schema(db.admin_url)
+        await upgrade_schema(db.admin_url, revision="0006")
         await _setup(db)
         await _write_rows(
             db, "UTC", ("artworks", [(0, 0, "Oil", ArtworkStatus.SOLD, None, 3, 0, 0)])
@@ -520,7 +520,7 @@ async def test_revision_0006_round_trip(server_url: URL) -> None:
         )
         assert left == [(0,), (0,), (0,)]
         await _write_rows(db, "UTC", ("sales", [(0, 9, 1, Decimal("3.00"), "EUR")]))
-        await upgrade_schema(db.admin_url)
+        await upgrade_schema(db.admin_url, revision="0006")
         assert await revisions(db.admin_url) == ["0006"]
         assert await rollup_differences(db) == {}
         async with db.read_session() as session:
