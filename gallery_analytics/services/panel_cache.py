@@ -320,12 +320,13 @@ class PanelCache:
         refresh: bool,
         lock_seconds: float,
     ) -> PanelResult:
-        if not refresh:
-            # A caller that missed just as an earlier computation finished and left.
-            hit = await self.get(lookup_key)
-            if hit is not None:
-                return hit.model_copy(update={"from_cache": True})
         if not self._shared:
+            if not refresh:
+                # A caller that missed just as an earlier computation finished and left
+                # (with Redis, the look after taking the lock below does this).
+                hit = await self.get(lookup_key)
+                if hit is not None:
+                    return hit.model_copy(update={"from_cache": True})
             return await self._compute_and_store(compute, key_for)
         # Across processes: whoever takes the lock computes; the others watch for its
         # entry (or take the lock when it is released without one: that one failed).
