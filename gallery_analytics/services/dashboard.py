@@ -326,9 +326,10 @@ class DashboardService:
                 await start_snapshot(session)  # the transaction's first statement
             # The server enforces the budget too, in case the client is stuck.
             milliseconds = str(int(budget_seconds * 1000) + 1000)
-            await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
-            if snapshot:
-                version = await read_version(session)
+            if snapshot:  # the version in the same round trip: one statement fewer
+                version = await read_version(session, statement_timeout_ms=milliseconds)
+            else:
+                await session.execute(_SET_STATEMENT_TIMEOUT, {"milliseconds": milliseconds})
             if panel.needs_today and chosen.today is None and not (chosen.start or chosen.end):
                 # "Open now" needs the workbench's today; read in this panel's own
                 # session, so no other connection is needed before the panels start

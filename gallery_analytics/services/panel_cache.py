@@ -89,6 +89,9 @@ LOCAL_COPY_SECONDS = 1.0
 
 _REPEATABLE_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 _VERSION = text("SELECT version FROM data_version")
+_VERSION_SETTING_TIMEOUT = text(
+    "SELECT version FROM data_version, set_config('statement_timeout', :milliseconds, true)"
+)
 
 T = TypeVar("T")
 
@@ -99,9 +102,15 @@ async def start_snapshot(session: AsyncSession) -> None:
     await session.execute(_REPEATABLE_READ)
 
 
-async def read_version(session: AsyncSession) -> int:
-    """The data version as the session's snapshot sees it."""
-    version = await session.scalar(_VERSION)
+async def read_version(session: AsyncSession, *, statement_timeout_ms: str | None = None) -> int:
+    """The data version as the session's snapshot sees it; with ``statement_timeout_ms``
+    the transaction's statement timeout is set by the same statement (one round trip)."""
+    if statement_timeout_ms is None:
+        version = await session.scalar(_VERSION)
+    else:
+        version = await session.scalar(
+            _VERSION_SETTING_TIMEOUT, {"milliseconds": statement_timeout_ms}
+        )
     if version is None:  # the migration inserts the one row; nothing may delete it
         raise RuntimeError("data_version has no row; run `gallery-analytics db upgrade`")
     return int(version)
