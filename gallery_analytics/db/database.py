@@ -863,6 +863,17 @@ def _reset_returned_connection(
 _LIVE_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
+# What else holds connections that belong to a loop (the panel cache's Redis clients):
+# higher layers register here, so run_sync can release them without importing them.
+_LOOP_RELEASE_HOOKS: list[Callable[[], Awaitable[None]]] = []
+
+
+def on_loop_release(hook: Callable[[], Awaitable[None]]) -> None:
+    """Have :func:`release_running_loop_pools` also await ``hook()`` (once per hook)."""
+    if hook not in _LOOP_RELEASE_HOOKS:
+        _LOOP_RELEASE_HOOKS.append(hook)
+
+
 async def release_running_loop_pools() -> None:
     """Close every Database's pooled connections that belong to the running loop.
 
@@ -873,3 +884,5 @@ async def release_running_loop_pools() -> None:
     """
     for database in list(_LIVE_DATABASES):
         await database.release_running_loop()
+    for hook in list(_LOOP_RELEASE_HOOKS):
+        await hook()

@@ -54,7 +54,7 @@ from cashews.exceptions import CacheBackendInteractionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gallery_analytics.db.database import Database
+from gallery_analytics.db.database import Database, on_loop_release
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.results import PanelResult
 from gallery_analytics.panels import Panel
@@ -460,3 +460,7 @@ async def close_panel_caches() -> None:
         with warnings.catch_warnings():  # cashews 7.6 calls redis-py's deprecated close()
             warnings.simplefilter("ignore", DeprecationWarning)
             await backend.close()
+
+
+# run_sync's private loop closes after its coroutine: its Redis clients go with it.
+on_loop_release(close_panel_caches)
