@@ -425,3 +425,41 @@ rollup_visits_weekly = Table(
     Column("days", Integer, nullable=False),
 )
 """Visitors per ISO week (its Monday) x exhibition; ``days`` counts the visit rows."""
+
+# -- migration 0008: the large-data overview's exhibition filter and artists panel ----------
+
+rollup_exhibition_works = Table(
+    "rollup_exhibition_works",
+    Base.metadata,
+    Column("exhibition_id", Uuid(as_uuid=False), nullable=False),
+    Column("medium", String(300)),
+    Column("status", _ROLLUP_STATUS, nullable=False),
+    Column("works", BigInteger, nullable=False),
+    Index(
+        "uq_rollup_exhibition_works_key",
+        "medium",
+        "status",
+        "exhibition_id",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+    Index("ix_rollup_exhibition_works_exhibition_id", "exhibition_id"),
+)
+"""Exhibition links per exhibition x the work's medium x status (medium first: the
+medium and status filters are an index range)."""
+
+# Covering indexes for artists_by_nationality_gender's EXISTS over an artist's works
+# (index-only scans on 1M artworks, migration 0008).
+Index(
+    "ix_artworks_acquired_at_artist_id",
+    Artwork.__table__.c.acquired_at,
+    Artwork.__table__.c.artist_id,
+    postgresql_include=["medium", "status"],
+)
+Index(
+    "ix_artworks_medium_status_acquired_at",
+    Artwork.__table__.c.medium,
+    Artwork.__table__.c.status,
+    Artwork.__table__.c.acquired_at,
+    Artwork.__table__.c.artist_id,
+)

@@ -48,6 +48,7 @@ OWNER_WRITES_ONLY = (
     "rollup_sales_monthly",
     "rollup_artworks_monthly",
     "rollup_visits_weekly",
+    "rollup_exhibition_works",
 )
 
 

@@ -57,6 +57,7 @@ from gallery_analytics.db.models import (
     ExhibitionVisit,
     Sale,
     rollup_artworks_monthly,
+    rollup_exhibition_works,
     rollup_sales_daily,
     rollup_sales_monthly,
     rollup_visits_weekly,
@@ -688,10 +689,22 @@ def _shows_matching_artworks(
     """EXISTS an exhibited artwork of the chosen mediums/status/artist (None: no such
     filter).
 
-    For exhibitions the user filter means "curated by", handled by the callers.
+    For exhibitions the user filter means "curated by", handled by the callers. Without
+    an artist filter the links' mediums and statuses come from
+    ``rollup_exhibition_works`` (migration 0008), not from a join to every artwork.
     """
     if not filters.mediums and filters.status is None and filters.artist_id is None:
         return None
+    if _USE_ROLLUPS.get() and filters.artist_id is None:
+        works = rollup_exhibition_works
+        return (
+            select(works.c.exhibition_id)
+            .where(
+                works.c.exhibition_id == exhibition_id,
+                *_rollup_artwork_conditions(works, filters.model_copy(update={"user_id": None})),
+            )
+            .exists()
+        )
     shown = _artwork_conditions(filters.model_copy(update={"user_id": None}))
     return (
         select(ExhibitionArtwork.exhibition_id)

@@ -1,5 +1,5 @@
-"""Rollups (migration 0006): every overview panel answered from the rollups equals the same
-panel from the base tables (``base_tables_only``), exactly, for random filters on random
+"""Rollups (migrations 0006, 0008): every overview panel answered from the rollups equals
+the same panel from the base tables (``base_tables_only``), exactly, for random filters on random
 data written through the application's writer role (inserts, upserts, updates that move
 rows between groups, deletes, TRUNCATE, in any session zone); and the rollup tables equal
 a rebuild from the base tables after every write. Also: the demo reload keeps them exact,
@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL
 
 from gallery_analytics.db.admin import driver_dsn
 from gallery_analytics.db.database import Database
-from gallery_analytics.db.migrations.versions.rev_0006_rollups import REBUILD, ROLLUP_TABLES
+from gallery_analytics.db.migrations.versions import rev_0006_rollups, rev_0008_overview_large
 from gallery_analytics.db.roles import APP_ROLES, provision_database
 from gallery_analytics.db.schema import alembic_config, upgrade_schema
 from gallery_analytics.domain.enums import ArtworkStatus
@@ -38,6 +38,10 @@ from gallery_analytics.errors import GalleryAnalyticsError
 from gallery_analytics.panels import PANELS
 from gallery_analytics.queries.overview import base_tables_only
 from tests.integration.db.test_migrations import _fetch, new_database, revisions
+
+# Every rollup (0006, 0008) and the query that rebuilds it from the base tables.
+REBUILD = {**rev_0006_rollups.REBUILD, **rev_0008_overview_large.REBUILD}
+ROLLUP_TABLES = rev_0006_rollups.ROLLUP_TABLES + rev_0008_overview_large.ROLLUP_TABLES
 
 USERS = [str(uuid.UUID(int=1 + n)) for n in range(3)]
 ARTISTS = [str(uuid.UUID(int=100 + n)) for n in range(4)]
@@ -133,7 +137,11 @@ _write = st.one_of(
         st.integers(0, 10**6),
     ),
     st.tuples(st.just("update_visits"), _slice, st.integers(-3, 3)),
-    st.tuples(st.just("delete"), st.sampled_from(["sales", "exhibition_visits"]), _slice),
+    st.tuples(
+        st.just("delete"),
+        st.sampled_from(["sales", "exhibition_visits", "exhibition_artworks"]),
+        _slice,
+    ),
     st.tuples(st.just("delete_unsold_artworks"), _slice),
     st.tuples(st.just("truncate"), st.sampled_from(["sales", "exhibition_visits", "all"])),
 )
@@ -251,7 +259,11 @@ async def _write_rows(db: Database, zone: str, write: tuple[Any, ...]) -> None:
             )
         elif kind == "delete":
             table, (limit, offset) = write[1], write[2]
-            key = "id" if table == "sales" else "(exhibition_id, day)"
+            key = {
+                "sales": "id",
+                "exhibition_visits": "(exhibition_id, day)",
+                "exhibition_artworks": "(exhibition_id, artwork_id)",
+            }[table]
             await connection.execute(
                 f"DELETE FROM {table} WHERE {key} IN "
                 f"(SELECT {key.strip('()')} FROM {table} ORDER BY 1 LIMIT $1 OFFSET $2)",
@@ -289,11 +301,13 @@ async def _answers(db: Database, filters: OverviewFilters) -> dict[str, list[tup
     return answers
 
 
-async def rollup_differences(db: Database) -> dict[str, tuple[int, int]]:
+async def rollup_differences(
+    db: Database, tables: tuple[str, ...] = ROLLUP_TABLES
+) -> dict[str, tuple[int, int]]:
     """Per rollup table that differs from its rebuild: (rows missing, rows extra)."""
     differences = {}
     async with db.read_session() as session:
-        for table in ROLLUP_TABLES:
+        for table in tables:
             rebuilt = REBUILD[table]
             missing = await session.scalar(
                 text(f"SELECT count(*) FROM (({rebuilt}) EXCEPT ALL TABLE {table}) AS d")
@@ -522,6 +536,35 @@ async def test_revision_0006_round_trip(server_url: URL) -> None:
         await _write_rows(db, "UTC", ("sales", [(0, 9, 1, Decimal("3.00"), "EUR")]))
         await upgrade_schema(db.admin_url, revision="0006")
         assert await revisions(db.admin_url) == ["0006"]
-        assert await rollup_differences(db) == {}
+        assert await rollup_differences(db, rev_0006_rollups.ROLLUP_TABLES) == {}
         async with db.read_session() as session:
             assert await session.scalar(text("SELECT sum(sales) FROM rollup_sales_daily")) == 2
+
+
+async def test_revision_0008_round_trip(server_url: URL) -> None:
+    """Down to 0007 removes the exhibition-works rollup, its triggers, functions and the
+    covering indexes; up again rebuilds it from the links there."""
+    async with new_database(server_url) as db:
+        await upgrade_schema(db.admin_url, revision="0008")
+        await _setup(db)
+        await _write_rows(
+            db, "UTC", ("artworks", [(0, 0, "Oil", ArtworkStatus.SOLD, None, 3, 0, 0)])
+        )
+        await asyncio.to_thread(command.downgrade, alembic_config(db.admin_url), "0007")
+        assert await revisions(db.admin_url) == ["0007"]
+        left = await _fetch(
+            db.admin_url,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'rollup_exhibition%' "
+            "OR relname IN ('ix_artworks_acquired_at_artist_id', "
+            "'ix_artworks_medium_status_acquired_at') "
+            "UNION ALL SELECT count(*) FROM pg_proc WHERE proname LIKE 'rollup_exhibition%' "
+            "UNION ALL SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'rollup_works%'",
+        )
+        assert left == [(0,), (0,), (0,)]
+        await _write_rows(
+            db, "UTC", ("artworks", [(1, 1, None, ArtworkStatus.SOLD, None, None, 0, 1)])
+        )
+        await upgrade_schema(db.admin_url, revision="0008")
+        assert await rollup_differences(db) == {}
+        async with db.read_session() as session:
+            assert await session.scalar(text("SELECT sum(works) FROM rollup_exhibition_works")) == 2
