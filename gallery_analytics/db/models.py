@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     DateTime,
     Enum,
@@ -358,6 +359,16 @@ rollup_sales_daily = Table(
     Column("currency", String(3), nullable=False),
     Column("sales", BigInteger, nullable=False),
     Column("price", Numeric, nullable=False),
+    # The rate month of ``day``, stored (migration 0009): computed once per written row,
+    # not per row read when the rates are joined.
+    Column(
+        "month",
+        Date,
+        Computed(
+            "(date_trunc('month'::text, (day)::timestamp without time zone))::date",
+            persisted=True,
+        ),
+    ),
     Index(
         "uq_rollup_sales_daily_key",
         "day",
