@@ -362,14 +362,23 @@ class Database:
             yield connection
 
     @asynccontextmanager
-    async def admin_connection(self) -> AsyncIterator[Any]:
+    async def admin_connection(
+        self, *, statement_timeout_seconds: float | None = None
+    ) -> AsyncIterator[Any]:
         """A short-lived asyncpg connection as the schema owner (``admin_url``), not pooled.
+
+        ``statement_timeout_seconds`` (default: the settings') bounds each statement, on
+        the server and in the client: a bulk reload's COPY of a million rows (whose
+        rollup triggers aggregate them) is one statement, and may take longer than any
+        interactive query should.
 
         For work the application roles may not do: demo reloads that drop and re-add
         constraints. Migrations use their own connection (:mod:`gallery_analytics.db.schema`).
         """
         async with self._translated():
-            connection = await self._connect_driver(self.admin_url)
+            connection = await self._connect_driver(
+                self.admin_url, statement_timeout=statement_timeout_seconds
+            )
             try:
                 async with _fail_fast_on_connection_loss(connection):
                     yield connection
@@ -380,9 +389,16 @@ class Database:
                     await connection.close(timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
 
     @asynccontextmanager
-    async def admin_transaction(self) -> AsyncIterator[Any]:
+    async def admin_transaction(
+        self, *, statement_timeout_seconds: float | None = None
+    ) -> AsyncIterator[Any]:
         """:meth:`admin_connection` inside one transaction (see :meth:`driver_transaction`)."""
-        async with self.admin_connection() as connection, _driver_transaction(connection):
+        async with (
+            self.admin_connection(
+                statement_timeout_seconds=statement_timeout_seconds
+            ) as connection,
+            _driver_transaction(connection),
+        ):
             yield connection
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -564,14 +580,20 @@ class Database:
         self._replica.note_write(lsn_of(written))
 
     async def _connect_driver(
-        self, url: URL, *, check_role: str | None = None, read_only: bool = False
+        self,
+        url: URL,
+        *,
+        check_role: str | None = None,
+        read_only: bool = False,
+        statement_timeout: float | None = None,
     ) -> Any:
         """An asyncpg connection with the project's session settings and bounded waits.
 
         Our own connect step, so that "nothing listens there" (an OSError, which
         SQLAlchemy passes through untranslated) becomes one clear project error.
         """
-        statement_timeout = self.settings.statement_timeout_seconds
+        if statement_timeout is None:
+            statement_timeout = self.settings.statement_timeout_seconds
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
             connection = await asyncpg.connect(

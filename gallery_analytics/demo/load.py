@@ -36,6 +36,10 @@ from gallery_analytics.errors import ValidationError
 
 _CHUNK_ROWS = 100_000
 _LOAD_LOCK_KEY = 7_151_932
+# A reload's statements are few and large (a COPY of a million sales, whose rollup
+# triggers aggregate them; an index on a million rows), so they get a bound of their own
+# instead of the interactive statement timeout.
+LOAD_STATEMENT_TIMEOUT_SECONDS = 1800.0
 
 
 @dataclass(slots=True)
@@ -128,7 +132,11 @@ async def load_tables(
     try:
         # As the schema owner: the reload drops and re-adds constraints and indexes,
         # which the application's writer role may not do.
-        async with db.admin_transaction() as connection:
+        async with db.admin_transaction(
+            statement_timeout_seconds=max(
+                LOAD_STATEMENT_TIMEOUT_SECONDS, db.settings.statement_timeout_seconds
+            )
+        ) as connection:
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK_KEY)
             # Demo data is regenerated from its seed at will, so this one transaction
             # skips waiting for its WAL flush; imports and creates stay fully durable.
