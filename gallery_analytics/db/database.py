@@ -312,11 +312,11 @@ class Database:
             await session.settle()
             async with dropped_when_silent(lambda: AsyncSession.invalidate(session)):
                 await AsyncSession.commit(session)
-        self.writes_committed += 1
         if self._replica is not None:
-            async with engines.write.connect() as connection:
-                raw = await connection.get_raw_connection()
-                await self._note_written(raw.driver_connection)
+            await self._note_committed_session(engines)
+        # Only now (the position noted): whoever sees the count move also finds the
+        # write to wait for, so no read can take the pre-write replica for current.
+        self.writes_committed += 1
 
     @asynccontextmanager
     async def connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -330,9 +330,9 @@ class Database:
                 async with dropped_when_silent(connection.invalidate):
                     yield connection
                     if write:
-                        self.writes_committed += 1
                         raw = await connection.get_raw_connection()
                         await self._note_written(raw.driver_connection)
+                        self.writes_committed += 1
             finally:
                 # Shielded, as AsyncConnection's own `async with` does: a cancelled
                 # caller still hands its connection back.
@@ -382,8 +382,8 @@ class Database:
             try:
                 async with _fail_fast_on_connection_loss(connection):
                     yield connection
-                    self.writes_committed += 1
                     await self._note_written(connection)
+                    self.writes_committed += 1
             finally:
                 if not connection.is_closed():
                     await connection.close(timeout=CLIENT_TIMEOUT_MARGIN_SECONDS)
@@ -527,7 +527,7 @@ class Database:
                 return session
             await session.close()  # behind: a healthy connection, back to the pool
         except _REPLICA_FAILURES as exc:
-            health.note_down(f"cannot be used ({_short_reason(exc)})")
+            health.note_down("cannot be reached", detail=_short_reason(exc))
             await session.invalidate()
         except BaseException:
             health.release_try()
@@ -548,7 +548,7 @@ class Database:
                 return connection
             await connection.close()
         except _REPLICA_FAILURES as exc:
-            health.note_down(f"cannot be used ({_short_reason(exc)})")
+            health.note_down("cannot be reached", detail=_short_reason(exc))
             if connection is not None:
                 await connection.invalidate()
                 await connection.close()
@@ -560,6 +560,24 @@ class Database:
             raise
         return await engines.read.connect()
 
+    async def _note_committed_session(self, engines: _LoopEngines) -> None:
+        """:meth:`_note_written` after a session's commit (which gave its connection back):
+        on a connection of its own. The write has committed whatever happens here, so a
+        failure is logged, not raised (a caller told "failed" might write it twice)."""
+        try:
+            async with engines.write.connect() as connection:
+                raw = await connection.get_raw_connection()
+                await self._note_written(raw.driver_connection)
+        except Exception as exc:
+            assert self._replica is not None
+            self._replica.note_write_unknown()
+            logger.warning(
+                "could not read the primary's WAL position after a write (%s); reads go "
+                "to the primary for the next %g s",
+                _short_reason(exc),
+                self._replica.wait_seconds,
+            )
+
     async def _note_written(self, driver_connection: Any) -> None:
         """After a commit on the primary: remember its WAL position, which this
         Database's next replica read waits for (read-your-writes)."""
@@ -570,11 +588,14 @@ class Database:
                 WRITTEN_LSN_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            # The write itself committed: say so rather than fail it now.
+            # The write itself committed: say so rather than fail it now, and keep reads
+            # on the primary for as long as a read would have waited for the replica.
+            self._replica.note_write_unknown()
             logger.warning(
-                "could not read the primary's WAL position after a write (%s); the next "
-                "reads may not see it until the replica catches up",
+                "could not read the primary's WAL position after a write (%s); reads go "
+                "to the primary for the next %g s",
                 _short_reason(exc),
+                self._replica.wait_seconds,
             )
             return
         self._replica.note_write(lsn_of(written))

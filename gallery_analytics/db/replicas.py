@@ -105,6 +105,7 @@ class ReplicaHealth:
         self._lag: float | None = None
         self._problem: str | None = None
         self._written_lsn = 0  # the newest commit this Database made on the primary
+        self._primary_until = 0.0  # a write whose position is unknown: primary until then
         self._replayed_lsn = 0  # the newest position the replica was seen to have replayed
         self._fallback_reads = 0
         self._waits = 0
@@ -115,6 +116,9 @@ class ReplicaHealth:
     def may_try(self) -> bool:
         """Whether this read should go to the replica at all (claims the retry when the
         replica is down and its pause is over: release with note_up / note_down)."""
+        if time.monotonic() < self._primary_until:
+            self._fallback_reads += 1
+            return False
         if self._state != "down":
             return True
         if self._trying or time.monotonic() < self._down_until:
@@ -167,19 +171,28 @@ class ReplicaHealth:
         self._note_up()
         return True
 
-    def note_down(self, problem: str) -> None:
+    def note_down(self, problem: str, *, detail: str | None = None) -> None:
+        """The replica may not serve reads for now. ``problem`` is what status() shows
+        (a category, never an address: /health/ready needs no token); ``detail`` (which
+        may name the server) goes to the log only."""
         self._trying = False
         self._down_until = time.monotonic() + RETRY_SECONDS
         self._problem = problem
         self._fallback_reads += 1
         if self._state != "down":
             logger.warning(
-                "reads fall back to the primary: the replica %s %s; trying it again every %g s",
+                "reads fall back to the primary: the replica %s %s%s; trying it again every %g s",
                 self.where,
                 problem,
+                f" ({detail})" if detail else "",
                 RETRY_SECONDS,
             )
         self._state = "down"
+
+    def note_write_unknown(self) -> None:
+        """A write committed but its WAL position could not be read: reads go to the
+        primary for as long as one would have waited for the replica to replay it."""
+        self._primary_until = time.monotonic() + self.wait_seconds
 
     def note_waited(self, *, fell_back: bool) -> None:
         self._waits += 1

@@ -269,10 +269,10 @@ class DashboardService:
             # The version for the lookup; what is stored is keyed by the version read in
             # the query's own snapshot (key_for), never by this one.
             version = -1 if refresh else await cache.current_version()
-            keyed = _key_filters(panel, filters, self.db)
+            keyed, context = _key_filters(panel, filters, self.db)
 
             def key_for(snapshot_version: int) -> str:
-                return cache.key(panel, keyed, snapshot_version)
+                return cache.key(panel, keyed, snapshot_version, context=context)
 
             # Shared by every caller asking meanwhile, so bounded by the longest budget
             # any may have (the statement timeout), not the first caller's: each caller
@@ -476,16 +476,23 @@ def _resolve_panels(panels: Sequence[Panel | str] | None) -> list[Panel]:
     return chosen
 
 
-def _key_filters(panel: Panel, filters: OverviewFilters, db: Database) -> OverviewFilters:
-    """The filters as a cache key sees them: ``today`` only where the panel's query reads
-    it, resolved. The workbench's today is GALLERY_TODAY, else the dataset's reference
-    date (data: the data version covers it), else the calendar's date, which the key then
-    carries (a new day is a new key)."""
+def _key_filters(
+    panel: Panel, filters: OverviewFilters, db: Database
+) -> tuple[OverviewFilters, str]:
+    """The filters as a cache key sees them, and what else the key must tell apart:
+    ``today`` only where the panel's query reads it. An explicit today is a filter like
+    any other; GALLERY_TODAY is the same day given explicitly. Without either, the query
+    uses the workbench's today: the dataset's reference date (data, which the data
+    version covers), else the calendar's date. That is kept apart from any explicit
+    today (the demo's reference date is not the calendar's), with the calendar's date in
+    the key (a new day is a new key)."""
     if not panel.needs_today or filters.start or filters.end:
-        return filters.model_copy(update={"today": None})
+        return filters.model_copy(update={"today": None}), ""
     if filters.today is not None:
-        return filters
-    return filters.model_copy(update={"today": db.settings.today or dt.date.today()})
+        return filters, ""
+    if db.settings.today is not None:
+        return filters.model_copy(update={"today": db.settings.today}), ""
+    return filters, f"workbench-today, calendar {dt.date.today().isoformat()}"
 
 
 def _check_refresh(refresh: object) -> None:

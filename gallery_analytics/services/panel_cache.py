@@ -231,14 +231,17 @@ class PanelCache:
 
     # -- entries ----------------------------------------------------------------------
 
-    def key(self, panel: Panel, filters: OverviewFilters, version: int) -> str:
+    def key(
+        self, panel: Panel, filters: OverviewFilters, version: int, *, context: str = ""
+    ) -> str:
         """The entry's key: database, panel (and its declared shape), normalised filters
-        (canonical JSON) and data version."""
+        (canonical JSON), ``context`` (what else the result depends on) and data
+        version."""
         canonical = json.dumps(
             filters.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
         )
         shape = repr(panel.columns)
-        digest = hashlib.sha256(f"{shape}\n{canonical}".encode()).hexdigest()[:32]
+        digest = hashlib.sha256(f"{shape}\n{canonical}\n{context}".encode()).hexdigest()[:32]
         return f"{KEY_FORMAT}:{self._namespace}:{panel.name}:{version}:{digest}"
 
     async def get(self, key: str) -> PanelResult | None:
@@ -318,6 +321,10 @@ class PanelCache:
                 lookup_key, compute, key_for, refresh=refresh, lock_seconds=lock_seconds
             )
 
+        if refresh:
+            # Never joined to a computation already running: it may have read before a
+            # write this caller has seen, and a refresh promises what is there now.
+            return await work()
         return await self._flights.run((lookup_key, refresh), work)
 
     async def _compute_once(
@@ -404,9 +411,12 @@ def _database_namespace(db: Database) -> str:
 _CACHES: weakref.WeakKeyDictionary[
     Database, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PanelCache]
 ] = weakref.WeakKeyDictionary()
-_BACKENDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, Cache]] = (
-    weakref.WeakKeyDictionary()
-)
+# Each backend is made (and initialised) by one task per loop and URL, which every other
+# caller awaits: panels starting together in a fresh loop share one backend, and the one
+# in use is the one close_panel_caches() closes.
+_BACKENDS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str | None, asyncio.Future[Cache]]
+] = weakref.WeakKeyDictionary()
 
 
 async def panel_cache(db: Database) -> PanelCache:
@@ -429,23 +439,32 @@ async def _backend(loop: asyncio.AbstractEventLoop, url: str | None) -> Cache:
     backends = _BACKENDS.get(loop)
     if backends is None:
         backends = _BACKENDS[loop] = {}
-    backend = backends.get(url)
-    if backend is None:
-        backend = Cache()
-        if url is None:
-            # No expiry task (a task would outlive a notebook's private loop): an expired
-            # entry is dropped when next read, and the least recently used go first.
-            backend.setup(f"mem://?size={MEMORY_ENTRIES}&check_interval=0")
-        else:
-            # redis-py reads its own version from the installed metadata (file I/O) for
-            # every new connection; it keeps the answer, so ask once off the event loop.
-            from redis.utils import get_lib_version
+    making = backends.get(url)
+    failed = (
+        making is not None
+        and making.done()
+        and (making.cancelled() or making.exception() is not None)
+    )
+    if making is None or failed:  # no await between the look and the store: one maker
+        making = backends[url] = asyncio.ensure_future(_new_backend(url))
+    return await asyncio.shield(making)
 
-            await asyncio.to_thread(get_lib_version)
-            # Entries are JSON bytes we write and read ourselves: never pickle from Redis.
-            backend.setup(url, pickle_type="null")
-        backends[url] = backend
-        await backend.init()
+
+async def _new_backend(url: str | None) -> Cache:
+    backend = Cache()
+    if url is None:
+        # No expiry task (a task would outlive a notebook's private loop): an expired
+        # entry is dropped when next read, and the least recently used go first.
+        backend.setup(f"mem://?size={MEMORY_ENTRIES}&check_interval=0")
+    else:
+        # redis-py reads its own version from the installed metadata (file I/O) for
+        # every new connection; it keeps the answer, so ask once off the event loop.
+        from redis.utils import get_lib_version
+
+        await asyncio.to_thread(get_lib_version)
+        # Entries are JSON bytes we write and read ourselves: never pickle from Redis.
+        backend.setup(url, pickle_type="null")
+    await backend.init()
     return backend
 
 
@@ -456,10 +475,13 @@ async def close_panel_caches() -> None:
     backends = _BACKENDS.pop(loop, {})
     for per_loop in list(_CACHES.values()):
         per_loop.pop(loop, None)
-    for backend in backends.values():
+    for making in backends.values():
+        if not making.done() or making.cancelled() or making.exception() is not None:
+            making.cancel()
+            continue
         with warnings.catch_warnings():  # cashews 7.6 calls redis-py's deprecated close()
             warnings.simplefilter("ignore", DeprecationWarning)
-            await backend.close()
+            await making.result().close()
 
 
 # run_sync's private loop closes after its coroutine: its Redis clients go with it.

@@ -7,6 +7,7 @@ cancellation of the first caller or of all of them, failures never cached, refre
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -383,3 +384,37 @@ async def test_a_short_budget_does_not_cut_a_longer_one_short(fresh_db: Database
         result = await waiting
     assert result.ok
     assert seen.count(panel_sql("top_artists", filters)) == 1
+
+
+async def test_a_refresh_never_joins_a_read_already_running(fresh_db: Database) -> None:
+    """A refresh promises what is there now: one that arrives while another refresh's
+    query runs (which may have read before a write this caller saw) runs its own."""
+    service = DashboardService(fresh_db)
+    filters = cold_filters()
+    with executed_statements() as seen:
+        async with panels_blocked(fresh_db):
+            first = asyncio.create_task(service.get_panel("top_artists", filters, refresh=True))
+            await wait_until(lambda: _positive(lock_waiters(fresh_db)), "the panel query waiting")
+            second = asyncio.create_task(service.get_panel("top_artists", filters, refresh=True))
+            await asyncio.sleep(0.2)
+        results = await asyncio.gather(first, second)
+    assert seen.count(panel_sql("top_artists", filters)) == 2
+    assert all(result.ok and not result.from_cache for result in results)
+
+
+async def test_the_workbench_today_and_an_explicit_today_are_different_entries(
+    seeded_db: Database,
+) -> None:
+    """The demo's today is its reference date (2025-11-15), not the calendar's: a load
+    without a today and one with today=<calendar date> must not share an entry."""
+    service = DashboardService(seeded_db)
+    implicit = await service.get_panel("key_figures", {})
+    calendar = await service.get_panel("key_figures", {"today": dt.date.today()})
+    assert not calendar.from_cache
+    fresh = await service.get_panel("key_figures", {"today": dt.date.today()}, refresh=True)
+    assert calendar.rows == fresh.rows
+    reference = await service.get_panel(
+        "key_figures", {"today": await seeded_db.today()}, refresh=True
+    )
+    assert implicit.rows == reference.rows
+    assert implicit.rows != calendar.rows  # the two days differ, or the test shows nothing

@@ -95,7 +95,8 @@ async def test_revision_0005_round_trip(server_url: URL) -> None:
         await asyncio.to_thread(command.downgrade, alembic_config(db.admin_url), "0004")
         assert await revisions(db.admin_url) == ["0004"]
         assert await _fetch(db.admin_url, "SELECT to_regclass('data_version')") == [(None,)]
-        await _as_writer(db, "UPDATE users SET display_name = display_name")  # no trigger left behind
+        # No trigger left behind:
+        await _as_writer(db, "UPDATE users SET display_name = display_name")
         await upgrade_schema(db.admin_url, revision="0005")
         assert await _fetch(db.admin_url, _READ_VERSION) == [(1,)]
         with pytest.raises(GalleryAnalyticsError):  # still the owner's alone

@@ -172,8 +172,13 @@ async def test_a_stopped_replica_falls_back_with_one_warning_and_comes_back(
         await asyncio.to_thread(replica_pair.replica.stop)
         # The read that was cut off ran again on the primary, whole.
         assert await reading is False
+        await asyncio.sleep(RETRY_SECONDS + 0.1)  # a read tries it again: cannot connect
         for _ in range(5):
             assert await _where_reads_go(db) == "primary"
+        status = db.replica_status()
+        assert status is not None
+        # What /health/ready shows (no token needed) names no server; the log may.
+        assert status.last_problem == "cannot be reached"
         downs = [r for r in caplog.records if "fall back to the primary" in r.getMessage()]
         assert len(downs) == 1, [r.getMessage() for r in caplog.records]
         assert "password" not in downs[0].getMessage()
