@@ -340,7 +340,7 @@ def _triggers() -> list[str]:
 
 
 # The rollups built from the base tables: the backfill here, and the reference the tests
-# compare the maintained rollups with (gallery_analytics.db.rollups.REBUILD).
+# compare the maintained rollups with (tests/integration/rollups, with 0008's and 0009's).
 REBUILD = {
     "rollup_sales_daily": """
         SELECT (s.sold_at AT TIME ZONE 'UTC')::date AS day, a.artist_id, a.owner_id,
