@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import itertools
 import shutil
 import socket
@@ -33,7 +32,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from common import scratch_database, server_url
+from common import distinct_filter_sets, percentile, scratch_database, server_url
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Engine
@@ -104,11 +103,6 @@ def panel_statements(seen: list[str], filters: OverviewFilters, today: Any) -> i
     return max(seen.count(sql) for sql in texts)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 FAILURES: list[str] = []
 
 
@@ -166,19 +160,12 @@ async def same_filters(
 
 async def distinct_filters(contenders: dict[str, Database], loads: int, rounds: int) -> None:
     print(f"\n(b) {loads} concurrent loads with distinct filters (every entry cold)")
-    months = itertools.count()
+    filter_sets = distinct_filter_sets()
     for name, db in contenders.items():
         service = DashboardService(db)
         cached = name != "no cache"
         for round_number in range(1, rounds + 1):
-            sets = []
-            for _ in range(loads):
-                index = next(months)
-                # A year from a month of 2015-2024, a day longer for each 120 sets: no
-                # two sets of the run are equal (so every entry is cold).
-                start = dt.date(2015 + (index // 12) % 10, 1 + index % 12, 1)
-                end = start + dt.timedelta(days=365 + index // 120)
-                sets.append(OverviewFilters(start=start, end=end, top_n=5 + index % 20))
+            sets = list(itertools.islice(filter_sets, loads))
             started = time.perf_counter()
             latencies = await asyncio.gather(*(timed(service, f, cached) for f in sets))
             wall = time.perf_counter() - started

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -12,6 +15,7 @@ from gallery_analytics.db.database import Database
 from gallery_analytics.db.roles import provision_database
 from gallery_analytics.db.schema import upgrade_schema
 from gallery_analytics.demo.load import resolve_size, seed_demo
+from gallery_analytics.domain.filters import OverviewFilters
 
 SCRATCH_DATABASE = "gallery_bench_dashboard_{size}"
 
@@ -45,3 +49,20 @@ async def scratch_database(server: URL, size: str, settings: Settings) -> Databa
         report = await seed_demo(db, size=size, progress=False)
         print(report.summary())
     return db
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value at ``share`` (0.5: the median, 0.95: p95) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def distinct_filter_sets() -> Iterator[OverviewFilters]:
+    """Overview filters that never repeat within a run (so every cache entry is cold): a
+    year from a month of 2015-2024, a day longer for each 120 sets, top_n 5 to 24."""
+    index = 0
+    while True:
+        start = dt.date(2015 + (index // 12) % 10, 1 + index % 12, 1)
+        end = start + dt.timedelta(days=365 + index // 120)
+        yield OverviewFilters(start=start, end=end, top_n=5 + index % 20)
+        index += 1

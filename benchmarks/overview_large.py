@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from common import scratch_database, server_url
+from common import percentile, scratch_database, server_url
 from sqlalchemy import text
 
 from gallery_analytics.config import Settings
@@ -104,11 +104,6 @@ async def filter_sets(db: Database) -> list[OverviewFilters]:
         },
     ]
     return [OverviewFilters.parse({**filters, "today": today}) for filters in raw]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def main(size: str, repeat: int) -> None:

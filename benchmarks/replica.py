@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import itertools
 import statistics
 import time
 from pathlib import Path
 
+from common import distinct_filter_sets, percentile
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -43,11 +43,6 @@ from gallery_analytics.services.dashboard import DashboardService
 
 DATABASE = "gallery"
 COLLECTION = Path(__file__).resolve().parents[1] / "tests" / "data" / "collection"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def start_pair() -> tuple[str, str]:
@@ -88,16 +83,11 @@ def database(primary_url: str, replica_url: str | None, settings: Settings) -> D
 async def distinct_loads(contenders: dict[str, Database], loads: int, rounds: int) -> None:
     print(f"\n(a) {loads} concurrent overview loads with distinct filters")
     print(f"  {'reads on':<22} {'round':>5} {'dashboards/s':>13} {'p50 ms':>8} {'p95 ms':>8}")
-    months = itertools.count()
+    filter_sets = distinct_filter_sets()
     for round_number in range(1, rounds + 1):  # interleaved: noise hits both alike
         for name, db in contenders.items():
             service = DashboardService(db)
-            sets = []
-            for _ in range(loads):
-                index = next(months)
-                start = dt.date(2015 + (index // 12) % 10, 1 + index % 12, 1)
-                end = start + dt.timedelta(days=365 + index // 120)
-                sets.append(OverviewFilters(start=start, end=end, top_n=5 + index % 20))
+            sets = list(itertools.islice(filter_sets, loads))
 
             async def one(filters: OverviewFilters, service: DashboardService = service) -> float:
                 started = time.perf_counter()
