@@ -16,7 +16,7 @@ from gallery_analytics.db.database import Database
 from gallery_analytics.db.roles import APP_ROLES
 from gallery_analytics.panels import PANELS
 from gallery_analytics.services.dashboard import DashboardService
-from gallery_analytics.services.panel_cache import close_panel_caches
+from gallery_analytics.services.panel_cache import _backend, close_panel_caches
 from tests.integration.cache.conftest import with_cache_settings
 from tests.integration.cache.test_panel_cache import (
     executed_statements,
@@ -133,3 +133,16 @@ async def test_a_silent_redis_costs_the_cache_not_the_dashboard(seeded_db: Datab
             assert not overview.failed
             assert not any(result.from_cache for result in overview.panels.values())
     await close_panel_caches()
+
+
+async def test_panels_starting_together_share_one_redis_backend(redis_url: str) -> None:
+    """A fresh loop's panels all ask for the backend at once: they must share one (the
+    one close_panel_caches() closes), not each make a client of their own that is never
+    closed."""
+    loop = asyncio.get_running_loop()
+    await close_panel_caches()  # this loop starts with none
+    backends = await asyncio.gather(*(_backend(loop, redis_url) for _ in range(8)))
+    try:
+        assert all(backend is backends[0] for backend in backends)
+    finally:
+        await close_panel_caches()
