@@ -207,3 +207,24 @@ async def test_extracts_read_the_replica_and_wait_for_their_writes_too(
             assert frame.to_dict("records") == [{"on_replica": False, "found": 1}]
         finally:
             await replica_pair.on_replica("SELECT pg_wal_replay_resume()")
+
+
+async def test_a_write_whose_position_cannot_be_read_keeps_reads_on_the_primary(
+    replica_pair: ReplicaPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write committed, so it is not reported as failed; but with no position to wait
+    for, the next reads go to the primary for the wait rather than to a replica that may
+    not have it."""
+    await asyncio.to_thread(replica_pair.replica.start)
+    async with replica_pair.database(read_your_writes_wait_seconds=5) as db:
+        assert await _where_reads_go(db) == "replica"
+        await replica_pair.on_replica("SELECT pg_wal_replay_pause()")
+        try:
+            monkeypatch.setattr(
+                "gallery_analytics.db.database.WRITTEN_LSN_SQL", "SELECT no_such_function()"
+            )
+            await _add_artist(db, "Position Unknown")  # no error: it committed
+            assert await _artists_named(db, "Position Unknown") == 1
+            assert await _where_reads_go(db) == "primary"
+        finally:
+            await replica_pair.on_replica("SELECT pg_wal_replay_resume()")
