@@ -569,14 +569,7 @@ class Database:
                 raw = await connection.get_raw_connection()
                 await self._note_written(raw.driver_connection)
         except Exception as exc:
-            assert self._replica is not None
-            self._replica.note_write_unknown()
-            logger.warning(
-                "could not read the primary's WAL position after a write (%s); reads go "
-                "to the primary for the next %g s",
-                _short_reason(exc),
-                self._replica.wait_seconds,
-            )
+            self._position_unknown(exc)
 
     async def _note_written(self, driver_connection: Any) -> None:
         """After a commit on the primary: remember its WAL position, which this
@@ -588,17 +581,22 @@ class Database:
                 WRITTEN_LSN_SQL, timeout=CLIENT_TIMEOUT_MARGIN_SECONDS
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            # The write itself committed: say so rather than fail it now, and keep reads
-            # on the primary for as long as a read would have waited for the replica.
-            self._replica.note_write_unknown()
-            logger.warning(
-                "could not read the primary's WAL position after a write (%s); reads go "
-                "to the primary for the next %g s",
-                _short_reason(exc),
-                self._replica.wait_seconds,
-            )
+            self._position_unknown(exc)
             return
         self._replica.note_write(lsn_of(written))
+
+    def _position_unknown(self, exc: Exception) -> None:
+        """A write committed but its WAL position could not be read: say so rather than
+        fail the write now, and keep reads on the primary for as long as a read would
+        have waited for the replica."""
+        assert self._replica is not None
+        self._replica.note_write_unknown()
+        logger.warning(
+            "could not read the primary's WAL position after a write (%s); reads go to the "
+            "primary for the next %g s",
+            _short_reason(exc),
+            self._replica.wait_seconds,
+        )
 
     async def _connect_driver(
         self,
