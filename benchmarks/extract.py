@@ -6,6 +6,15 @@ and a text with ~1 in 7 NULLs), how long each contender takes to turn
 ``SELECT * FROM bench_extract`` into a DataFrame, and how much memory it needs:
 
 * ``gallery_analytics``  ``gallery_analytics.frames.extract_frame(db, query)``
+* ``gallery_analytics_partitioned``  the same with ``partitions=2, partition_by="id"``
+  (two connections under one exported snapshot; "unavailable" until frames has it)
+* ``adbc_fetch_df``      ADBC (``adbc_driver_postgresql.dbapi``): ``execute``, then
+  ``fetch_df()``: ADBC's own pandas, numeric left as opaque strings in object columns
+* ``adbc_project_dtypes`` ADBC ``fetch_arrow_table()`` on the same query, converted on the
+  client to the project's dtypes (numeric -> float64, int with NULLs -> Int64, text ->
+  pyarrow strings, timestamptz tz-aware): "ADBC's speed with the project's dtypes";
+  its dtypes are checked against gallery_analytics' (a mismatch is printed)
+* ``adbc_stream``        ADBC ``fetch_record_batch()``, batches iterated, no pandas
 * ``connectorx``         ``connectorx.read_sql(url, query, return_type="pandas")``
 * ``pandas_read_sql``    ``pandas.read_sql`` over a sync SQLAlchemy engine with psycopg2
 * ``sqlalchemy_rows``    SQLAlchemy AsyncEngine (asyncpg): ``execute``, ``.all()``, then
@@ -20,20 +29,30 @@ its own libraries, records its RSS (the baseline), then times the extraction alo
 (VmHWM) afterwards. The database server's memory is not counted. Repeats are
 interleaved across contenders and the median is reported, since the machine is
 shared and noisy. Row counts, column names and per-column NULL counts of the
-DataFrame contenders are compared outside the timing.
+DataFrame contenders (and the row count of the streamed ones) are compared outside
+the timing.
+
+The closing ratios are issue 15's targets, each printed with MET or MISSED: ADBC
+time / project time >= 1.15 (against ``fetch_df`` and against ``adbc_project_dtypes``),
+project time / binary COPY floor <= 1.5, and project peak RSS / ADBC ``fetch_df`` peak
+RSS <= 1.1. The RSS target is read on absolute peaks (what the machine must have free,
+the issue's table); peak minus baseline (the extraction's own growth) is printed too.
 
 The table lives in the scratch database ``gallery_bench_extract`` on the embedded
 server (or on GALLERY_DATABASE_URL's server); it is built once with one
-``INSERT ... SELECT ... FROM generate_series`` and reused while its row count matches.
+``INSERT ... SELECT ... FROM generate_series`` and reused while its row count matches
+(benchmarks/extract_parquet.py builds its 10M-row table with the same helper).
 
     .venv/bin/python benchmarks/extract.py [--rows 1000000] [--repeat 3]
-        [--only gallery_analytics,connectorx] [--rebuild] [--show-dtypes]
+        [--only gallery_analytics,adbc_fetch_df] [--rebuild] [--show-dtypes]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import inspect
 import json
 import os
 import resource
@@ -52,6 +71,7 @@ from sqlalchemy.engine import URL, make_url
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 DATABASE_NAME = "gallery_bench_extract"
 TABLE = "bench_extract"
@@ -59,6 +79,9 @@ QUERY = f"SELECT * FROM {TABLE}"
 URL_ENV = "GALLERY_BENCH_EXTRACT_URL"
 DEFAULT_ROWS = 1_000_000
 WORKER_TIMEOUT_SECONDS = 900.0
+# The pooled connection's client-side command timeout is the interactive one (45 s); a
+# 10M-row build (benchmarks/extract_parquet.py) is one statement that takes longer.
+BUILD_TIMEOUT_SECONDS = 3600.0
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "bigint"),
@@ -86,6 +109,11 @@ _VALUES = """
 TARGET_VS_CONNECTORX = 1.0  # project time / ConnectorX time, at most
 TARGET_READ_SQL_SPEEDUP = 5.0  # pandas.read_sql time / project time, at least
 TARGET_RSS_VS_CONNECTORX = 1.5  # project peak RSS / ConnectorX peak RSS, at most
+# Issue 15's targets.
+TARGET_ADBC_SPEEDUP = 1.15  # ADBC time / project time, at least
+TARGET_VS_FLOOR = 1.5  # project time / binary COPY floor time, at most
+TARGET_RSS_VS_ADBC = 1.1  # project peak RSS / ADBC fetch_df peak RSS, at most
+PARTITIONS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +125,10 @@ class Contender:
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender("gallery_analytics", "gallery_analytics.frames.extract_frame"),
+    Contender("gallery_analytics_partitioned", f"extract_frame(partitions={PARTITIONS}, by id)"),
+    Contender("adbc_fetch_df", "ADBC fetch_df (numeric as object)"),
+    Contender("adbc_project_dtypes", "ADBC Arrow -> the project's dtypes"),
+    Contender("adbc_stream", "ADBC record batches (no pandas)", makes_frame=False),
     Contender("connectorx", "connectorx.read_sql"),
     Contender("pandas_read_sql", "pandas.read_sql (SQLAlchemy + psycopg2)"),
     Contender("sqlalchemy_rows", "SQLAlchemy asyncio rows -> DataFrame"),
@@ -117,6 +149,7 @@ class Extraction:
     seconds: float
     frame: pd.DataFrame | None = None
     nbytes: int | None = None
+    rows: int | None = None  # rows seen by a contender that makes no frame
 
 
 Runner = Callable[[], Extraction]
@@ -157,24 +190,142 @@ def connectorx_url(url: URL) -> str:
     return target.render_as_string(hide_password=False)
 
 
-def _load_gallery_analytics(url: URL) -> Runner:
+def adbc_uri(url: URL) -> str:
+    """A libpq URI for ADBC: ``postgresql://user:pass@host:port/db``, a Unix socket as
+    ``?host=/dir`` (libpq, unlike ConnectorX, takes an empty host before the path).
+    It holds the password: never print it."""
+    from gallery_analytics.db.admin import driver_dsn
+
+    return driver_dsn(url)
+
+
+def frames_function(name: str, *, keyword: str | None = None) -> Any:
+    """``gallery_analytics.frames.<name>``, or Unavailable while the lead's rewrite has not
+    landed it (or ``keyword`` among its parameters): a benchmark reports, never crashes."""
     try:
-        from gallery_analytics.frames import extract_frame
-    except Exception as exc:  # not written yet, or half-written: report, don't crash
+        module = importlib.import_module("gallery_analytics.frames")
+        function = getattr(module, name)
+    except Exception as exc:  # not written yet, or half-written
         raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+    if keyword is not None and keyword not in inspect.signature(function).parameters:
+        raise Unavailable(f"gallery_analytics.frames.{name} has no {keyword}= yet")
+    return function
+
+
+def project_database(url: URL) -> Any:
+    """The project's Database for ``url`` (constructed, not connected: no I/O)."""
     from gallery_analytics.config import Settings
     from gallery_analytics.db.database import Database
 
-    db = Database(url, settings=Settings.from_env())
+    return Database(url, settings=Settings.from_env())
+
+
+def _extract_frame_runner(url: URL, **options: Any) -> Runner:
+    extract_frame = frames_function("extract_frame", keyword=next(iter(options), None))
+    db = project_database(url)
 
     async def extract() -> Extraction:
         async with db:
             started = time.perf_counter()
-            frame = await extract_frame(db, QUERY)
+            frame = await extract_frame(db, QUERY, **options)
             seconds = time.perf_counter() - started
         return Extraction(seconds, frame)
 
     return lambda: asyncio.run(extract())
+
+
+def _load_gallery_analytics(url: URL) -> Runner:
+    return _extract_frame_runner(url)
+
+
+def _load_gallery_analytics_partitioned(url: URL) -> Runner:
+    return _extract_frame_runner(url, partitions=PARTITIONS, partition_by="id")
+
+
+def _load_adbc_fetch_df(url: URL) -> Runner:
+    from adbc_driver_postgresql import dbapi
+
+    uri = adbc_uri(url)
+
+    def extract() -> Extraction:
+        started = time.perf_counter()
+        with dbapi.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(QUERY)
+            frame = cursor.fetch_df()
+        return Extraction(time.perf_counter() - started, frame)
+
+    return extract
+
+
+def project_dtypes_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table from ADBC as a DataFrame with the project's dtypes, converted the
+    way any client of ADBC would have to: column by column, without a consolidating copy."""
+    import pandas as pd
+
+    columns = {
+        name: _project_series(column)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def _project_series(column: pa.ChunkedArray) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column.type, pa.BaseExtensionType):
+        # ADBC's opaque types (numeric among them) carry PostgreSQL's text in their storage.
+        storage = pa.chunked_array(
+            [chunk.storage for chunk in column.chunks], type=column.type.storage_type
+        )
+        numeric = getattr(column.type, "type_name", None) == "numeric"
+        column = pc.cast(storage, pa.float64()) if numeric else storage
+    arrow_type = column.type
+    if pa.types.is_integer(arrow_type):
+        if column.null_count:
+            return column.to_pandas(types_mapper=lambda _: pd.Int64Dtype())
+        return column.cast(pa.int64()).to_pandas()
+    if pa.types.is_boolean(arrow_type) and column.null_count:
+        return column.to_pandas(types_mapper=lambda _: pd.BooleanDtype())
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return column.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow"))
+    return column.to_pandas()  # float64 (NULL as NaN), bool, timestamptz stays tz-aware
+
+
+def _load_adbc_project_dtypes(url: URL) -> Runner:
+    from adbc_driver_postgresql import dbapi
+
+    uri = adbc_uri(url)
+
+    def extract() -> Extraction:
+        started = time.perf_counter()
+        with dbapi.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(QUERY)
+            table = cursor.fetch_arrow_table()
+        frame = project_dtypes_frame(table)
+        del table  # the frame's columns own (or share) what they need
+        return Extraction(time.perf_counter() - started, frame)
+
+    return extract
+
+
+def _load_adbc_stream(url: URL) -> Runner:
+    from adbc_driver_postgresql import dbapi
+
+    uri = adbc_uri(url)
+
+    def extract() -> Extraction:
+        rows = nbytes = 0
+        started = time.perf_counter()
+        with dbapi.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(QUERY)
+            for batch in cursor.fetch_record_batch():
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        return Extraction(time.perf_counter() - started, nbytes=nbytes, rows=rows)
+
+    return extract
 
 
 def _load_connectorx(url: URL) -> Runner:
@@ -257,6 +408,10 @@ def _load_raw_copy(url: URL) -> Runner:
 
 LOADERS: dict[str, Callable[[URL], Runner]] = {
     "gallery_analytics": _load_gallery_analytics,
+    "gallery_analytics_partitioned": _load_gallery_analytics_partitioned,
+    "adbc_fetch_df": _load_adbc_fetch_df,
+    "adbc_project_dtypes": _load_adbc_project_dtypes,
+    "adbc_stream": _load_adbc_stream,
     "connectorx": _load_connectorx,
     "pandas_read_sql": _load_pandas_read_sql,
     "sqlalchemy_rows": _load_sqlalchemy_rows,
@@ -292,6 +447,8 @@ def run_worker(name: str) -> int:
             }
         if extraction.nbytes is not None:
             report["bytes"] = extraction.nbytes
+        if extraction.rows is not None:
+            report["rows"] = extraction.rows
     except Unavailable as exc:
         report.update(status="unavailable", reason=str(exc))
     except Exception as exc:
@@ -304,8 +461,8 @@ def run_worker(name: str) -> int:
 # -- orchestrator side: dataset, children, table ---------------------------------------------
 
 
-async def prepare_dataset(rows: int, rebuild: bool) -> URL:
-    """Ensure the scratch database and a table of ``rows`` rows; return the database URL."""
+async def prepare_dataset(rows: int, rebuild: bool, *, table: str = TABLE) -> URL:
+    """Ensure the scratch database and ``table`` of ``rows`` rows; return the database URL."""
     from gallery_analytics.config import Settings
     from gallery_analytics.db.admin import ensure_database
     from gallery_analytics.db.connect import embedded_server_url
@@ -321,41 +478,42 @@ async def prepare_dataset(rows: int, rebuild: bool) -> URL:
     ):
         await connection.execute("SET statement_timeout = 0")  # a 1M-row build can be slow
         try:
-            await _ensure_table(connection, rows, rebuild)
+            await _ensure_table(connection, rows, rebuild, table)
             # Untimed warm-up scan so the first contender does not pay for a cold cache.
-            await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
+            await connection.fetchval(f"SELECT count(*) FROM {table}")
         finally:
             await connection.execute("RESET statement_timeout")
     return url
 
 
-async def _ensure_table(connection: Any, rows: int, rebuild: bool) -> None:
+async def _ensure_table(connection: Any, rows: int, rebuild: bool, table: str) -> None:
     expected = [name for name, _ in COLUMNS]
     present = await connection.fetch(
         "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
         "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        f"public.{TABLE}",
+        f"public.{table}",
     )
     if not rebuild and [record["attname"] for record in present] == expected:
-        count = await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
+        count = await connection.fetchval(f"SELECT count(*) FROM {table}")
         if count == rows:
-            print(f"reusing {DATABASE_NAME}.{TABLE} ({count:,} rows)")
+            print(f"reusing {DATABASE_NAME}.{table} ({count:,} rows)")
             return
-        print(f"{TABLE} has {count:,} rows, want {rows:,}: rebuilding")
+        print(f"{table} has {count:,} rows, want {rows:,}: rebuilding")
     started = time.perf_counter()
     definition = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
     async with connection.transaction():
-        await connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        await connection.execute(f"CREATE TABLE {TABLE} ({definition})")
+        await connection.execute(f"DROP TABLE IF EXISTS {table}")
+        await connection.execute(f"CREATE TABLE {table} ({definition})")
         await connection.execute(
-            f"INSERT INTO {TABLE} SELECT {_VALUES} FROM generate_series(1, $1::bigint) AS g",
+            f"INSERT INTO {table} SELECT {_VALUES} FROM generate_series(1, $1::bigint) AS g",
             rows,
+            timeout=BUILD_TIMEOUT_SECONDS,
         )
     # Set hint bits and statistics now, so no contender's scan pays for them.
-    await connection.execute(f"VACUUM (FREEZE, ANALYZE) {TABLE}")
-    size = await connection.fetchval("SELECT pg_size_pretty(pg_table_size($1::regclass))", TABLE)
+    await connection.execute(f"VACUUM (FREEZE, ANALYZE) {table}", timeout=BUILD_TIMEOUT_SECONDS)
+    size = await connection.fetchval("SELECT pg_size_pretty(pg_table_size($1::regclass))", table)
     elapsed = time.perf_counter() - started
-    print(f"built {DATABASE_NAME}.{TABLE}: {rows:,} rows, {size}, {elapsed:.1f} s")
+    print(f"built {DATABASE_NAME}.{table}: {rows:,} rows, {size}, {elapsed:.1f} s")
 
 
 @dataclass(slots=True)
@@ -385,16 +543,25 @@ class Results:
         return self.median("peak_rss_kib") / 1024
 
 
-def run_child(name: str, url: URL) -> dict[str, Any]:
+def run_child(
+    name: str,
+    url: URL,
+    *,
+    script: Path | None = None,
+    env_extra: dict[str, str] | None = None,
+    timeout_seconds: float = WORKER_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """Run ``script --worker name`` (default this file) in a fresh process; its JSON report."""
     env = dict(os.environ)
     env[URL_ENV] = url.render_as_string(hide_password=False)  # env, not argv: keeps it off ps
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", name]
+    env.update(env_extra or {})
+    command = [sys.executable, str((script or Path(__file__)).resolve()), "--worker", name]
     try:
         completed = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_SECONDS
+            command, env=env, capture_output=True, text=True, timeout=timeout_seconds
         )
     except subprocess.TimeoutExpired:
-        return {"status": "error", "reason": f"timed out after {WORKER_TIMEOUT_SECONDS:.0f} s"}
+        return {"status": "error", "reason": f"timed out after {timeout_seconds:.0f} s"}
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     if not lines:
         tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
@@ -419,27 +586,28 @@ def run_all(selected: Sequence[Contender], url: URL, repeat: int) -> dict[str, R
                 result.runs.append(report)
                 peak = report["peak_rss_kib"] / 1024
                 print(
-                    f"  [{attempt}/{repeat}] {contender.name:<18} {report['seconds']:7.2f} s"
+                    f"  [{attempt}/{repeat}] {contender.name:<29} {report['seconds']:7.2f} s"
                     f"  peak {peak:7.0f} MB",
                     flush=True,
                 )
             else:
                 result.problem = f"{status}: {report.get('reason', '?')}"
-                print(f"  [{attempt}/{repeat}] {contender.name:<18} {result.problem}", flush=True)
+                print(f"  [{attempt}/{repeat}] {contender.name:<29} {result.problem}", flush=True)
     return results
 
 
 def verify(results: dict[str, Results], rows: int) -> list[str]:
-    """Same rows, columns and NULL counts for every DataFrame contender (first run each)."""
+    """Same rows, columns and NULL counts for every DataFrame contender (first run each),
+    and the table's row count from every contender that counts rows without a frame."""
     problems: list[str] = []
     frames = {
         name: result.runs[0]
         for name, result in results.items()
         if result.ok and result.contender.makes_frame
     }
-    for name, run in frames.items():
-        if run["rows"] != rows:
-            problems.append(f"{name}: {run['rows']:,} rows, table has {rows:,}")
+    for name, result in results.items():
+        if result.ok and "rows" in result.runs[0] and result.runs[0]["rows"] != rows:
+            problems.append(f"{name}: {result.runs[0]['rows']:,} rows, table has {rows:,}")
     if len(frames) >= 2:
         reference_name, reference = next(iter(frames.items()))
         for name, run in list(frames.items())[1:]:
@@ -456,6 +624,45 @@ def verify(results: dict[str, Results], rows: int) -> list[str]:
                     f"{name}: NULL counts {run['nulls']} vs {reference_name}'s {reference['nulls']}"
                 )
     return problems
+
+
+# Contenders whose frames must carry exactly the project's dtypes, or the comparison is unfair.
+SAME_DTYPES_AS_PROJECT = ("adbc_project_dtypes", "gallery_analytics_partitioned")
+
+
+def dtype_mismatches(results: dict[str, Results]) -> list[str]:
+    """Columns whose dtype differs from gallery_analytics' in the contenders that promise
+    the project's dtypes (a lead for the reader, not a failure of the run)."""
+    project = results.get("gallery_analytics")
+    if project is None or not project.ok:
+        return []
+    expected: dict[str, str] = project.runs[0]["dtypes"]
+    mismatches: list[str] = []
+    for name in SAME_DTYPES_AS_PROJECT:
+        result = results.get(name)
+        if result is None or not result.ok:
+            continue
+        got: dict[str, str] = result.runs[0]["dtypes"]
+        mismatches.extend(
+            f"{name}.{column}: {got.get(column, 'missing')} (project: {dtype})"
+            for column, dtype in expected.items()
+            if got.get(column) != dtype
+        )
+    return mismatches
+
+
+def print_dtype_check(results: dict[str, Results]) -> None:
+    checked = [name for name in SAME_DTYPES_AS_PROJECT if name in results and results[name].ok]
+    if not checked:
+        return
+    if not results.get("gallery_analytics", Results(BY_NAME["gallery_analytics"])).ok:
+        print(f"dtypes of {', '.join(checked)}: not checked (gallery_analytics did not run)")
+        return
+    mismatches = dtype_mismatches(results)
+    if mismatches:
+        print("dtypes differ from gallery_analytics':\n  " + "\n  ".join(mismatches))
+    else:
+        print(f"dtypes of {', '.join(checked)}: the same as gallery_analytics'")
 
 
 def print_table(results: dict[str, Results]) -> None:
@@ -481,9 +688,22 @@ def _verdict(met: bool) -> str:
     return "MET" if met else "MISSED"
 
 
+LABEL_WIDTH = 46
+
+
 def _ratio_line(label: str, ratio: float | None, note: str, verdict: str = "") -> None:
     figure = "   n/a" if ratio is None else f"{ratio:6.2f}x"
-    print(f"{label:<40} {figure}  {note}" + (f"  {verdict}" if verdict else ""))
+    print(f"{label:<{LABEL_WIDTH}} {figure}  {note}" + (f"  {verdict}" if verdict else ""))
+
+
+def _speedup_line(label: str, peer: Results | None, project: Results, missing: str) -> None:
+    """Peer time / project time against issue 15's >= 1.15x."""
+    if peer is None:
+        _ratio_line(label, None, missing)
+        return
+    ratio = peer.median("seconds") / project.median("seconds")
+    target = f"(target >= {TARGET_ADBC_SPEEDUP:.2f}x)"
+    _ratio_line(label, ratio, target, _verdict(ratio >= TARGET_ADBC_SPEEDUP))
 
 
 def print_ratios(results: dict[str, Results]) -> None:
@@ -492,6 +712,9 @@ def print_ratios(results: dict[str, Results]) -> None:
         return result if result is not None and result.ok else None
 
     project = get("gallery_analytics")
+    partitioned = get("gallery_analytics_partitioned")
+    adbc = get("adbc_fetch_df")
+    adbc_dtypes = get("adbc_project_dtypes")
     connectorx = get("connectorx")
     read_sql = get("pandas_read_sql")
     rows_frame = get("sqlalchemy_rows")
@@ -503,6 +726,41 @@ def print_ratios(results: dict[str, Results]) -> None:
         return
     seconds = project.median("seconds")
 
+    print("issue 15's targets:")
+    _speedup_line("ADBC fetch_df time / project time", adbc, project, "ADBC fetch_df did not run")
+    _speedup_line(
+        "ADBC + project dtypes time / project time",
+        adbc_dtypes,
+        project,
+        "adbc_project_dtypes did not run",
+    )
+    label = "project time / binary COPY floor"
+    if floor is None:
+        _ratio_line(label, None, "raw_copy did not run")
+    else:
+        ratio = seconds / floor.median("seconds")
+        moved = floor.runs[0]["bytes"] / 2**20
+        target = f"(target <= {TARGET_VS_FLOOR:.1f}x; COPY moved {moved:,.0f} MB)"
+        _ratio_line(label, ratio, target, _verdict(ratio <= TARGET_VS_FLOOR))
+    label = "project peak RSS / ADBC fetch_df peak RSS"
+    if adbc is None:
+        _ratio_line(label, None, "ADBC fetch_df did not run")
+    else:
+        ratio = project.peak_mib() / adbc.peak_mib()
+        target = f"(target <= {TARGET_RSS_VS_ADBC:.1f}x on absolute peaks: the target's reading)"
+        _ratio_line(label, ratio, target, _verdict(ratio <= TARGET_RSS_VS_ADBC))
+        ratio = project.peak_delta_mib() / max(adbc.peak_delta_mib(), 1.0)
+        _ratio_line(
+            "  same, peak - baseline",
+            ratio,
+            f"(info; {project.peak_delta_mib():.0f} vs {adbc.peak_delta_mib():.0f} MB)",
+            _verdict(ratio <= TARGET_RSS_VS_ADBC),
+        )
+    if adbc_dtypes is not None:
+        ratio = project.peak_mib() / adbc_dtypes.peak_mib()
+        _ratio_line("  same vs ADBC + project dtypes", ratio, "(info, absolute peaks)")
+
+    print("earlier targets and context:")
     label = "project time / ConnectorX time"
     target = f"(target <= {TARGET_VS_CONNECTORX:.1f}x)"
     if connectorx is None:
@@ -531,10 +789,10 @@ def print_ratios(results: dict[str, Results]) -> None:
     if rows_frame is not None:
         ratio = rows_frame.median("seconds") / seconds
         _ratio_line("SQLAlchemy rows time / project time", ratio, "(info)")
-    if floor is not None:
-        ratio = seconds / floor.median("seconds")
-        moved = floor.runs[0]["bytes"] / 2**20
-        _ratio_line("project time / raw COPY floor", ratio, f"(info; COPY moved {moved:,.0f} MB)")
+    if partitioned is not None:
+        ratio = partitioned.median("seconds") / seconds
+        note = f"(info; {PARTITIONS} connections on {os.cpu_count()} CPUs, below 1 is faster)"
+        _ratio_line("partitioned time / single-stream time", ratio, note)
 
 
 def print_dtypes(results: dict[str, Results]) -> None:
@@ -547,7 +805,15 @@ def print_dtypes(results: dict[str, Results]) -> None:
 
 
 def _versions() -> str:
-    names = ["pandas", "pyarrow", "connectorx", "sqlalchemy", "asyncpg", "psycopg2-binary"]
+    names = [
+        "pandas",
+        "pyarrow",
+        "adbc-driver-postgresql",
+        "connectorx",
+        "sqlalchemy",
+        "asyncpg",
+        "psycopg2-binary",
+    ]
     found: list[str] = []
     for name in names:
         try:
@@ -596,6 +862,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nverification FAILED:\n  " + "\n  ".join(problems))
     elif checked:
         print(f"\nverified: same rows, columns and NULL counts from {', '.join(checked)}")
+    print_dtype_check(results)
     if arguments.show_dtypes:
         print_dtypes(results)
     print_ratios(results)
