@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-widget bench-load bench-import bench-browser bench-api bench-cache bench-replica redis db-stop clean
+.PHONY: plotly-bundle demo test unit browser notebooks lint typecheck format pytest bench bench-seed bench-dashboard bench-extract bench-extract-parquet bench-widget bench-load bench-import bench-browser bench-api bench-cache bench-replica redis db-stop clean
 
 demo: $(STAMP)
 	$(BIN)/gallery-analytics demo
@@ -94,6 +94,11 @@ bench-browser: $(STAMP) browser
 
 bench-extract: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/extract.py
+
+# 10M rows to Parquet with bounded memory (builds a 10M-row table once, a few minutes).
+# Quick look: make bench-extract-parquet BENCH_PARQUET_ARGS="--rows 200000"
+bench-extract-parquet: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/extract_parquet.py $(BENCH_PARQUET_ARGS)
 
 # The HTTP API under Debian's wrk (installed when missing, as root): GET /artworks/{id} and
 # the user dashboard, 64 connections x 10 s per row, workers 1 and 2, side by side with a
