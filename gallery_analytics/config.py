@@ -477,6 +477,10 @@ class Settings(BaseSettings):
     # the filesystem, so not while building settings inside async code).
     embedded_dir: Path | None = None
     statement_timeout_seconds: StatementTimeout = 30.0
+    # Streaming extracts (iter_batches, extract_to_parquet, `gallery-analytics extract`):
+    # their one COPY lasts as long as the consumer takes, so the interactive bound above
+    # would cut off a 10M-row Parquet file.
+    extract_timeout_seconds: StatementTimeout = 3600.0
     pool: PoolSettings = PoolSettings()
     # The workbench's "today" (GALLERY_TODAY). None: the dataset's own reference date
     # when it has one (the demo records its fixed date), else the calendar

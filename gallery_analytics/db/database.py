@@ -125,6 +125,27 @@ _RESULT_SETTINGS = {
 }
 
 
+def session_settings(*, statement_timeout: float, read_only: bool) -> dict[str, str]:
+    """Everything a connection of this package sends at startup: the result-shaping
+    settings above, read-only for readers, and bounded waits. One home, shared by the pool's
+    asyncpg connections and the extracts' own (ADBC, :mod:`gallery_analytics.db.adbc`)."""
+    return {
+        **_RESULT_SETTINGS,
+        "default_transaction_read_only": "on" if read_only else "off",
+        "application_name": APPLICATION_NAME,
+        # Rounded up: 0 would mean "no limit" to PostgreSQL.
+        "statement_timeout": str(math.ceil(statement_timeout * 1000)),
+        "idle_in_transaction_session_timeout": str(
+            math.ceil((statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
+        ),
+        # TCP keepalives (ignored on Unix sockets): a vanished client or
+        # network is noticed by the server within about a minute.
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
+
+
 @dataclass(slots=True)
 class _LoopEngines:
     """The engines and session factories that belong to one event loop."""
@@ -619,21 +640,9 @@ class Database:
                 dsn,
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 command_timeout=statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS,
-                server_settings={
-                    **_RESULT_SETTINGS,
-                    "default_transaction_read_only": "on" if read_only else "off",
-                    "application_name": APPLICATION_NAME,
-                    # Rounded up: 0 would mean "no limit" to PostgreSQL.
-                    "statement_timeout": str(math.ceil(statement_timeout * 1000)),
-                    "idle_in_transaction_session_timeout": str(
-                        math.ceil((statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS) * 1000)
-                    ),
-                    # TCP keepalives (ignored on Unix sockets): a vanished client or
-                    # network is noticed by the server within about a minute.
-                    "tcp_keepalives_idle": "30",
-                    "tcp_keepalives_interval": "10",
-                    "tcp_keepalives_count": "3",
-                },
+                server_settings=session_settings(
+                    statement_timeout=statement_timeout, read_only=read_only
+                ),
             )
         except OSError as exc:  # TimeoutError included
             raise connect_error(

@@ -219,3 +219,42 @@ def _describe(cause: BaseException) -> str:
     """One line: the server's own message (it never contains credentials) and its class."""
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return f"{message} ({type(cause).__name__})" if message else type(cause).__name__
+
+
+def translate_adbc_error(exc: Exception, *, server: str) -> GalleryAnalyticsError:
+    """An error of the ADBC driver (extracts, :mod:`gallery_analytics.db.adbc`) as the same
+    project error asyncpg's would become: the server's SQLSTATE picks asyncpg's class for
+    it, so :func:`translate_error` keeps one table for both drivers. Without a SQLSTATE the
+    connection failed (libpq's message names the server, never a password)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    fields = {
+        key.decode("ascii", "replace"): value.decode("utf-8", "replace")
+        for key, value in (getattr(exc, "details", None) or [])
+        if isinstance(key, bytes) and isinstance(value, bytes)
+    }
+    if sqlstate:
+        cause = asyncpg.PostgresError.new(
+            {
+                "C": sqlstate,
+                "S": "ERROR",
+                "M": fields.get("PG_DIAG_MESSAGE_PRIMARY") or _adbc_message(exc),
+                "D": fields.get("PG_DIAG_MESSAGE_DETAIL", ""),
+                "H": fields.get("PG_DIAG_MESSAGE_HINT", ""),
+            }
+        )
+        translated = translate_error(cause, read_only=True)
+        if translated is not None:
+            return translated
+    return DatabaseUnavailableError(
+        f"the database at {server} cannot be reached: {_adbc_message(exc)}"
+    )
+
+
+def _adbc_message(exc: Exception) -> str:
+    """The first line of ADBC's message without its status and driver prefixes
+    (``IO: [libpq] Failed to connect: ...``)."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for prefix in ("[libpq]",):
+        if prefix in line:
+            line = line.split(prefix, 1)[1].strip()
+    return line.removeprefix("Failed to connect:").strip() or type(exc).__name__

@@ -34,7 +34,7 @@ from gallery_analytics import CatalogService, DashboardService, NotFoundError, V
 from gallery_analytics.cli import main
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Exhibition, User
-from gallery_analytics.errors import DatabaseError, GalleryAnalyticsError, ReadOnlyError
+from gallery_analytics.errors import DatabaseError, GalleryAnalyticsError
 from gallery_analytics.frames import extract_frame
 from gallery_analytics.reports import check_parameters
 from tests.conftest import _clone, run_cli
@@ -325,7 +325,6 @@ MISTYPED_PARAMS = [
     pytest.param("SELECT CAST(:value AS int) AS v", {"value": OR_TRUE}, id="sql-or-true-for-int"),
     pytest.param("SELEC 1", None, id="syntax-error"),
     pytest.param("SELECT 1; DROP TABLE users", None, id="stacked-statements"),
-    pytest.param("DROP TABLE users", None, id="ddl"),
 ]
 
 
@@ -344,14 +343,32 @@ async def test_extract_frame_mistyped_params_are_database_errors(
     assert await count_rows(fresh_db, "users") > 0
 
 
-async def test_extract_frame_cannot_write(fresh_db: Database) -> None:
-    await rejected(
-        fresh_db,
-        lambda: extract_frame(fresh_db, "DELETE FROM users RETURNING id"),
-        None,
-        kind=ReadOnlyError,
-        check_writes=True,
+@pytest.mark.parametrize(
+    "statement", ["DROP TABLE users", "DELETE FROM users", "TRUNCATE users CASCADE"]
+)
+async def test_extract_frame_refuses_statements_that_return_no_rows(
+    fresh_db: Database, statement: str
+) -> None:
+    """Prepared (never run) and refused as a query that gives no columns; nothing changes."""
+    error = await rejected(
+        fresh_db, lambda: extract_frame(fresh_db, statement), "query", check_writes=True
     )
+    assert "returns no columns" in str(error)
+    assert await count_rows(fresh_db, "users") > 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM users RETURNING id",
+        "UPDATE users SET email = 'x' RETURNING id",
+        "INSERT INTO users (email) VALUES ('x') RETURNING id",
+    ],
+)
+async def test_extract_frame_cannot_write(fresh_db: Database, statement: str) -> None:
+    """A statement that changes data and returns rows is refused before it runs (it cannot
+    be read as a query's rows); the read role could not have run it either."""
+    await rejected(fresh_db, lambda: extract_frame(fresh_db, statement), "query", check_writes=True)
 
 
 @pytest.mark.parametrize("value", [DROP, OR_TRUE, "') TO PROGRAM 'touch /tmp/x'; --"])

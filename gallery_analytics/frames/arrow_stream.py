@@ -1,0 +1,144 @@
+"""Record batches of one query, read by ADBC in a thread of the stream's own.
+
+Why a thread per stream and not ``asyncio.to_thread``: ADBC blocks (libpq) and the calls
+of one connection must not overlap; a single worker keeps them in order, and a long
+extract (or several partitions) never occupies the loop's shared default executor. The
+event loop only waits on futures, so other coroutines keep running (ADBC and pyarrow
+release the GIL while they read and decode).
+
+While the caller works on one batch, the next is already being read (one batch ahead):
+the server, the decoding and the caller's work overlap, and memory holds at most two
+batches besides the caller's.
+
+Cancellation: the task waiting for a batch is cancelled -> the server is asked to stop
+the query (libpq's cancel request), the thread's blocked call returns with an error a
+moment later, the connection is closed, and the cancellation goes on to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from gallery_analytics.db.adbc import DEFAULT_BATCH_BYTES, AdbcQuery
+from gallery_analytics.frames.arrow_frames import project_batch, project_schema
+from gallery_analytics.frames.plan import ExtractPlan
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# After a cancel, how long to wait for the thread's blocked call to return before leaving
+# it behind (a server that stopped answering; the connection closes when it returns).
+SETTLE_SECONDS = 10.0
+
+
+class ArrowStream:
+    """Batches of one query with the project's types (:mod:`.arrow_frames`)."""
+
+    def __init__(self, plan: ExtractPlan, query: AdbcQuery) -> None:
+        self.plan = plan
+        self.schema = project_schema(plan.names, plan.kinds)
+        self._query = query
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="gallery-extract"
+        )
+        self._pending: asyncio.Future[pa.RecordBatch | None] | None = None
+        self._done = False
+
+    async def start(self, sql: str) -> None:
+        await self._wait(self._submit(self._query.open))
+        await self._wait(self._submit(self._query.start, sql))
+
+    async def next_batch(self) -> pa.RecordBatch | None:
+        """The next batch (project types), or None at the end; reads one ahead."""
+        if self._done:
+            return None
+        pending = self._pending or self._submit(self._query.next_batch)
+        self._pending = None
+        batch = await self._wait(pending)
+        if batch is None:
+            self._done = True
+            return None
+        self._pending = self._submit(self._query.next_batch)
+        return project_batch(batch, self.schema)
+
+    async def __aiter__(self) -> AsyncIterator[pa.RecordBatch]:
+        while (batch := await self.next_batch()) is not None:
+            yield batch
+
+    async def aclose(self) -> None:
+        """Stop the query if it still runs, close the connection, end the thread."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            self._query.cancel()
+        try:
+            if pending is not None:
+                await _settle(pending)
+            await _settle(self._submit(self._query.close))
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def _submit(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return asyncio.wrap_future(self._executor.submit(function, *args))
+
+    async def _wait(self, future: asyncio.Future[T]) -> T:
+        """The thread's result; on cancellation, stop the server's query first."""
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self._query.cancel()
+            await _settle(future)
+            raise
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait, bounded and through further cancellations, for a thread's call to return
+    (its outcome no longer matters: the caller is leaving)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while not future.done():
+        try:
+            await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            if loop.time() >= deadline:
+                break
+        except TimeoutError:
+            logger.warning(
+                "an extract's database call did not return within %g s of being stopped; "
+                "its connection closes when it does",
+                SETTLE_SECONDS,
+            )
+            break
+        except Exception:  # the call failed (it was cancelled on the server): expected
+            break
+    if future.done() and not future.cancelled():
+        future.exception()  # retrieved: no "exception was never retrieved" noise
+
+
+@asynccontextmanager
+async def open_stream(
+    plan: ExtractPlan,
+    *,
+    statement_timeout: float,
+    where: str | None = None,
+    snapshot: str | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> AsyncIterator[ArrowStream]:
+    """A started stream of ``plan``'s rows (``where``: a condition on its c0, c1, ...),
+    closed (the query stopped if unfinished) when the block ends."""
+    query = AdbcQuery(
+        plan.url, statement_timeout=statement_timeout, batch_bytes=batch_bytes, snapshot=snapshot
+    )
+    stream = ArrowStream(plan, query)
+    try:
+        await stream.start(plan.select(where))
+        yield stream
+    finally:
+        await asyncio.shield(stream.aclose())
