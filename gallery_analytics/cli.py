@@ -47,6 +47,7 @@ from gallery_analytics.errors import (
     ImportValidationError,
     ValidationError,
 )
+from gallery_analytics.frames.parquet import extract_to_parquet
 from gallery_analytics.imports import import_collection
 from gallery_analytics.services.summary import SummaryService
 from gallery_analytics.services.tokens import ApiTokenService, Scope
@@ -412,6 +413,59 @@ async def import_(
             progress=not no_progress and sys.stderr.isatty(),
         )
     print(report.summary())
+
+
+@app.command("extract")
+@_runs_async
+async def extract(
+    query: Annotated[
+        str,
+        typer.Argument(
+            metavar="SQL",
+            help='the query, e.g. "SELECT * FROM sales WHERE sold_at >= :since" (SELECT, '
+            "VALUES, TABLE or WITH; run read-only on the read database)",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(metavar="FILE.parquet", help="Parquet file to write")],
+    param: Annotated[
+        list[str] | None,
+        _repeatable(
+            "--param",
+            metavar="NAME=VALUE",
+            help="a value for the query's :NAME placeholder, as text; the server converts it "
+            "to the placeholder's type (--param since=2024-01-01)",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+    no_progress: NoProgressOption = False,
+) -> None:
+    """Stream a query's rows into a Parquet file, in bounded memory (any number of rows)."""
+    params = _named_values(param or [], option="--param")
+    async with await connect() as db:
+        written = await extract_to_parquet(
+            db,
+            query,
+            out,
+            params or None,
+            force=force,
+            progress=not no_progress and sys.stderr.isatty(),
+            field="out",
+        )
+    print(written.summary())
+
+
+def _named_values(pairs: Sequence[str], *, option: str) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as a dict; a pair without ``=`` or a repeated name is refused."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        name = name.strip()
+        if not separator or not name:
+            raise ValidationError(option, f"expected NAME=VALUE, got {pair!r}")
+        if name in values:
+            raise ValidationError(option, f"{name!r} is given twice")
+        values[name] = value
+    return values
 
 
 # -- reports and notebooks (the notebook extra) ---------------------------------------------

@@ -101,8 +101,14 @@ class AdbcQuery:
         """Start ``sql`` (ADBC runs it as a binary COPY); the result's Arrow schema."""
         with self._translated():
             self._cursor.execute(sql)
-            self._reader = self._cursor.fetch_record_batch()
-            return self._reader.schema
+            # The cursor's own reader, not fetch_record_batch()'s bare pyarrow one: an
+            # error in the middle of the stream (division by zero, statement timeout, a
+            # lost connection) then arrives as an ADBC error with its SQLSTATE, not as
+            # an OSError holding only libpq's text. (What fetch_record_batch() unwraps;
+            # tests/integration/frames/test_extract_parquet.py fails if this changes.)
+            reader: pa.RecordBatchReader = self._cursor._results.reader
+            self._reader = reader
+            return reader.schema
 
     def next_batch(self) -> pa.RecordBatch | None:
         """The next record batch, or None at the end. Blocking; releases the GIL."""

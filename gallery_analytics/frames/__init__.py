@@ -10,14 +10,17 @@
 from gallery_analytics.domain.columns import ColumnSpec, Kind
 from gallery_analytics.frames.convert import frame_from_models, frame_from_rows
 from gallery_analytics.frames.extract import extract_frame, fetch_frame, iter_batches
+from gallery_analytics.frames.parquet import ParquetExtract, extract_to_parquet
 from gallery_analytics.frames.sql import compile_query
 from gallery_analytics.frames.to_frame import to_frame
 
 __all__ = [
     "ColumnSpec",
     "Kind",
+    "ParquetExtract",
     "compile_query",
     "extract_frame",
+    "extract_to_parquet",
     "fetch_frame",
     "frame_from_models",
     "frame_from_rows",

@@ -92,7 +92,7 @@ async def extract_frame(
         return await asyncio.to_thread(frame_from_batches, batches, plan.names, plan.kinds)
 
 
-async def iter_batches(
+def iter_batches(
     db: Database,
     query: Query,
     params: Mapping[str, Any] | None = None,
@@ -106,11 +106,19 @@ async def iter_batches(
     for its own rows: an integer column is ``Int64`` in a frame where it has nulls and
     ``int64`` elsewhere, so ``pd.concat`` of all frames equals :func:`extract_frame`.
     Leaving the loop early (``break``, an error, cancellation) stops the server's query.
+    The arguments are checked here, before the loop starts.
     """
     reject_awaitable(db, field="db")
+    reject_awaitable(batch_rows, field="batch_rows")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise ValidationError("batch_rows", "expected a whole number of rows, at least 1")
     sql, args = compile_query(query, params)
+    return _frames_of(db, sql, args, batch_rows)
+
+
+async def _frames_of(
+    db: Database, sql: str, args: Sequence[Any], batch_rows: int
+) -> AsyncIterator[pd.DataFrame]:
     async with responsive_to_interrupts():
         plan = await plan_extract(db, sql, args)
         async with open_stream(
@@ -158,6 +166,8 @@ async def fetch_frame(
 
 
 def _check_partitioning(partitions: int, partition_by: str | None) -> None:
+    reject_awaitable(partitions, field="partitions")
+    reject_awaitable(partition_by, field="partition_by")
     if isinstance(partitions, bool) or not isinstance(partitions, int) or not partitions >= 1:
         raise ValidationError("partitions", "expected a whole number of connections, at least 1")
     if partitions > 64:

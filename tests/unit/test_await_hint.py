@@ -35,7 +35,13 @@ from gallery_analytics.domain.values import (
     validated,
 )
 from gallery_analytics.errors import ValidationError
-from gallery_analytics.frames import extract_frame, fetch_frame, to_frame
+from gallery_analytics.frames import (
+    extract_frame,
+    extract_to_parquet,
+    fetch_frame,
+    iter_batches,
+    to_frame,
+)
 from gallery_analytics.imports import import_collection
 from gallery_analytics.reports import check_parameters
 from gallery_analytics.services.catalog import CatalogService
@@ -131,6 +137,21 @@ ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     "to_frame": (to_frame, "data"),
     "extract_frame": (lambda c: extract_frame(c, "SELECT 1"), "db"),
     "fetch_frame": (lambda c: fetch_frame(c, "SELECT 1"), "db"),
+    "iter_batches": (lambda c: iter_batches(c, "SELECT 1"), "db"),
+    "iter_batches(batch_rows)": (
+        lambda c: iter_batches(_db(), "SELECT 1", batch_rows=c),
+        "batch_rows",
+    ),
+    "extract_to_parquet": (lambda c: extract_to_parquet(c, "SELECT 1", "x.parquet"), "db"),
+    "extract_to_parquet(path)": (lambda c: extract_to_parquet(_db(), "SELECT 1", c), "path"),
+    "extract_frame(partitions)": (
+        lambda c: extract_frame(_db(), "SELECT 1", partitions=c),
+        "partitions",
+    ),
+    "extract_frame(partition_by)": (
+        lambda c: extract_frame(_db(), "SELECT 1", partitions=2, partition_by=c),
+        "partition_by",
+    ),
     "SummaryService(db)": (SummaryService, "db"),
     "get_summary(on)": (lambda c: _summary().get_summary(on=c), "on"),
     "get_summary(top)": (lambda c: _summary().get_summary(top=c), "top"),
@@ -166,7 +187,7 @@ ENTRY_POINTS: dict[str, tuple[Entry, str]] = {
     },
     **{
         f"{name}({argument})": (entry, argument)
-        for frame_function in (extract_frame, fetch_frame)
+        for frame_function in (extract_frame, fetch_frame, iter_batches)
         for name in [frame_function.__name__]
         for argument, entry in {
             "query": lambda c, f=frame_function: f(_db(), c),

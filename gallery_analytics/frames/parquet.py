@@ -1,0 +1,165 @@
+"""A query's rows streamed into a Parquet file, in bounded memory, whatever their number.
+
+Record batches come from :mod:`.arrow_stream` (ADBC reads one ahead while the previous
+batch is encoded) and go to pyarrow's ``ParquetWriter`` one row group each, so memory
+holds a few batches, never the result. Column types are the project's Arrow types
+(:func:`.arrow_frames.project_schema`): a file read back with pandas gets the same
+dtypes as :func:`.extract.extract_frame`, apart from nullable integers (Parquet keeps
+nulls; pandas then reads such a column as float64 unless told otherwise).
+
+Nothing half-written is ever left at ``path``: rows go to a hidden file beside it, which
+becomes ``path`` only once complete, and is removed on any error or cancellation. An
+existing ``path`` is replaced only with ``force``; without it, one that appears while the
+extract runs is not overwritten either (the finished file is linked, not renamed, into
+place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from gallery_analytics.concurrency import responsive_to_interrupts
+from gallery_analytics.db.database import Database
+from gallery_analytics.domain.values import reject_awaitable
+from gallery_analytics.errors import OutputExistsError
+from gallery_analytics.frames.arrow_stream import open_stream
+from gallery_analytics.frames.plan import plan_extract
+from gallery_analytics.frames.sql import Query, compile_query
+from gallery_analytics.outputs import claim_output
+
+# Batches (and so row groups) of about this size: big enough for Parquet's encodings to
+# pay off, small enough that memory stays far below the 300 MB the issue allows.
+_BATCH_BYTES = 8 << 20
+_MB = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetExtract:
+    """What :func:`extract_to_parquet` wrote."""
+
+    path: Path
+    rows: int
+    columns: int
+    file_bytes: int
+    seconds: float
+
+    def summary(self) -> str:
+        rate = self.file_bytes / _MB / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"wrote {self.rows:,} rows x {self.columns} columns to {self.path} "
+            f"({self.file_bytes / _MB:,.1f} MB in {self.seconds:.1f} s, {rate:,.1f} MB/s)"
+        )
+
+
+async def extract_to_parquet(
+    db: Database,
+    query: Query,
+    path: Path | str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    field: str = "path",
+) -> ParquetExtract:
+    """Run ``query`` on the read database and write its rows to the Parquet file ``path``.
+
+    ``progress``: a bar on stderr with the rows written and the rate (MB/s of Arrow data
+    read). ``field``: how errors about ``path`` name it (the CLI says ``out``).
+    """
+    reject_awaitable(db, field="db")
+    reject_awaitable(path, field=field)
+    started = time.perf_counter()
+    sql, args = compile_query(query, params)
+    target = await asyncio.to_thread(claim_output, path, force=force, field=field)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    rows = 0
+    async with responsive_to_interrupts():
+        plan = await plan_extract(db, sql, args)
+        try:
+            async with open_stream(
+                plan,
+                statement_timeout=db.settings.extract_timeout_seconds,
+                batch_bytes=_BATCH_BYTES,
+            ) as stream:
+                writer = await asyncio.to_thread(pq.ParquetWriter, partial, stream.schema)
+                try:
+                    with _ProgressBar(enabled=progress) as bar:
+                        async for batch in stream:
+                            await asyncio.to_thread(writer.write_batch, batch)
+                            rows += batch.num_rows
+                            bar.advance(batch.num_rows, batch.nbytes)
+                finally:
+                    await asyncio.shield(asyncio.to_thread(writer.close))
+            file_bytes = await asyncio.to_thread(
+                _put_in_place, partial, target, force=force, field=field
+            )
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(_remove, partial))
+            raise
+    return ParquetExtract(
+        path=target,
+        rows=rows,
+        columns=len(plan.names),
+        file_bytes=file_bytes,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _put_in_place(partial: Path, target: Path, *, force: bool, field: str) -> int:
+    """Make the finished file ``target``; its size."""
+    size = partial.stat().st_size
+    if force:
+        os.replace(partial, target)
+        return size
+    try:
+        os.link(partial, target)  # fails if target exists: never overwrites
+    except FileExistsError:
+        raise OutputExistsError(
+            field,
+            f"{target} appeared while the extract ran; pass --force to replace it, or "
+            "choose another path",
+            path=target,
+        ) from None
+    _remove(partial)
+    return size
+
+
+def _remove(partial: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+
+
+class _ProgressBar:
+    """Rows written and MB/s, on stderr; nothing when disabled."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._bar = tqdm(
+            unit=" rows", unit_scale=True, desc="extracting", disable=not enabled, file=sys.stderr
+        )
+        self._bytes = 0
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.close()
+
+    def advance(self, rows: int, nbytes: int) -> None:
+        self._bytes += nbytes
+        elapsed = time.perf_counter() - self._started
+        if elapsed > 0:
+            self._bar.set_postfix_str(f"{self._bytes / _MB / elapsed:,.1f} MB/s", refresh=False)
+        self._bar.update(rows)
