@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+import pandas.testing as pdt
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.replicas import RETRY_SECONDS
-from gallery_analytics.frames.extract import extract_frame
+from gallery_analytics.frames import extract_frame, extract_to_parquet, iter_batches
 from gallery_analytics.services.catalog import CatalogService
 from tests.integration.replicas.conftest import ReplicaPair
 
@@ -228,3 +231,28 @@ async def test_a_write_whose_position_cannot_be_read_keeps_reads_on_the_primary(
             assert await _where_reads_go(db) == "primary"
         finally:
             await replica_pair.on_replica("SELECT pg_wal_replay_resume()")
+
+
+async def test_streams_and_partitions_read_the_replica(
+    replica_pair: ReplicaPair, tmp_path: Path
+) -> None:
+    """iter_batches, extract_to_parquet and a partitioned extract (whose snapshot is
+    exported on the standby) all read the replica, and partitions equal one stream."""
+    await asyncio.to_thread(replica_pair.replica.start)
+    query = "SELECT a.id, a.name, pg_is_in_recovery() AS on_replica FROM artists a"
+    async with replica_pair.database() as db:
+        single = await extract_frame(db, query)
+        assert single["on_replica"].all()
+        parts = await extract_frame(db, query, partitions=3, partition_by="id")
+        assert parts["on_replica"].all()
+        pdt.assert_frame_equal(
+            parts.sort_values("id", ignore_index=True),
+            single.sort_values("id", ignore_index=True),
+        )
+        batches = [frame async for frame in iter_batches(db, query, batch_rows=7)]
+        assert all(frame["on_replica"].all() for frame in batches)
+        assert sum(len(frame) for frame in batches) == len(single)
+        written = await extract_to_parquet(db, query, tmp_path / "artists.parquet")
+        table = await asyncio.to_thread(pq.read_table, tmp_path / "artists.parquet")
+        assert written.rows == len(single)
+        assert all(table.column("on_replica").to_pylist())
