@@ -16,6 +16,7 @@ to the server the :class:`~gallery_analytics.db.database.Database` routed the re
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ from gallery_analytics.db.translate import describe_server, translate_adbc_error
 # hand-overs. 16 MiB is ADBC's own default; streaming callers pass less.
 DEFAULT_BATCH_BYTES = 16 << 20
 _BATCH_SIZE_OPTION = "adbc.postgresql.batch_size_hint_bytes"
+
+_SNAPSHOT_ID = re.compile(r"\A[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+\Z")
 
 # asyncpg spellings of URL parameters that libpq spells differently.
 _LIBPQ_NAMES = {"ssl": "sslmode"}
@@ -76,6 +79,9 @@ class AdbcQuery:
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         snapshot: str | None = None,
     ) -> None:
+        if snapshot is not None and not _SNAPSHOT_ID.match(snapshot):
+            # It is spliced into SQL below: only what pg_export_snapshot() returns.
+            raise ValueError(f"not a snapshot id: {snapshot!r}")
         self._url = url
         self._statement_timeout = statement_timeout
         self._batch_bytes = batch_bytes
@@ -94,7 +100,7 @@ class AdbcQuery:
             self._cursor.adbc_statement.set_options(**{_BATCH_SIZE_OPTION: str(self._batch_bytes)})
             if self._snapshot is not None:
                 self._cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                # A snapshot id is hex digits and dashes (checked by the exporter).
+                # Hex digits and dashes (checked in __init__).
                 self._cursor.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")
 
     def start(self, sql: str) -> pa.Schema:

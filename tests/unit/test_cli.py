@@ -52,6 +52,7 @@ def test_the_cli_has_every_command() -> None:
         ("summary",),
         ("report",),
         ("import",),
+        ("extract",),
         ("notebooks",),
         ("demo",),
         ("dashboard",),
@@ -142,7 +143,7 @@ def test_no_progress_is_one_declaration() -> None:
         for name, command in typer.main.get_command(app).commands.items()  # type: ignore[attr-defined]
         if any(p.name == "no_progress" for p in command.params)
     }
-    assert set(options) == {"seed", "report", "import"}
+    assert set(options) == {"seed", "report", "import", "extract"}
     assert len({(tuple(o.opts), o.help) for o in options.values()}) == 1
 
 

@@ -170,6 +170,7 @@ BAD_VALUES: dict[str, list[str]] = {
         f"oracle://owner:{SECRET}@h/db",
     ],
     "GALLERY_STATEMENT_TIMEOUT_SECONDS": ["soon", "0", "-1", "inf", "nan", "1e999"],
+    "GALLERY_EXTRACT_TIMEOUT_SECONDS": ["soon", "0", "-1", "inf", "nan", "1e999"],
     "GALLERY_POOL_SIZE": ["0", "-3", "1.5", "ten", "9" * 5000],
     "GALLERY_POOL_MAX_OVERFLOW": ["-1", "x", "2.5"],
     "GALLERY_POOL_TIMEOUT_SECONDS": ["0", "-0.5", "later", "-inf"],
