@@ -18,7 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gallery_analytics.domain.columns import Kind
+from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.dtypes import STRING_DTYPE, TIMESTAMP_DTYPE
+
+# 4713-11-24 BC, PostgreSQL's first date, from 1970-01-01: in days and microseconds.
+_EARLIEST_DAYS = -2_440_588
+_EARLIEST_MICROSECONDS = _EARLIEST_DAYS * 86_400_000_000
 
 _PROJECT_TYPES: dict[Kind, pa.DataType] = {
     Kind.INT: pa.int64(),
@@ -39,10 +44,13 @@ def project_schema(names: Sequence[str], kinds: Sequence[Kind]) -> pa.Schema:
 
 
 def project_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """A batch as ADBC decoded it, with the project's types and the result's names."""
-    columns = [
-        _project_array(batch.column(index), field.type) for index, field in enumerate(schema)
-    ]
+    """A batch as ADBC decoded it, with the project's types and the result's names.
+
+    Raises :class:`ValidationError` for a date or timestamp ADBC could not represent
+    (PostgreSQL's last 30 years of timestamps, 294247 to 294276 AD, and its dates past
+    5874890 AD overflow ADBC's 64- and 32-bit counts into impossible values).
+    """
+    columns = [_project_array(batch.column(index), field) for index, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -53,7 +61,8 @@ def frame_from_batches(
     schema = project_schema(names, kinds)
     table = pa.Table.from_batches(batches, schema=schema)
     columns = {
-        f"c{index}": _pandas_column(table.column(index), kind) for index, kind in enumerate(kinds)
+        f"c{index}": _pandas_column(table.column(index), kind, names[index])
+        for index, kind in enumerate(kinds)
     }
     del table
     frame = pd.DataFrame(columns, copy=False)
@@ -61,9 +70,12 @@ def frame_from_batches(
     return frame
 
 
-def _project_array(array: pa.Array, wanted: pa.DataType) -> pa.Array:
+def _project_array(array: pa.Array, field: pa.Field) -> pa.Array:
+    wanted = field.type
     if isinstance(array.type, pa.ExtensionType):  # arrow.json: text underneath
         array = array.storage
+    if pa.types.is_timestamp(array.type) or pa.types.is_date32(array.type):
+        _check_representable(array, field.name)
     if array.type.equals(wanted):
         return array
     if pa.types.is_timestamp(wanted) and pa.types.is_timestamp(array.type):
@@ -72,7 +84,28 @@ def _project_array(array: pa.Array, wanted: pa.DataType) -> pa.Array:
     return pc.cast(array, wanted)
 
 
-def _pandas_column(column: pa.ChunkedArray, kind: Kind) -> Any:
+def _check_representable(array: pa.Array, name: str) -> None:
+    """Every valid PostgreSQL date and timestamp is on or after 4713-11-24 BC; a value
+    before that is ADBC's count wrapped around."""
+    if pa.types.is_timestamp(array.type):
+        earliest, unit = _EARLIEST_MICROSECONDS, pa.int64()
+    else:
+        earliest, unit = _EARLIEST_DAYS, pa.int32()
+    present = len(array) - array.null_count
+    if present and pc.min(array.view(unit)).as_py() < earliest:
+        raise _unrepresentable(name)
+
+
+def _unrepresentable(name: str) -> ValidationError:
+    return ValidationError(
+        "query",
+        f"column {name!r} holds a date or time beyond what pandas and Arrow can hold "
+        "(datetime64[us] ends in the year 294247); cast it to text in the query "
+        f"({name}::text) or leave those rows out",
+    )
+
+
+def _pandas_column(column: pa.ChunkedArray, kind: Kind, name: str) -> Any:
     has_nulls = column.null_count > 0
     if kind is Kind.STRING:
         return column.to_pandas(types_mapper={pa.string(): STRING_DTYPE}.get)
@@ -81,5 +114,9 @@ def _pandas_column(column: pa.ChunkedArray, kind: Kind) -> Any:
     if kind is Kind.BOOL and has_nulls:
         return column.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     if kind is Kind.DATE:
-        return pc.cast(column, pa.timestamp("us")).to_pandas().astype(TIMESTAMP_DTYPE)
+        try:
+            as_timestamps = pc.cast(column, pa.timestamp("us"))
+        except pa.ArrowInvalid:  # a date after 294246 AD: no datetime64[us] for it
+            raise _unrepresentable(name) from None
+        return as_timestamps.to_pandas().astype(TIMESTAMP_DTYPE)
     return column.to_pandas()

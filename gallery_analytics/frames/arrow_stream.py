@@ -60,14 +60,20 @@ class ArrowStream:
         """The next batch (project types), or None at the end; reads one ahead."""
         if self._done:
             return None
-        pending = self._pending or self._submit(self._query.next_batch)
+        pending = self._pending or self._submit(self._read_projected)
         self._pending = None
         batch = await self._wait(pending)
         if batch is None:
             self._done = True
             return None
-        self._pending = self._submit(self._query.next_batch)
-        return project_batch(batch, self.schema)
+        self._pending = self._submit(self._read_projected)
+        return batch
+
+    def _read_projected(self) -> pa.RecordBatch | None:
+        """In the stream's thread: read a batch and give it the project's types (casts
+        cost CPU, which the event loop's thread must not pay)."""
+        batch = self._query.next_batch()
+        return None if batch is None else project_batch(batch, self.schema)
 
     async def __aiter__(self) -> AsyncIterator[pa.RecordBatch]:
         while (batch := await self.next_batch()) is not None:

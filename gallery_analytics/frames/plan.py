@@ -12,6 +12,8 @@ decides on the server what each column arrives as:
   turning binary numerics into strings (its own choice for them) and the client parsing
   those cost about 0.25 s; the server's cast costs almost nothing beside the COPY.
 - ``oid`` as ``int8``: ADBC reads it as a signed 32-bit integer, which wraps above 2^31.
+- ``date``, ``timestamp`` and ``timestamptz`` infinities as 9999-12-31 (23:59:59.999999)
+  and 0001-01-01, as asyncpg gives them (ADBC would wrap them into the year -290278);
 - every type without a native pandas dtype (uuid, json, jsonb, interval, time, arrays,
   enums, ranges, ...) as ``text``, in PostgreSQL's own spelling (``{1,2}`` for an array,
   ``1 day 02:00:00`` for an interval), the documented fallback of :mod:`.dtypes`.
@@ -43,6 +45,17 @@ from gallery_analytics.frames.dtypes import kind_for_oid
 # int2, int4, float4, float8, date, timestamp, timestamptz, text, varchar, bpchar, name.
 _NATIVE_OIDS = frozenset({16, 20, 21, 23, 700, 701, 1082, 1114, 1184, 25, 1043, 1042, 19})
 _CASTS = {26: "int8", 1700: "float8"}
+# PostgreSQL's infinities have no datetime64 value, and ADBC turns them into a wrapped
+# 64-bit count (a date in the year -290278). They become the latest and earliest
+# values Python's datetime has, as asyncpg (and so fetch_frame) gives them.
+_CLAMPS = {
+    1082: ("date '9999-12-31'", "date '0001-01-01'"),
+    1114: ("timestamp '9999-12-31 23:59:59.999999'", "timestamp '0001-01-01 00:00:00'"),
+    1184: (
+        "timestamptz '9999-12-31 23:59:59.999999+00'",
+        "timestamptz '0001-01-01 00:00:00+00'",
+    ),
+}
 _PLACEHOLDER = re.compile(r"\$(\d+)\b")
 _TRAILING_SEMICOLONS = re.compile(r"[\s;]+\Z")
 
@@ -155,6 +168,12 @@ async def _inline(driver: Any, sql: str, parameters: Sequence[Any], args: Sequen
 
 
 def _output(alias: str, oid: int) -> str:
+    if oid in _CLAMPS:
+        latest, earliest = _CLAMPS[oid]
+        return (
+            f"CASE WHEN {alias} = 'infinity' THEN {latest} "
+            f"WHEN {alias} = '-infinity' THEN {earliest} ELSE {alias} END AS {alias}"
+        )
     if oid in _NATIVE_OIDS:
         return alias
     return f"{alias}::{_CASTS.get(oid, 'text')} AS {alias}"
