@@ -2,8 +2,9 @@
 
 How: a pooled read connection opens a ``REPEATABLE READ`` transaction and exports its
 snapshot (``pg_export_snapshot()``, what ``pg_dump --jobs`` uses). Under that snapshot
-it computes N-1 bounds of the partition column (``percentile_disc``: equal shares of
-rows even when the values are skewed; any type with an ordering). Each of N ADBC
+it computes N-1 bounds of the partition column (even steps from the smallest to the
+largest integer; for other orderable types ``percentile_disc``, equal shares of rows
+even when the values are skewed). Each of N ADBC
 connections imports the snapshot (``SET TRANSACTION SNAPSHOT``) and reads one range:
 ``c < b1`` (and the NULLs), ``b1 <= c < b2``, ..., ``c >= b(N-1)``. The ranges are
 disjoint and cover every row, and all N see the same committed data, so the union
@@ -21,16 +22,22 @@ On 2 cores, with the client and the server sharing them, it is not (measured in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 import pyarrow as pa
 
 from gallery_analytics.db.database import Database
 from gallery_analytics.frames.arrow_stream import ArrowStream, open_stream
 from gallery_analytics.frames.plan import ExtractPlan, plan_on
+
+T = TypeVar("T")
+
+_INTEGER_OIDS = frozenset({20, 21, 23})  # int8, int2, int4
 
 
 async def read_partitioned(
@@ -58,27 +65,39 @@ async def read_partitioned(
                 bounds = await _bounds(driver, plan, column, partitions)
                 # Every stream imports the snapshot while the exporter's transaction is
                 # open; they read on after it ends.
-                opened: list[ArrowStream] = list(
-                    await asyncio.gather(
-                        *(
-                            streams.enter_async_context(
-                                open_stream(
-                                    plan,
-                                    statement_timeout=statement_timeout,
-                                    where=where,
-                                    snapshot=snapshot,
-                                )
-                            )
-                            for where in _ranges(
-                                plan.alias(column), bounds, plan.type_names[column]
-                            )
+                opened = await _together(
+                    streams.enter_async_context(
+                        open_stream(
+                            plan,
+                            statement_timeout=statement_timeout,
+                            where=where,
+                            snapshot=snapshot,
                         )
                     )
+                    for where in _ranges(plan.alias(column), bounds, plan.type_names[column])
                 )
             finally:
-                await exporter.rollback()  # it wrote nothing: ending it is all that is left
-            per_stream = await asyncio.gather(*(_drain(stream) for stream in opened))
+                # It wrote nothing: ending it is all that is left. (A broken connection
+                # has ended it already; the error that broke it is the one to report.)
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await exporter.rollback()
+            per_stream = await _together(_drain(stream) for stream in opened)
     return plan, [batch for batches in per_stream for batch in batches]
+
+
+async def _together(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run the coroutines at once; the first to fail cancels the others (each stream then
+    stops its query and closes its connection) and its error is raised as it is.
+
+    asyncio.TaskGroup does the cancelling; its ExceptionGroup is unwrapped, since callers
+    expect the package's own errors (``gather`` would leave the others running)."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 async def _drain(stream: ArrowStream) -> list[pa.RecordBatch]:
@@ -86,9 +105,22 @@ async def _drain(stream: ArrowStream) -> list[pa.RecordBatch]:
 
 
 async def _bounds(driver: Any, plan: ExtractPlan, column: int, partitions: int) -> list[str]:
-    """N-1 distinct bounds of the column under the snapshot, as server-quoted literals."""
-    fractions = [index / partitions for index in range(1, partitions)]
+    """N-1 distinct bounds of the column under the snapshot, as server-quoted literals.
+
+    Integers: even steps between the smallest and the largest value (one index lookup
+    each, or one scan without sorting). Other types: ``percentile_disc``, which sorts the
+    column (measured: about 0.4 s for 1M rows here), but finds equal shares of any
+    orderable type, skewed or not."""
     alias = plan.alias(column)
+    if plan.type_oids[column] in _INTEGER_OIDS:
+        low, high = await driver.fetchrow(
+            f"SELECT min({alias})::int8, max({alias})::int8 FROM {plan.inner()}"
+        )
+        if low is None:
+            return []
+        steps = {low + (high - low) * index // partitions for index in range(1, partitions)}
+        return [f"'{step}'" for step in sorted(steps - {low})]
+    fractions = [index / partitions for index in range(1, partitions)]
     rows = await driver.fetch(
         f"SELECT quote_literal(b::text) FROM (SELECT DISTINCT b FROM unnest(("
         f"SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY {alias}) "
