@@ -152,4 +152,10 @@ class AdbcQuery:
         try:
             yield
         except AdbcError as exc:
-            raise translate_adbc_error(exc, server=describe_server(self._url)) from exc
+            secret = self._url.password
+            translated = translate_adbc_error(
+                exc, server=describe_server(self._url), secret=str(secret) if secret else None
+            )
+            if secret and str(secret) in f"{exc}{getattr(exc, 'details', '')}":
+                raise translated from None  # the driver's own text would show it
+            raise translated from exc

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 from gallery_analytics.config import (
     ADMIN_DATABASE_URL_ENV,
     DATABASE_URL_ENV,
+    MASK,
     READ_DATABASE_URL_ENV,
 )
 from gallery_analytics.errors import (
@@ -221,11 +222,14 @@ def _describe(cause: BaseException) -> str:
     return f"{message} ({type(cause).__name__})" if message else type(cause).__name__
 
 
-def translate_adbc_error(exc: Exception, *, server: str) -> GalleryAnalyticsError:
+def translate_adbc_error(
+    exc: Exception, *, server: str, secret: str | None = None
+) -> GalleryAnalyticsError:
     """An error of the ADBC driver (extracts, :mod:`gallery_analytics.db.adbc`) as the same
     project error asyncpg's would become: the server's SQLSTATE picks asyncpg's class for
     it, so :func:`translate_error` keeps one table for both drivers. Without a SQLSTATE the
-    connection failed (libpq's message names the server, never a password)."""
+    connection failed. libpq's messages name the server, not the password; ``secret``
+    (the password) is masked all the same, should a message ever quote the URI."""
     sqlstate = getattr(exc, "sqlstate", None)
     fields = {
         key.decode("ascii", "replace"): value.decode("utf-8", "replace")
@@ -237,7 +241,7 @@ def translate_adbc_error(exc: Exception, *, server: str) -> GalleryAnalyticsErro
             {
                 "C": sqlstate,
                 "S": "ERROR",
-                "M": fields.get("PG_DIAG_MESSAGE_PRIMARY") or _adbc_message(exc),
+                "M": fields.get("PG_DIAG_MESSAGE_PRIMARY") or _adbc_message(exc, secret),
                 "D": fields.get("PG_DIAG_MESSAGE_DETAIL", ""),
                 "H": fields.get("PG_DIAG_MESSAGE_HINT", ""),
             }
@@ -246,14 +250,16 @@ def translate_adbc_error(exc: Exception, *, server: str) -> GalleryAnalyticsErro
         if translated is not None:
             return translated
     return DatabaseUnavailableError(
-        f"the database at {server} cannot be reached: {_adbc_message(exc)}"
+        f"the database at {server} cannot be reached: {_adbc_message(exc, secret)}"
     )
 
 
-def _adbc_message(exc: Exception) -> str:
+def _adbc_message(exc: Exception, secret: str | None) -> str:
     """The first line of ADBC's message without its status and driver prefixes
-    (``IO: [libpq] Failed to connect: ...``)."""
+    (``IO: [libpq] Failed to connect: ...``), ``secret`` masked."""
     line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if secret:
+        line = line.replace(secret, MASK)
     for prefix in ("[libpq]",):
         if prefix in line:
             line = line.split(prefix, 1)[1].strip()
