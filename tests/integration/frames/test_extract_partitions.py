@@ -242,6 +242,32 @@ async def test_an_unorderable_column_is_a_clear_error(seeded_db: Database, serve
     await _assert_nothing_left(seeded_db, server_url)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    ["ARRAY[g % 7, g]", "ARRAY['a' || g, NULL]", "ROW(g % 5, g)"],
+    ids=["int[]", "text[]", "record"],
+)
+async def test_an_orderable_column_splits_or_is_refused_by_name(
+    seeded_db: Database, server_url: URL, expression: str
+) -> None:
+    """Arrays and records have an ordering, so the docstring's "any orderable type"
+    covers them: the partitioned result equals one stream, or (if a type cannot be
+    split) a ValidationError names partition_by, never the server's puzzle about
+    internal queries ("could not find array type for data type text[]")."""
+    query = f"SELECT g AS n, {expression} AS p FROM generate_series(1, 500) AS g"
+    whole = _by_key(await extract_frame(seeded_db, query), "n")
+    refused: ValidationError | None = None
+    try:
+        parts = await extract_frame(seeded_db, query, partitions=3, partition_by="p")
+    except ValidationError as exc:
+        refused = exc
+    if refused is None:
+        pdt.assert_frame_equal(_by_key(parts, "n"), whole, check_exact=True)
+    else:
+        assert refused.field == "partition_by"
+    await _assert_nothing_left(seeded_db, server_url)
+
+
 async def test_an_error_in_one_partition_stops_them_all(
     seeded_db: Database, server_url: URL, caplog: pytest.LogCaptureFixture
 ) -> None:
