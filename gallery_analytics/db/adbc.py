@@ -16,6 +16,7 @@ to the server the :class:`~gallery_analytics.db.database.Database` routed the re
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import threading
 import urllib.parse
@@ -29,6 +30,7 @@ from adbc_driver_postgresql import dbapi as adbc
 from sqlalchemy.engine import URL
 
 from gallery_analytics.db.database import session_settings
+from gallery_analytics.db.sessions import CONNECT_TIMEOUT_SECONDS
 from gallery_analytics.db.translate import describe_server, translate_adbc_error
 
 # How much Arrow data ADBC gathers before handing over a record batch. Smaller batches
@@ -41,25 +43,49 @@ _SNAPSHOT_ID = re.compile(r"\A[0-9A-Fa-f]+(?:-[0-9A-Fa-f]+)+\Z")
 
 # asyncpg spellings of URL parameters that libpq spells differently.
 _LIBPQ_NAMES = {"ssl": "sslmode"}
+# Connection parameters libpq itself understands (its documentation's list). asyncpg
+# sends any other URL parameter to the server as a setting (?work_mem=64MB), so these
+# travel in ``options`` as ``-c name=value``, as they do for the pool.
+_LIBPQ_PARAMETERS = frozenset(
+    {
+        "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "require_auth",
+        "channel_binding", "connect_timeout", "client_encoding", "options",
+        "application_name", "fallback_application_name", "keepalives", "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "replication",
+        "gssencmode", "sslmode", "sslnegotiation", "sslcompression", "sslcert", "sslkey",
+        "sslpassword", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
+        "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version",
+        "krbsrvname", "gsslib", "gssdelegation", "service", "target_session_attrs",
+        "load_balance_hosts",
+    }
+)  # fmt: skip
 
 
 def libpq_uri(url: URL, *, statement_timeout: float, read_only: bool) -> str:
     """``url`` (a SQLAlchemy URL for asyncpg) as a libpq connection URI carrying the
-    package's startup settings in ``options``. It holds the password: never shown."""
-    query = {_LIBPQ_NAMES.get(key, key): value for key, value in url.query.items()}
+    package's startup settings in ``options`` and the pool's connect timeout. It holds
+    the password: never shown."""
+    query: dict[str, str] = {}
+    settings: dict[str, str] = {}
+    for key, value in url.query.items():
+        name = _LIBPQ_NAMES.get(key, key)
+        text = value if isinstance(value, str) else str(value[-1])
+        (query if name in _LIBPQ_PARAMETERS else settings)[name] = text
+    settings.update(session_settings(statement_timeout=statement_timeout, read_only=read_only))
+    query.setdefault("connect_timeout", str(math.ceil(CONNECT_TIMEOUT_SECONDS)))
+    # libpq's options: "-c name=value" pairs, spaces inside a value escaped with "\". Ours
+    # come after any the URL brings, so they win, as they do for the pool.
+    options = " ".join(
+        [query.pop("options", "")]
+        + [f"-c {name}={value.replace(' ', chr(92) + ' ')}" for name, value in settings.items()]
+    ).strip()
     target = url.set(drivername="postgresql", query=query)
     if target.host is None:
         target = target.set(host="localhost")  # a Unix socket: ?host=<dir> wins
-    settings = session_settings(statement_timeout=statement_timeout, read_only=read_only)
-    # libpq's options: "-c name=value" pairs, spaces inside a value escaped with "\".
-    options = " ".join(
-        f"-c {name}={value.replace(' ', chr(92) + ' ')}" for name, value in settings.items()
-    )
     # Percent-encoded by hand: SQLAlchemy would write a space as "+", which libpq keeps.
-    separator = "&" if target.query else "?"
     return (
         target.render_as_string(hide_password=False)
-        + f"{separator}options={urllib.parse.quote(options, safe='')}"
+        + f"&options={urllib.parse.quote(options, safe='')}"
     )
 
 
@@ -126,8 +152,15 @@ class AdbcQuery:
                 return None
 
     def cancel(self) -> None:
-        """Ask the server to stop the running query (from any thread). The blocked call
-        then fails with a cancellation error."""
+        """Ask the server to stop the running query, without waiting: libpq's cancel
+        request opens a connection of its own and blocks, so it runs in a daemon thread
+        (from the event loop's thread, a server that stopped answering would freeze the
+        loop). The blocked call then fails with a cancellation error."""
+        threading.Thread(
+            target=self._cancel_now, name="gallery-extract-cancel", daemon=True
+        ).start()
+
+    def _cancel_now(self) -> None:
         with self._lock:
             if self._cursor is not None:
                 # An error here: nothing runs any more, so nothing to stop.

@@ -72,7 +72,9 @@ def test_a_message_quoting_the_password_is_not_chained() -> None:
 
 def test_the_uri_carries_the_session_settings_percent_encoded() -> None:
     uri = libpq_uri(
-        make_url(f"postgresql+asyncpg://reader:{SECRET}@/gallery?host=/run/pg&ssl=require"),
+        make_url(
+            f"postgresql+asyncpg://reader:{SECRET}@/gallery?host=/run/pg&ssl=require&work_mem=64MB"
+        ),
         statement_timeout=2.5,
         read_only=True,
     )
@@ -87,3 +89,8 @@ def test_the_uri_carries_the_session_settings_percent_encoded() -> None:
     assert "-c statement_timeout=2500" in options
     assert '-c search_path="$user",\\ public' in options  # the space escaped for libpq
     assert "+" not in parsed.query  # a space written as "+" would reach libpq as "+"
+    # asyncpg sends unknown URL parameters to the server as settings; so does the URI
+    # (libpq would refuse "work_mem" as a connection parameter).
+    assert "work_mem" not in query
+    assert options.startswith("-c work_mem=64MB ")
+    assert query["connect_timeout"] == ["10"]  # no wait on a silent server is unbounded
