@@ -20,10 +20,10 @@ decides on the server what each column arrives as:
 
 Parameters are inlined as typed literals (``('5'::"pg_catalog"."int4")``) that the
 server itself quotes (``quote_nullable``), never Python string formatting: ADBC's COPY
-takes no parameters. asyncpg finds ``$n`` placeholders by text, so a query with
-parameters must not contain ``$1``-like text inside its own string literals.
-(asyncpg's private ``_mogrify`` does the same but drops the types, which turns
-``LIMIT $1`` into a literal of unknown type.)
+takes no parameters. Only real placeholders are replaced: ``$1`` inside a string, a
+quoted name, a dollar-quoted body or a comment is left alone. (asyncpg's private
+``_mogrify`` does the same job, but replaces ``$1`` wherever it appears, and drops the
+types, which turns ``LIMIT $1`` into a literal of unknown type.)
 """
 
 from __future__ import annotations
@@ -56,7 +56,24 @@ _CLAMPS = {
         "timestamptz '0001-01-01 00:00:00+00'",
     ),
 }
-_PLACEHOLDER = re.compile(r"\$(\d+)\b")
+# What the server reads as a parameter ``$n``, and the tokens inside which "$1" is just
+# text: string constants (standard, E'' escapes, dollar-quoted), quoted names and
+# comments. (standard_conforming_strings is on, as in every PostgreSQL since 9.1; block
+# comments are not nested here.) A "$" inside a name (col$1) is part of the name.
+_TOKENS = re.compile(
+    r"""
+    (?P<text>
+        [eE]'(?:[^'\\]|\\.|'')*'
+      | '(?:[^']|'')*'
+      | "(?:[^"]|"")*"
+      | --[^\n]*
+      | /\*.*?\*/
+      | \$(?P<tag>(?:[A-Za-z_\x80-\uffff][A-Za-z_0-9\x80-\uffff]*)?)\$.*?\$(?P=tag)\$
+    )
+    | (?<![\w$])\$(?P<position>\d+)
+    """,
+    re.DOTALL | re.VERBOSE,
+)
 _TRAILING_SEMICOLONS = re.compile(r"[\s;]+\Z")
 
 
@@ -161,10 +178,12 @@ async def _inline(driver: Any, sql: str, parameters: Sequence[Any], args: Sequen
     literals = await driver.fetchrow(f"SELECT {quoted}", *args)
 
     def typed(match: re.Match[str]) -> str:
-        position = int(match[1])
+        if match["position"] is None:
+            return match[0]  # a string, a quoted name or a comment: left as it is
+        position = int(match["position"])
         return f"({literals[position - 1]}::{types[position - 1]})"
 
-    return _PLACEHOLDER.sub(typed, sql)
+    return _TOKENS.sub(typed, sql)
 
 
 def _output(alias: str, oid: int) -> str:

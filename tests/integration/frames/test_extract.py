@@ -135,3 +135,28 @@ async def test_extract_runs_read_only(seeded_db: Database) -> None:
             seeded_db, "WITH gone AS (DELETE FROM sales RETURNING id) SELECT * FROM gone"
         )
     assert len(await extract_frame(seeded_db, "SELECT id FROM sales")) == 1_500
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("SELECT 'costs $1' AS note, CAST(:x AS int) AS x", {"note": "costs $1"}),
+        ("SELECT E'it''s \\'$1\\'' AS note, CAST(:x AS int) AS x", {"note": "it's '$1'"}),
+        ('SELECT 1 AS "col$1", CAST(:x AS int) AS x', {"col$1": 1}),
+        ("SELECT $$ $1 $$ AS note, CAST(:x AS int) AS x", {"note": " $1 "}),
+        ("SELECT $tag$ it's $1 $tag$ AS note, CAST(:x AS int) AS x", {"note": " it's $1 "}),
+        ("SELECT 'a' AS note, /* $1 */ CAST(:x AS int) AS x -- $1", {"note": "a"}),
+    ],
+)
+@pytest.mark.parametrize("value", [None, 5])
+async def test_placeholder_text_inside_literals_is_left_alone(
+    seeded_db: Database, query: str, expected: dict[str, object], value: int | None
+) -> None:
+    """Parameters are inlined for ADBC's COPY: only real placeholders are replaced, never
+    "$1" inside a string, a quoted name, a dollar-quoted string or a comment."""
+    fast = await extract_frame(seeded_db, query, {"x": value})
+    slow = await fetch_frame(seeded_db, query, {"x": value})
+    pdt.assert_frame_equal(fast, slow)
+    for column, wanted in expected.items():
+        assert fast[column].tolist() == [wanted]
+    assert fast["x"].isna().tolist() == [value is None]
