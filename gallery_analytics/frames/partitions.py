@@ -10,6 +10,10 @@ connections imports the snapshot (``SET TRANSACTION SNAPSHOT``) and reads one ra
 disjoint and cover every row, and all N see the same committed data, so the union
 equals a single read of that moment while other sessions insert, update or delete.
 
+Every partition runs the query again, so it must give the same rows each time: a LIMIT
+or TABLESAMPLE is refused, and volatile functions (``random()``) are the caller's to
+avoid.
+
 The exporting transaction stays open only until every connection has imported the
 snapshot (a snapshot can be imported only while its exporter's transaction lives).
 
@@ -21,23 +25,26 @@ On 2 cores, with the client and the server sharing them, it is not (measured in
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
-from collections.abc import Coroutine, Iterable, Sequence
+import json
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import asyncpg
 import pyarrow as pa
 
+from gallery_analytics.concurrency import gather_all
 from gallery_analytics.db.database import Database
+from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.arrow_stream import ArrowStream, open_stream
 from gallery_analytics.frames.plan import ExtractPlan, plan_on
 
 T = TypeVar("T")
 
 _INTEGER_OIDS = frozenset({20, 21, 23})  # int8, int2, int4
+_RECORD_OID = 2249
 
 
 async def read_partitioned(
@@ -61,43 +68,31 @@ async def read_partitioned(
             try:
                 plan = await plan_on(driver, url, sql, args)
                 column = plan.column_index(partition_by, field="partition_by")
+                await _check_partitionable(driver, plan, column)
                 snapshot: str = await driver.fetchval("SELECT pg_export_snapshot()")
                 bounds = await _bounds(driver, plan, column, partitions)
                 # Every stream imports the snapshot while the exporter's transaction is
                 # open; they read on after it ends.
-                opened = await _together(
-                    streams.enter_async_context(
-                        open_stream(
-                            plan,
-                            statement_timeout=statement_timeout,
-                            where=where,
-                            snapshot=snapshot,
+                opened = await gather_all(
+                    *(
+                        streams.enter_async_context(
+                            open_stream(
+                                plan,
+                                statement_timeout=statement_timeout,
+                                where=where,
+                                snapshot=snapshot,
+                            )
                         )
+                        for where in _ranges(plan.alias(column), bounds, plan.type_names[column])
                     )
-                    for where in _ranges(plan.alias(column), bounds, plan.type_names[column])
                 )
             finally:
                 # It wrote nothing: ending it is all that is left. (A broken connection
                 # has ended it already; the error that broke it is the one to report.)
                 with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                     await exporter.rollback()
-            per_stream = await _together(_drain(stream) for stream in opened)
+            per_stream = await gather_all(*(_drain(stream) for stream in opened))
     return plan, [batch for batches in per_stream for batch in batches]
-
-
-async def _together(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run the coroutines at once; the first to fail cancels the others (each stream then
-    stops its query and closes its connection) and its error is raised as it is.
-
-    asyncio.TaskGroup does the cancelling; its ExceptionGroup is unwrapped, since callers
-    expect the package's own errors (``gather`` would leave the others running)."""
-    tasks: list[asyncio.Task[T]] = []
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(coroutine) for coroutine in coroutines]
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]
 
 
 async def _drain(stream: ArrowStream) -> list[pa.RecordBatch]:
@@ -120,14 +115,47 @@ async def _bounds(driver: Any, plan: ExtractPlan, column: int, partitions: int) 
             return []
         steps = {low + (high - low) * index // partitions for index in range(1, partitions)}
         return [f"'{step}'" for step in sorted(steps - {low})]
-    fractions = [index / partitions for index in range(1, partitions)]
-    rows = await driver.fetch(
-        f"SELECT quote_literal(b::text) FROM (SELECT DISTINCT b FROM unnest(("
-        f"SELECT percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY {alias}) "
-        f"FROM {plan.inner()})) AS b WHERE b IS NOT NULL) AS bounds ORDER BY b",
-        fractions,
+    # One percentile_disc per fraction: each returns the column's own type (the array
+    # form would need an array of it, which arrays and records do not have). They
+    # ascend with the fraction; equal ones collapse.
+    percentiles = ", ".join(
+        f"quote_literal((percentile_disc({index / partitions}) "
+        f"WITHIN GROUP (ORDER BY {alias}))::text)"
+        for index in range(1, partitions)
     )
-    return [row[0] for row in rows]
+    try:
+        row = await driver.fetchrow(f"SELECT {percentiles} FROM {plan.inner()}")
+    except asyncpg.UndefinedFunctionError:  # "could not identify an ordering operator"
+        raise ValidationError(
+            "partition_by",
+            f"column {plan.names[column]!r} cannot be sorted, so it cannot be split into "
+            "ranges; partition by a column that sorts (an id, a number, a date)",
+            value=plan.names[column],
+        ) from None
+    return list(dict.fromkeys(value for value in row if value is not None))
+
+
+async def _check_partitionable(driver: Any, plan: ExtractPlan, column: int) -> None:
+    """Refuse what partitions would read wrongly: every partition runs the query again,
+    so a LIMIT or a TABLESAMPLE could pick other rows for each; a record column has no
+    literal to bound a range with. (Volatile functions such as random() in the query
+    are the caller's to avoid: the README says so.)"""
+    if plan.type_oids[column] == _RECORD_OID:
+        raise ValidationError(
+            "partition_by",
+            f"column {plan.names[column]!r} is an anonymous record, which cannot be "
+            "compared with a bound; partition by a column of a named type",
+            value=plan.names[column],
+        )
+    plan_json = await driver.fetchval(f"EXPLAIN (FORMAT JSON) SELECT * FROM {plan.inner()}")
+    # Text, or already decoded where the pool's connections decode json.
+    explained = plan_json if isinstance(plan_json, str) else json.dumps(plan_json)
+    if '"Node Type": "Limit"' in explained or '"Node Type": "Sample Scan"' in explained:
+        raise ValidationError(
+            "partitions",
+            "the query has a LIMIT or TABLESAMPLE: each partition runs the query again and "
+            "could get other rows; read it in one stream (partitions=1)",
+        )
 
 
 def _ranges(alias: str, bounds: Sequence[str], type_name: str) -> list[str | None]:

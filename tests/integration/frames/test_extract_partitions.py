@@ -361,3 +361,23 @@ async def _assert_nothing_left(
                 return
             await asyncio.sleep(0.05)
     pytest.fail(f"left behind: {open_transactions} open transactions, {running} running queries")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT g AS n FROM generate_series(1, 5000) AS g ORDER BY random() LIMIT 100",
+        "SELECT id, title FROM artworks LIMIT 50",
+        "SELECT id, title FROM artworks TABLESAMPLE SYSTEM (50)",
+    ],
+)
+async def test_a_query_that_may_pick_other_rows_each_run_is_refused(
+    seeded_db: Database, server_url: URL, query: str
+) -> None:
+    """Each partition runs the query again: with LIMIT or TABLESAMPLE the partitions could
+    each see other rows (a random LIMIT gave 1,006 rows of 1,000 before this check)."""
+    key = "n" if " AS n " in query else "id"
+    with pytest.raises(ValidationError) as caught:
+        await extract_frame(seeded_db, query, partitions=3, partition_by=key)
+    assert caught.value.field == "partitions"
+    await _assert_nothing_left(seeded_db, server_url)
