@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from gallery_analytics.concurrency import responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.values import reject_awaitable
-from gallery_analytics.errors import OutputExistsError
+from gallery_analytics.errors import OutputExistsError, ValidationError
 from gallery_analytics.frames.arrow_stream import open_stream
 from gallery_analytics.frames.plan import plan_extract
 from gallery_analytics.frames.sql import Query, compile_query
@@ -87,6 +87,14 @@ async def extract_to_parquet(
     rows = 0
     async with responsive_to_interrupts():
         plan = await plan_extract(db, sql, args)
+        repeated = sorted({name for name in plan.names if plan.names.count(name) > 1})
+        if repeated:
+            # pyarrow writes such a file, but no reader can pick those columns out of it.
+            raise ValidationError(
+                "query",
+                f"returns more than one column named {', '.join(map(repr, repeated))}; a "
+                "Parquet file needs distinct names: give them aliases (AS ...)",
+            )
         try:
             async with open_stream(
                 plan,
@@ -132,6 +140,17 @@ def _put_in_place(partial: Path, target: Path, *, force: bool, field: str) -> in
             "choose another path",
             path=target,
         ) from None
+    except OSError:
+        # A filesystem without hard links (exFAT, SMB, some FUSE mounts): check, then
+        # rename, which leaves a moment in which a file could appear and be replaced.
+        if os.path.lexists(target):
+            raise OutputExistsError(
+                field,
+                f"{target} appeared while the extract ran; pass --force to replace it",
+                path=target,
+            ) from None
+        os.replace(partial, target)
+        return size
     _remove(partial)
     return size
 

@@ -8,13 +8,21 @@ import asyncio
 import os
 from pathlib import Path
 
+import asyncpg
 import pandas as pd
 import pandas.testing as pdt
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy.engine import URL
 
+from gallery_analytics.db.admin import driver_dsn
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import DatabaseError, OutputExistsError, OutputPathError
+from gallery_analytics.errors import (
+    DatabaseError,
+    OutputExistsError,
+    OutputPathError,
+    ValidationError,
+)
 from gallery_analytics.frames import extract_frame, extract_to_parquet
 from gallery_analytics.frames.dtypes import STRING_DTYPE
 from tests.conftest import run_cli
@@ -125,7 +133,7 @@ async def test_an_error_in_the_middle_leaves_no_file(seeded_db: Database, tmp_pa
 
 
 async def test_cancelling_leaves_no_file_and_stops_the_query(
-    seeded_db: Database, tmp_path: Path
+    seeded_db: Database, tmp_path: Path, server_url: URL
 ) -> None:
     path = tmp_path / "cancelled.parquet"
     task = asyncio.create_task(extract_to_parquet(seeded_db, LONG, path))
@@ -140,16 +148,30 @@ async def test_cancelling_leaves_no_file_and_stops_the_query(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await _leftovers(tmp_path) == []
-    async with seeded_db.driver_connection() as connection:
+    # As the superuser: the read role's query is not visible to the writer's connection.
+    admin = await asyncpg.connect(driver_dsn(server_url, database=seeded_db.url.database))
+    try:
         for _ in range(100):
-            running = await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, "
-                "3000000)%' AND pid <> pg_backend_pid()"
+            running = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
+                "AND query LIKE '%generate_series(1, 3000000)%' AND pid <> pg_backend_pid()"
             )
             if running == 0:
                 break
             await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
     assert running == 0, "the server still runs the cancelled extract's query"
+
+
+async def test_repeated_column_names_are_refused_before_writing(
+    seeded_db: Database, tmp_path: Path
+) -> None:
+    """pyarrow writes such a file, but pandas cannot read it back (found in review)."""
+    with pytest.raises(ValidationError, match="aliases") as caught:
+        await extract_to_parquet(seeded_db, "SELECT 1 AS a, 2 AS a, 3 AS b", tmp_path / "x.pq")
+    assert caught.value.field == "query"
+    assert await _leftovers(tmp_path) == []
 
 
 def test_the_command_writes_a_file_and_refuses_to_overwrite(
