@@ -28,7 +28,7 @@ the interactive one (``GALLERY_STATEMENT_TIMEOUT_SECONDS``), streams the longer
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -98,14 +98,16 @@ def iter_batches(
     params: Mapping[str, Any] | None = None,
     *,
     batch_rows: int = 100_000,
-) -> AsyncIterator[pd.DataFrame]:
+) -> AsyncGenerator[pd.DataFrame, None]:
     """``async for frame in iter_batches(db, query):`` the result in DataFrames of
     ``batch_rows`` rows (the last may be shorter), read while you work on the previous one.
 
     Memory stays bounded whatever the result's size. Each frame follows the dtype rules
     for its own rows: an integer column is ``Int64`` in a frame where it has nulls and
     ``int64`` elsewhere, so ``pd.concat`` of all frames equals :func:`extract_frame`.
-    Leaving the loop early (``break``, an error, cancellation) stops the server's query.
+    Leaving the loop early (``break``, an error, cancellation) stops the server's query:
+    at once with ``contextlib.aclosing(iter_batches(...))`` or ``aclose()``, else when
+    the generator is collected.
     The arguments are checked here, before the loop starts.
     """
     reject_awaitable(db, field="db")
@@ -118,7 +120,7 @@ def iter_batches(
 
 async def _frames_of(
     db: Database, sql: str, args: Sequence[Any], batch_rows: int
-) -> AsyncIterator[pd.DataFrame]:
+) -> AsyncGenerator[pd.DataFrame, None]:
     async with responsive_to_interrupts():
         plan = await plan_extract(db, sql, args)
         async with open_stream(

@@ -160,3 +160,21 @@ async def test_placeholder_text_inside_literals_is_left_alone(
     for column, wanted in expected.items():
         assert fast[column].tolist() == [wanted]
     assert fast["x"].isna().tolist() == [value is None]
+
+
+async def test_numerics_beyond_float8_are_infinite_or_zero_as_in_python(
+    seeded_db: Database,
+) -> None:
+    """float(Decimal) gives inf, -inf, 0.0 and -0.0 past float8's range; the server's
+    numeric -> float8 cast raises instead, which failed the whole extract."""
+    query = """
+        SELECT * FROM (VALUES ('1e400'::numeric), ('-1e400'), ('1e-400'), ('-1e-400'),
+            ('1.5e308'), ('NaN'), (NULL), ('Infinity'), ('-Infinity'), (0), ('2e-310'))
+        AS t(n)
+    """
+    fast = await extract_frame(seeded_db, query)
+    slow = await fetch_frame(seeded_db, query)
+    pdt.assert_frame_equal(fast, slow, check_exact=True)
+    values = fast["n"].tolist()
+    assert values[:5] == [float("inf"), float("-inf"), 0.0, -0.0, 1.5e308]
+    assert str(values[3]) == "-0.0"

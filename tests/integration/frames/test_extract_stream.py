@@ -15,8 +15,8 @@ import itertools
 import secrets
 import traceback
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -173,8 +173,7 @@ async def test_leaving_iter_batches_early_stops_the_query(
 ) -> None:
     query, marker = _marked(ENDLESS)
     async with _superuser(server_url, seeded_db) as admin:
-        # iter_batches is typed as an AsyncIterator; what it returns is a generator.
-        stream = cast(AsyncGenerator[pd.DataFrame], iter_batches(seeded_db, query, batch_rows=1000))
+        stream = iter_batches(seeded_db, query, batch_rows=1000)
         async with contextlib.aclosing(stream) as frames:
             async for frame in frames:
                 assert len(frame) == 1000
