@@ -147,7 +147,12 @@ async def _frames_of(
 async def fetch_frame(
     db: Database, query: Query, params: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
-    """The same result through SQLAlchemy rows: simple and slow, same dtypes."""
+    """The same result through SQLAlchemy rows: simple and slow, same dtypes.
+
+    Values of the types read as text (see :mod:`.plan`) are spelled by Python here
+    (``[1, 2]``, ``1 day, 2:00:00``) and by PostgreSQL in :func:`extract_frame`
+    (``{1,2}``, ``1 day 02:00:00``); every other value is the same.
+    """
     reject_awaitable(db, field="db")
     statement = checked_statement(query, params)
     async with db.connection() as connection, connection.begin():
