@@ -15,8 +15,6 @@ decides on the server what each column arrives as:
   ``::text`` (both go through the numeric's text) and fails on values past float8's
   range; parsing the text on the client costs 10 ms, beside the server's work.
 - ``oid`` as ``int8``: ADBC reads it as a signed 32-bit integer, which wraps above 2^31.
-- ``date``, ``timestamp`` and ``timestamptz`` infinities as 9999-12-31 (23:59:59.999999)
-  and 0001-01-01, as asyncpg gives them (ADBC would wrap them into the year -290278);
 - every type without a native pandas dtype (uuid, json, jsonb, interval, time, arrays,
   enums, ranges, ...) as ``text``, in PostgreSQL's own spelling (``{1,2}`` for an array,
   ``1 day 02:00:00`` for an interval), the documented fallback of :mod:`.dtypes`.
@@ -48,17 +46,6 @@ from gallery_analytics.frames.dtypes import kind_for_oid
 # int2, int4, float4, float8, date, timestamp, timestamptz, text, varchar, bpchar, name.
 _NATIVE_OIDS = frozenset({16, 20, 21, 23, 700, 701, 1082, 1114, 1184, 25, 1043, 1042, 19})
 _CASTS = {26: "int8"}
-# PostgreSQL's infinities have no datetime64 value, and ADBC turns them into a wrapped
-# 64-bit count (a date in the year -290278). They become the latest and earliest
-# values Python's datetime has, as asyncpg (and so fetch_frame) gives them.
-_CLAMPS = {
-    1082: ("date '9999-12-31'", "date '0001-01-01'"),
-    1114: ("timestamp '9999-12-31 23:59:59.999999'", "timestamp '0001-01-01 00:00:00'"),
-    1184: (
-        "timestamptz '9999-12-31 23:59:59.999999+00'",
-        "timestamptz '0001-01-01 00:00:00+00'",
-    ),
-}
 # What the server reads as a parameter ``$n``, and the tokens inside which "$1" is just
 # text: string constants (standard, E'' escapes, dollar-quoted), quoted names and
 # comments. (standard_conforming_strings is on, as in every PostgreSQL since 9.1; block
@@ -190,12 +177,6 @@ async def _inline(driver: Any, sql: str, parameters: Sequence[Any], args: Sequen
 
 
 def _output(alias: str, oid: int) -> str:
-    if oid in _CLAMPS:
-        latest, earliest = _CLAMPS[oid]
-        return (
-            f"CASE WHEN {alias} = 'infinity' THEN {latest} "
-            f"WHEN {alias} = '-infinity' THEN {earliest} ELSE {alias} END AS {alias}"
-        )
     if oid in _NATIVE_OIDS:
         return alias
     return f"{alias}::{_CASTS.get(oid, 'text')} AS {alias}"

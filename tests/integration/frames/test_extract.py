@@ -178,3 +178,18 @@ async def test_numerics_beyond_float8_are_infinite_or_zero_as_in_python(
     values = fast["n"].tolist()
     assert values[:5] == [float("inf"), float("-inf"), 0.0, -0.0, 1.5e308]
     assert str(values[3]) == "-0.0"
+
+
+async def test_infinities_among_ordinary_values_match_the_slow_path(seeded_db: Database) -> None:
+    """ADBC's wrapped infinities are clamped value by value, next to ordinary values and
+    NULLs in the same batch (as asyncpg clamps them: 9999-12-31 ..., 0001-01-01)."""
+    query = """
+        SELECT v::timestamp AS ts, v::timestamptz AS tstz, v::date AS day
+        FROM (VALUES ('infinity'), ('2024-02-29 12:00'), (NULL), ('-infinity'),
+                     ('0001-01-01'), ('9999-12-31')) AS t(v)
+    """
+    fast = await extract_frame(seeded_db, query)
+    slow = await fetch_frame(seeded_db, query)
+    pdt.assert_frame_equal(fast, slow, check_exact=True)
+    assert str(fast["day"][0]) == "9999-12-31 00:00:00"
+    assert str(fast["ts"][3]) == "0001-01-01 00:00:00"
