@@ -22,10 +22,10 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -43,6 +43,8 @@ from gallery_analytics.outputs import claim_output
 # pay off, small enough that memory stays far below the 300 MB the issue allows.
 _BATCH_BYTES = 8 << 20
 _MB = 1_000_000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +103,16 @@ async def extract_to_parquet(
                 statement_timeout=db.settings.extract_timeout_seconds,
                 batch_bytes=_BATCH_BYTES,
             ) as stream:
-                writer = await asyncio.to_thread(pq.ParquetWriter, partial, stream.schema)
+                writer = await _to_the_end(pq.ParquetWriter, partial, stream.schema)
                 try:
                     with _ProgressBar(enabled=progress) as bar:
                         async for batch in stream:
-                            await asyncio.to_thread(writer.write_batch, batch)
+                            await _to_the_end(writer.write_batch, batch)
                             rows += batch.num_rows
                             bar.advance(batch.num_rows, batch.nbytes)
                 finally:
                     await asyncio.shield(asyncio.to_thread(writer.close))
-            file_bytes = await asyncio.to_thread(
-                _put_in_place, partial, target, force=force, field=field
-            )
+            file_bytes = await _to_the_end(_put_in_place, partial, target, force=force, field=field)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(_remove, partial))
             raise
@@ -123,6 +123,18 @@ async def extract_to_parquet(
         file_bytes=file_bytes,
         seconds=time.perf_counter() - started,
     )
+
+
+async def _to_the_end(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function`` in a worker thread, waited for even when the caller is cancelled
+    (the cancellation goes on afterwards): the writer must never be closed, nor the
+    partial file removed, while a thread still writes it."""
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
 
 
 def _put_in_place(partial: Path, target: Path, *, force: bool, field: str) -> int:

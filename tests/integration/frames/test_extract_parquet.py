@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from pathlib import Path
 
 import asyncpg
@@ -194,3 +196,37 @@ def test_the_command_writes_a_file_and_refuses_to_overwrite(
     assert bad.returncode != 0
     assert "NAME=VALUE" in bad.stderr
     assert sorted(os.listdir(tmp_path)) == ["sales.parquet"]
+
+
+async def test_a_cancel_during_a_write_waits_for_it_before_closing(
+    seeded_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer is used by one thread at a time: a cancel arriving while a batch is
+    being written lets that write finish before the file is closed and removed (closing
+    it from a second thread mid-write is a data race in pyarrow's C++ writer)."""
+    overlaps: list[str] = []
+    writing = threading.Event()
+
+    class SlowWriter(pq.ParquetWriter):  # type: ignore[misc]
+        def write_batch(self, *args: object, **kwargs: object) -> None:
+            writing.set()
+            time.sleep(0.3)
+            super().write_batch(*args, **kwargs)
+            writing.clear()
+
+        def close(self) -> None:
+            if writing.is_set():
+                overlaps.append("closed while a batch was being written")
+            super().close()
+
+    monkeypatch.setattr(pq, "ParquetWriter", SlowWriter)
+    task = asyncio.create_task(extract_to_parquet(seeded_db, LONG, tmp_path / "slow.parquet"))
+    for _ in range(1000):
+        if writing.is_set():
+            break
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert overlaps == []
+    assert await _leftovers(tmp_path) == []
