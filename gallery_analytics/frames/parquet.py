@@ -134,6 +134,8 @@ async def _to_the_end(function: Callable[..., T], *args: Any, **kwargs: Any) -> 
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # seen: the cancellation is what the caller gets
         raise
 
 

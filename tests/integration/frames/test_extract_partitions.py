@@ -279,6 +279,7 @@ async def test_an_error_in_one_partition_stops_them_all(
         f"SELECT '{marker}' AS marker, g AS n, 1 / (g - 600000) AS boom, md5(g::text) AS text "
         "FROM generate_series(1, 2000000) AS g"
     )
+    gc.collect()  # what earlier tests left is theirs
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         with pytest.raises(DatabaseError, match="division by zero"):
             await extract_frame(seeded_db, query, partitions=4, partition_by="n")
