@@ -187,6 +187,15 @@ def not_answering_error(*, waited: str) -> DatabaseNotAnsweringError:
     )
 
 
+def write_through_read_error(statement: str) -> ReadOnlyError:
+    """A read was given a statement that changes data (``statement``: its first keyword,
+    e.g. ``INSERT``), refused before it ran."""
+    return ReadOnlyError(
+        f"a read cannot change data, and this query does ({statement} ...); "
+        "use Database.write_session() to change data"
+    )
+
+
 def lock_timeout_error(
     operation: str = "the statement", *, waited_seconds: float | None = None
 ) -> DatabaseError:

@@ -38,8 +38,9 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from gallery_analytics.db.database import Database
+from gallery_analytics.db.translate import write_through_read_error
 from gallery_analytics.domain.columns import Kind
-from gallery_analytics.errors import ValidationError
+from gallery_analytics.errors import ReadOnlyError, ValidationError
 from gallery_analytics.frames.dtypes import kind_for_oid
 
 # Types ADBC decodes into the Arrow type the project wants, with no cast: bool, int8,
@@ -65,6 +66,9 @@ _TOKENS = re.compile(
     re.DOTALL | re.VERBOSE,
 )
 _TRAILING_SEMICOLONS = re.compile(r"[\s;]+\Z")
+# The statement's first keyword, past blanks, comments and opening parentheses.
+_LEADING_KEYWORD = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|\()*(?P<word>[A-Za-z]*)", re.DOTALL)
+_WRITING_KEYWORDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "WITH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +137,28 @@ async def plan_on(driver: Any, url: URL, sql: str, args: Sequence[Any]) -> Extra
     )
     try:
         await driver.prepare(plan.select())  # parsed and planned, never run
-    except asyncpg.PostgresSyntaxError:
-        # It prepared on its own but cannot be a subquery: INSERT/UPDATE/DELETE ...
-        # RETURNING, EXPLAIN, SHOW. Not rows an extract can read.
-        raise ValidationError(
-            "query",
-            "cannot be read as rows: extracts run SELECT, VALUES, TABLE or WITH ... SELECT "
-            "queries (changing data goes through Database.write_session())",
-        ) from None
+    except (asyncpg.PostgresSyntaxError, asyncpg.FeatureNotSupportedError):
+        raise _not_rows(sql) from None
     return plan
+
+
+def _not_rows(sql: str) -> ReadOnlyError | ValidationError:
+    """Why a statement that prepared on its own cannot be the wrapper's subquery.
+
+    INSERT, UPDATE, DELETE or MERGE ... RETURNING cannot be one, nor a WITH whose main
+    statement or one of whose parts changes data (a WITH that only reads can). That is a
+    write through a read: ReadOnlyError, as the read role would give when it ran. The
+    rest (EXPLAIN, SHOW, CALL, ...) are not rows a query gives.
+    """
+    match = _LEADING_KEYWORD.match(sql)
+    keyword = match["word"].upper() if match else ""
+    if keyword in _WRITING_KEYWORDS:
+        return write_through_read_error(keyword)
+    return ValidationError(
+        "query",
+        "cannot be read as rows: extracts run SELECT, VALUES, TABLE or WITH ... SELECT "
+        "queries (changing data goes through Database.write_session())",
+    )
 
 
 def type_name(pg_type: Any) -> str:

@@ -34,7 +34,7 @@ from gallery_analytics import CatalogService, DashboardService, NotFoundError, V
 from gallery_analytics.cli import main
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.models import Exhibition, User
-from gallery_analytics.errors import DatabaseError, GalleryAnalyticsError
+from gallery_analytics.errors import DatabaseError, GalleryAnalyticsError, ReadOnlyError
 from gallery_analytics.frames import extract_frame
 from gallery_analytics.reports import check_parameters
 from tests.conftest import _clone, run_cli
@@ -363,12 +363,29 @@ async def test_extract_frame_refuses_statements_that_return_no_rows(
         "DELETE FROM users RETURNING id",
         "UPDATE users SET email = 'x' RETURNING id",
         "INSERT INTO users (email) VALUES ('x') RETURNING id",
+        "-- a note first\n/* and another */ delete from users returning id",
+        "WITH doomed AS (SELECT id FROM users) DELETE FROM users RETURNING id",
+        "WITH gone AS (DELETE FROM users RETURNING id) SELECT * FROM gone",
     ],
 )
 async def test_extract_frame_cannot_write(fresh_db: Database, statement: str) -> None:
-    """A statement that changes data and returns rows is refused before it runs (it cannot
-    be read as a query's rows); the read role could not have run it either."""
-    await rejected(fresh_db, lambda: extract_frame(fresh_db, statement), "query", check_writes=True)
+    """A statement that changes data and returns rows is refused before it runs, as a
+    write through a read (it cannot be a query's rows; the read role could not run it)."""
+    error = await rejected(
+        fresh_db,
+        lambda: extract_frame(fresh_db, statement),
+        None,
+        kind=ReadOnlyError,
+        check_writes=True,
+    )
+    assert "write_session" in str(error)
+
+
+@pytest.mark.parametrize("statement", ["EXPLAIN SELECT 1", "SHOW work_mem"])
+async def test_extract_frame_refuses_statements_that_are_not_rows(
+    fresh_db: Database, statement: str
+) -> None:
+    await rejected(fresh_db, lambda: extract_frame(fresh_db, statement), "query")
 
 
 @pytest.mark.parametrize("value", [DROP, OR_TRUE, "') TO PROGRAM 'touch /tmp/x'; --"])

@@ -373,7 +373,10 @@ async def test_hostile_sql_through_a_read_changes_nothing(
         "SELECT set_config('role', 'gallery_writer', false)",
         "SELECT pg_read_file('/etc/hostname')",
         "WITH gone AS (DELETE FROM sales RETURNING id) SELECT count(*) FROM gone",
-        "SELECT 1 AS x --",  # a comment that swallows the COPY wrapper's closing parenthesis
+        # Closing the wrapper's subquery early, to run a statement of its own after it.
+        "SELECT 1 AS x) AS _extract(c0); DELETE FROM sales; SELECT (1",
+        "SELECT 1 AS x) AS _extract(c0) TO STDOUT; DELETE FROM sales; --",
+        "SELECT 1 AS x /*",
     ],
 )
 async def test_extract_frame_cannot_write_or_escape_its_copy(
@@ -385,6 +388,19 @@ async def test_extract_frame_cannot_write_or_escape_its_copy(
         await extract_frame(probe_db, sql)
     assert await _state(server_url, database) == before
     assert probe_db.pool_status()["checked_out"] == 0
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1 AS x --", "SELECT 1 AS x -- ) AS y; DELETE FROM sales"])
+async def test_a_trailing_comment_stays_inside_the_extract_wrapper(
+    probe_db: Database, server_url: URL, sql: str
+) -> None:
+    """A comment to the end of the query neither swallows the wrapper's closing
+    parenthesis nor reaches past it: the query's own row, nothing else."""
+    database = str(probe_db.url.database)
+    before = await _state(server_url, database)
+    frame = await extract_frame(probe_db, sql)
+    assert frame.to_dict("list") == {"x": [1]}
+    assert await _state(server_url, database) == before
 
 
 async def test_dashboard_filters_are_data_not_sql(probe_db: Database, server_url: URL) -> None:
