@@ -259,8 +259,13 @@ def _upgrade_blocking(url: URL, revision: str) -> None:
 
 async def schema_revisions(db: Database) -> tuple[bool, frozenset[str]]:
     """(whether any gallery table exists, the revisions in ``alembic_version``): one
-    read-only query round, no lock on any gallery table."""
-    async with db.read_session() as session:
+    read-only query round, no lock on any gallery table.
+
+    On the primary, where migrations run: a streaming replica that has not replayed the
+    upgrade just made would report the schema missing (``connect()`` upgrades the embedded
+    server, then checks again).
+    """
+    async with db.read_session(primary=True) as session:
         row = (
             await session.execute(
                 text(

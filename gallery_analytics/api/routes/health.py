@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from gallery_analytics.api.dependencies import DatabaseDep
 from gallery_analytics.db.replicas import ReplicaStatus
@@ -37,10 +38,14 @@ async def live() -> Health:
     responses={503: {"description": "database unreachable or schema not at this revision"}},
 )
 async def ready(db: DatabaseDep) -> Health:
-    # One read-only round trip: reachable and at head. Unreachable or an unpooled
-    # pool is a 503 with Retry-After, a schema at another revision 503 naming it
-    # (api.problems maps the errors).
+    # One read-only round trip to the primary: reachable and at head. Unreachable or an
+    # unpooled pool is a 503 with Retry-After, a schema at another revision 503 naming
+    # it (api.problems maps the errors).
     await check_schema(db)
+    if db.replica_status() is not None:
+        # One read where reads go, so the replica's state is measured, not remembered
+        # (down: the read falls back to the primary and the worker stays ready).
+        await db.run_read(lambda session: session.execute(text("SELECT 1")))
     return Health(
         status="ready",
         schema_revision=HEAD_REVISION,
