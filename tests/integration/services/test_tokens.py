@@ -53,10 +53,14 @@ async def test_only_a_digest_is_stored_and_listing_shows_no_secret(fresh_db: Dat
 
 async def test_a_wrong_secret_or_key_is_refused(fresh_db: Database) -> None:
     token = await ApiTokenService(fresh_db).create("ci", ["read"])
-    prefix, key_id, secret = token.split("_", 2)
+    # By position, not by "_": a key id or a secret may hold "_" (base64url), and one
+    # starting with it made the forged "wrong key" the token itself (1 run in 64).
+    prefix, key_id, secret = token[:3], token[4:16], token[17:]
+    assert f"{prefix}_{key_id}_{secret}" == token
     wrong_secret = f"{prefix}_{key_id}_{'A' * len(secret)}"
     wrong_key = f"{prefix}_{'B' * len(key_id)}_{secret}"
     for forged in (wrong_secret, wrong_key, token + "x", token[:-1], token.upper()):
+        assert forged != token
         assert await _verify(fresh_db, forged) is None
 
 
