@@ -73,6 +73,7 @@ from gallery_analytics.db.sessions import (
 from gallery_analytics.db.translate import (
     connect_error,
     describe_server,
+    is_concurrent_use,
     not_answering_error,
     translate_error,
 )
@@ -361,11 +362,21 @@ class Database:
 
     @asynccontextmanager
     async def driver_connection(self, *, write: bool = False) -> AsyncIterator[Any]:
-        """The pooled asyncpg connection itself, for COPY; returned to the pool afterwards."""
+        """The pooled asyncpg connection itself, for COPY; returned to the pool afterwards.
+
+        One task at a time, as a session: a statement from a second task while one runs
+        is ConcurrentSessionUseError, and the connection is then dropped, not returned
+        (the first statement may still be running on it: a pool reset would fail).
+        """
         async with self.connection(write=write) as connection:
             raw = await connection.get_raw_connection()
-            async with _fail_fast_on_connection_loss(raw.driver_connection):
-                yield raw.driver_connection
+            try:
+                async with _fail_fast_on_connection_loss(raw.driver_connection):
+                    yield raw.driver_connection
+            except Exception as exc:
+                if is_concurrent_use(exc):
+                    await connection.invalidate()
+                raise
 
     @asynccontextmanager
     async def driver_transaction(self, *, write: bool = False) -> AsyncIterator[Any]:

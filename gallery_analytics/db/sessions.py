@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
-from gallery_analytics.db.translate import not_answering_error
+from gallery_analytics.db.translate import CONCURRENT_USE_MESSAGE, not_answering_error
 from gallery_analytics.errors import (
     ConcurrentSessionUseError,
     DatabaseNotAnsweringError,
@@ -28,14 +28,6 @@ from gallery_analytics.errors import (
 )
 
 _T = TypeVar("_T")
-
-CONCURRENT_USE_MESSAGE = (
-    "one database session was used by two tasks at once (asyncio.gather or create_task "
-    "over the same session); a session is one connection and runs one statement at a "
-    "time. Give each concurrent task its own session (`async with db.read_session() as "
-    "session:` inside the task), or use DashboardService, which runs panels in parallel "
-    "that way"
-)
 
 SESSION_CLOSED_MESSAGE = (
     "this session's `async with` block has already ended (a task created inside it ran "

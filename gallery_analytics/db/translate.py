@@ -27,6 +27,7 @@ from gallery_analytics.config import (
     READ_DATABASE_URL_ENV,
 )
 from gallery_analytics.errors import (
+    ConcurrentSessionUseError,
     ConfigurationError,
     ConstraintViolationError,
     DatabaseError,
@@ -47,6 +48,26 @@ _CONSTRAINT_WORDS: dict[type[BaseException], str] = {
     asyncpg.exceptions.CheckViolationError: "breaks a check rule",
     asyncpg.exceptions.NotNullViolationError: "is missing a required value",
 }
+
+
+CONCURRENT_USE_MESSAGE = (
+    "one database session was used by two tasks at once (asyncio.gather or create_task "
+    "over the same session); a session is one connection and runs one statement at a "
+    "time. Give each concurrent task its own session (`async with db.read_session() as "
+    "session:` inside the task), or use DashboardService, which runs panels in parallel "
+    "that way"
+)
+
+# asyncpg's refusal of a second operation on a connection still busy with one. It has no
+# exception class of its own (an InterfaceError), hence its words.
+_BUSY_CONNECTION = "another operation is in progress"
+
+
+def is_concurrent_use(exc: BaseException) -> bool:
+    """Whether ``exc`` is asyncpg refusing a statement because another task's statement
+    still runs on the same connection."""
+    cause = driver_error(exc)
+    return isinstance(cause, asyncpg.exceptions.InterfaceError) and _BUSY_CONNECTION in str(cause)
 
 
 def driver_error(exc: BaseException) -> BaseException:
@@ -78,6 +99,8 @@ def translate_error(
     if isinstance(exc, sa_exc.TimeoutError):  # the pool's wait, not a statement's
         return PoolExhaustedError(_pool_exhausted_message(pool))
     cause = driver_error(exc)
+    if is_concurrent_use(cause):
+        return ConcurrentSessionUseError(CONCURRENT_USE_MESSAGE)
     if isinstance(cause, asyncpg.exceptions.ClientConfigurationError):
         return client_configuration_error(cause)
     if isinstance(cause, asyncpg.exceptions.ReadOnlySQLTransactionError):

@@ -330,3 +330,15 @@ def test_a_driver_configuration_message_that_quotes_the_url_is_not_repeated() ->
     assert isinstance(translated, ga.ConfigurationError)
     assert "pw-secret" not in str(translated)
     assert "GALLERY_DATABASE_URL" in str(translated)
+
+
+def test_a_busy_asyncpg_connection_is_concurrent_use_and_other_interface_errors_are_not() -> None:
+    """asyncpg says so only in words (an InterfaceError): two tasks on one connection."""
+    busy = asyncpg.exceptions.InterfaceError(
+        "cannot perform operation: another operation is in progress"
+    )
+    translated = translate_error(busy)
+    assert isinstance(translated, ga.ConcurrentSessionUseError)
+    assert "its own session" in str(translated)
+    closed = asyncpg.exceptions.InterfaceError("cannot perform operation: connection is closed")
+    assert not isinstance(translate_error(closed), ga.ConcurrentSessionUseError)

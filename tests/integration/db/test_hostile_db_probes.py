@@ -908,10 +908,6 @@ async def _driver_connection_gathered(db: Database) -> Outcome:
     return Outcome(None)
 
 
-def _bug(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=f"BUG: {reason}")
-
-
 CONCURRENCY_SCENARIOS = [
     pytest.param(_gather_with_return_exceptions, id="gather-return-exceptions"),
     pytest.param(_nested_gathers, id="nested-gathers"),
@@ -948,15 +944,7 @@ CONCURRENCY_SCENARIOS = [
         _close_from_another_task,
         id="close-from-another-task",
     ),
-    pytest.param(
-        _driver_connection_gathered,
-        id="driver-connection-gathered",
-        marks=_bug(
-            "Database.driver_connection() shared by gathered tasks raises a raw "
-            "asyncpg.InterfaceError (translate_error returns None for InterfaceError) and the "
-            "pool logs 'Exception during reset' with a traceback"
-        ),
-    ),
+    pytest.param(_driver_connection_gathered, id="driver-connection-gathered"),
 ]
 
 
