@@ -65,7 +65,6 @@ _TOKENS = re.compile(
     """,
     re.DOTALL | re.VERBOSE,
 )
-_TRAILING_SEMICOLONS = re.compile(r"[\s;]+\Z")
 # The statement's first keyword, past blanks, comments and opening parentheses.
 _LEADING_KEYWORD = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|\()*(?P<word>[A-Za-z]*)", re.DOTALL)
 _WRITING_KEYWORDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "WITH"})
@@ -120,7 +119,7 @@ async def plan_extract(db: Database, sql: str, args: Sequence[Any]) -> ExtractPl
 
 async def plan_on(driver: Any, url: URL, sql: str, args: Sequence[Any]) -> ExtractPlan:
     """:func:`plan_extract` on an asyncpg connection already chosen (``url``'s)."""
-    sql = _TRAILING_SEMICOLONS.sub("", sql)
+    sql = _without_statement_end(sql)
     statement = await driver.prepare(sql)
     attributes = statement.get_attributes()
     if not attributes:
@@ -159,6 +158,27 @@ def _not_rows(sql: str) -> ReadOnlyError | ValidationError:
         "cannot be read as rows: extracts run SELECT, VALUES, TABLE or WITH ... SELECT "
         "queries (changing data goes through Database.write_session())",
     )
+
+
+def _without_statement_end(sql: str) -> str:
+    """``sql`` without what may follow its last token: blanks, semicolons and comments,
+    as an editor leaves them (``SELECT ...; -- note``). The wrapper needs the bare query:
+    a ";" inside its parentheses would end it. Comment marks inside a string or a quoted
+    name are not comments (the same tokens as :func:`_inline`)."""
+    comments = [  # (start, end without the comment's own trailing blanks)
+        (match.start(), match.start() + len(match["text"].rstrip()))
+        for match in _TOKENS.finditer(sql)
+        if match["text"] is not None and match["text"].startswith(("--", "/*"))
+    ]
+    end = len(sql)
+    while True:
+        end = len(sql[:end].rstrip().rstrip(";").rstrip())
+        if comments and comments[-1][1] == end:
+            end = comments.pop()[0]
+        elif end and sql[end - 1] == ";":
+            continue
+        else:
+            return sql[:end]
 
 
 def type_name(pg_type: Any) -> str:

@@ -140,6 +140,31 @@ async def test_extract_runs_read_only(seeded_db: Database) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
+        ("SELECT 1 AS x; -- the last line an editor left", [1]),
+        ("SELECT 2 AS x;\n/* done */ ;\n\n-- really done\n", [2]),
+        ("SELECT 3 AS x /* ; */;", [3]),
+        ("SELECT 4 AS x; -- trailing blanks   \t", [4]),
+        ("SELECT '--;' AS x;", ["--;"]),
+        ("SELECT 'x; -- y' AS x -- 'z';", ["x; -- y"]),
+    ],
+)
+async def test_what_follows_the_last_semicolon_may_be_comments(
+    seeded_db: Database, query: str, expected: list[object]
+) -> None:
+    """As pasted from an editor: one statement, its semicolon, then notes. (It was
+    refused as "cannot be read as rows".) Comment marks inside a string are the string's."""
+    frame = await extract_frame(seeded_db, query)
+    assert frame["x"].tolist() == expected
+
+
+async def test_two_statements_are_refused(seeded_db: Database) -> None:
+    with pytest.raises(DatabaseError, match="multiple commands"):
+        await extract_frame(seeded_db, "SELECT 1 AS x; SELECT 2 AS y -- two")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
         ("SELECT 'costs $1' AS note, CAST(:x AS int) AS x", {"note": "costs $1"}),
         ("SELECT E'it''s \\'$1\\'' AS note, CAST(:x AS int) AS x", {"note": "it's '$1'"}),
         ('SELECT 1 AS "col$1", CAST(:x AS int) AS x', {"col$1": 1}),
