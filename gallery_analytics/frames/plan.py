@@ -170,15 +170,18 @@ def _without_statement_end(sql: str) -> str:
         for match in _TOKENS.finditer(sql)
         if match["text"] is not None and match["text"].startswith(("--", "/*"))
     ]
-    end = len(sql)
-    while True:
-        end = len(sql[:end].rstrip().rstrip(";").rstrip())
-        if comments and comments[-1][1] == end:
-            end = comments.pop()[0]
-        elif end and sql[end - 1] == ";":
-            continue
-        else:
-            return sql[:end]
+    end = _content_end(sql, len(sql))
+    while comments and comments[-1][1] == end:  # the last comment ends the content
+        end = _content_end(sql, comments.pop()[0])
+    return sql[:end]
+
+
+def _content_end(sql: str, end: int) -> int:
+    """Where ``sql[:end]`` ends once trailing blanks and semicolons are dropped."""
+    kept = sql[:end]
+    while (stripped := kept.rstrip().rstrip(";")) != kept:
+        kept = stripped
+    return len(kept)
 
 
 def type_name(pg_type: Any) -> str:
