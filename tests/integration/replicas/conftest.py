@@ -51,11 +51,19 @@ class ReplicaPair:
 
     async def on_replica(self, sql: str) -> object:
         """Run ``sql`` as the replica's superuser (pause/resume replay, settings)."""
-        connection = await asyncpg.connect(driver_dsn(self.replica_url, database=DATABASE))
-        try:
-            return await connection.fetchval(sql)
-        finally:
-            await connection.close()
+        return await _as_superuser(self.replica_url, sql)
+
+    async def on_primary(self, sql: str) -> object:
+        """Run ``sql`` as the primary's superuser, past the application's roles."""
+        return await _as_superuser(self.primary_url, sql)
+
+
+async def _as_superuser(server_url: URL, sql: str) -> object:
+    connection = await asyncpg.connect(driver_dsn(server_url, database=DATABASE))
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="module")

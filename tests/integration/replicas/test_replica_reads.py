@@ -10,20 +10,18 @@ import asyncio
 import logging
 from pathlib import Path
 
-import asyncpg
 import pandas.testing as pdt
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
-from gallery_analytics.db.admin import driver_dsn
 from gallery_analytics.db.database import Database
 from gallery_analytics.db.replicas import RETRY_SECONDS
 from gallery_analytics.db.schema import HEAD_REVISION, check_schema
 from gallery_analytics.errors import SchemaOutdatedError
 from gallery_analytics.frames import extract_frame, extract_to_parquet, iter_batches
 from gallery_analytics.services.catalog import CatalogService
-from tests.integration.replicas.conftest import DATABASE, ReplicaPair
+from tests.integration.replicas.conftest import ReplicaPair
 
 IN_RECOVERY = text("SELECT pg_is_in_recovery()")
 _INSERT_ARTIST = (
@@ -262,14 +260,6 @@ async def test_streams_and_partitions_read_the_replica(
         assert all(table.column("on_replica").to_pylist())
 
 
-async def _on_primary(replica_pair: ReplicaPair, sql: str) -> None:
-    connection = await asyncpg.connect(driver_dsn(replica_pair.primary_url, database=DATABASE))
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 async def test_the_schema_check_reads_the_primary(
     replicated_db: Database, replica_pair: ReplicaPair
 ) -> None:
@@ -278,13 +268,11 @@ async def test_the_schema_check_reads_the_primary(
     embedded server, `seed` then said the database had no gallery schema.)"""
     await replica_pair.on_replica("SELECT pg_wal_replay_pause()")
     try:
-        await _on_primary(replica_pair, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
+        await replica_pair.on_primary("UPDATE alembic_version SET version_num = 'ffffffffffff'")
         with pytest.raises(SchemaOutdatedError, match="ffffffffffff"):
             await check_schema(replicated_db)
         assert await _where_reads_go(replicated_db) == "replica"  # which still says head
     finally:
-        await _on_primary(
-            replica_pair, f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"
-        )
+        await replica_pair.on_primary(f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'")
         await replica_pair.on_replica("SELECT pg_wal_replay_resume()")
     await check_schema(replicated_db)
