@@ -164,24 +164,19 @@ def _without_statement_end(sql: str) -> str:
     """``sql`` without what may follow its last token: blanks, semicolons and comments,
     as an editor leaves them (``SELECT ...; -- note``). The wrapper needs the bare query:
     a ";" inside its parentheses would end it. Comment marks inside a string or a quoted
-    name are not comments (the same tokens as :func:`_inline`)."""
-    comments = [  # (start, end without the comment's own trailing blanks)
-        (match.start(), match.start() + len(match["text"].rstrip()))
-        for match in _TOKENS.finditer(sql)
-        if match["text"] is not None and match["text"].startswith(("--", "/*"))
-    ]
-    end = _content_end(sql, len(sql))
-    while comments and comments[-1][1] == end:  # the last comment ends the content
-        end = _content_end(sql, comments.pop()[0])
-    return sql[:end]
-
-
-def _content_end(sql: str, end: int) -> int:
-    """Where ``sql[:end]`` ends once trailing blanks and semicolons are dropped."""
-    kept = sql[:end]
+    name are not comments (the same tokens as :func:`_inline`); comments are read as the
+    blanks they are, so a ";" inside a trailing comment is not taken for the end."""
+    blanked = _TOKENS.sub(_comment_as_blanks, sql)
+    kept = blanked
     while (stripped := kept.rstrip().rstrip(";")) != kept:
         kept = stripped
-    return len(kept)
+    return sql[: len(kept)]
+
+
+def _comment_as_blanks(match: re.Match[str]) -> str:
+    """A comment as spaces of its length; any other token as it is."""
+    text = match[0]
+    return " " * len(text) if text.startswith(("--", "/*")) else text
 
 
 def type_name(pg_type: Any) -> str:
