@@ -141,6 +141,27 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``gallery-analytics`` as a user would: none of this process's GALLERY_*
     settings, only ``database_url`` (if given) and ``env``."""
+    return subprocess.run(
+        cli_command(*args),
+        capture_output=True,
+        text=True,
+        env=cli_environment(database_url, env),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line of ``gallery-analytics *args`` in this interpreter."""
+    return [sys.executable, "-m", "gallery_analytics.cli", *args]
+
+
+def cli_environment(
+    database_url: URL | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A user's environment for the command: this one without its GALLERY_* settings,
+    plus ``database_url`` (a writer's URL brings the read role's beside it) and ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
     if database_url is not None:
         environment["GALLERY_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
@@ -149,15 +170,7 @@ def run_cli(
             reader = database_url.set(username=APP_ROLES.reader)
             environment["GALLERY_READ_DATABASE_URL"] = reader.render_as_string(hide_password=False)
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gallery_analytics.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    return environment
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,19 @@ holds a few batches, never the result. Column types are the project's Arrow type
 dtypes as :func:`.extract.extract_frame`, apart from nullable integers (Parquet keeps
 nulls; pandas then reads such a column as float64 unless told otherwise).
 
-Nothing half-written is ever left at ``path``: rows go to a hidden file beside it, which
-becomes ``path`` only once complete, and is removed on any error or cancellation. An
-existing ``path`` is replaced only with ``force``; without it, one that appears while the
-extract runs is not overwritten either (the finished file is linked, not renamed, into
-place).
+Nothing half-written is ever left at ``path``: rows go to an unfinished file
+(:class:`~gallery_analytics.unfinished.UnfinishedFile`: unnamed on Linux, so not even a
+killed process leaves it behind), which becomes ``path`` only once complete and is freed
+on any error or cancellation. An existing ``path`` is replaced only with ``force``;
+without it, one that appears while the extract runs is not overwritten either (the
+finished file is linked, not renamed, into place).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +31,12 @@ from tqdm.auto import tqdm
 from gallery_analytics.concurrency import responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.values import reject_awaitable
-from gallery_analytics.errors import OutputExistsError, ValidationError
+from gallery_analytics.errors import ValidationError
 from gallery_analytics.frames.arrow_stream import open_stream
 from gallery_analytics.frames.plan import plan_extract
 from gallery_analytics.frames.sql import Query, compile_query
 from gallery_analytics.outputs import claim_output
+from gallery_analytics.unfinished import UnfinishedFile
 
 # Batches (and so row groups) of about this size: big enough for Parquet's encodings to
 # pay off, small enough that memory stays far below the 300 MB the issue allows.
@@ -85,7 +84,6 @@ async def extract_to_parquet(
     started = time.perf_counter()
     sql, args = compile_query(query, params)
     target = await asyncio.to_thread(claim_output, path, force=force, field=field)
-    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     rows = 0
     async with responsive_to_interrupts():
         plan = await plan_extract(db, sql, args)
@@ -97,13 +95,14 @@ async def extract_to_parquet(
                 f"returns more than one column named {', '.join(map(repr, repeated))}; a "
                 "Parquet file needs distinct names: give them aliases (AS ...)",
             )
+        unfinished = await asyncio.to_thread(UnfinishedFile, target)
         try:
             async with open_stream(
                 plan,
                 statement_timeout=db.settings.extract_timeout_seconds,
                 batch_bytes=_BATCH_BYTES,
             ) as stream:
-                writer = await _to_the_end(pq.ParquetWriter, partial, stream.schema)
+                writer = await _to_the_end(pq.ParquetWriter, unfinished.writer_path, stream.schema)
                 try:
                     with _ProgressBar(enabled=progress) as bar:
                         async for batch in stream:
@@ -112,10 +111,9 @@ async def extract_to_parquet(
                             bar.advance(batch.num_rows, batch.nbytes)
                 finally:
                     await asyncio.shield(asyncio.to_thread(writer.close))
-            file_bytes = await _to_the_end(_put_in_place, partial, target, force=force, field=field)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(_remove, partial))
-            raise
+            file_bytes = await _to_the_end(unfinished.put_in_place, force=force, field=field)
+        finally:
+            await asyncio.shield(asyncio.to_thread(unfinished.discard))
     return ParquetExtract(
         path=target,
         rows=rows,
@@ -128,7 +126,7 @@ async def extract_to_parquet(
 async def _to_the_end(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``function`` in a worker thread, waited for even when the caller is cancelled
     (the cancellation goes on afterwards): the writer must never be closed, nor the
-    partial file removed, while a thread still writes it."""
+    unfinished file freed, while a thread still writes it."""
     future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
     try:
         return await asyncio.shield(future)
@@ -137,41 +135,6 @@ async def _to_the_end(function: Callable[..., T], *args: Any, **kwargs: Any) -> 
         if not future.cancelled():
             future.exception()  # seen: the cancellation is what the caller gets
         raise
-
-
-def _put_in_place(partial: Path, target: Path, *, force: bool, field: str) -> int:
-    """Make the finished file ``target``; its size."""
-    size = partial.stat().st_size
-    if force:
-        os.replace(partial, target)
-        return size
-    try:
-        os.link(partial, target)  # fails if target exists: never overwrites
-    except FileExistsError:
-        raise OutputExistsError(
-            field,
-            f"{target} appeared while the extract ran; pass --force to replace it, or "
-            "choose another path",
-            path=target,
-        ) from None
-    except OSError:
-        # A filesystem without hard links (exFAT, SMB, some FUSE mounts): check, then
-        # rename, which leaves a moment in which a file could appear and be replaced.
-        if os.path.lexists(target):
-            raise OutputExistsError(
-                field,
-                f"{target} appeared while the extract ran; pass --force to replace it",
-                path=target,
-            ) from None
-        os.replace(partial, target)
-        return size
-    _remove(partial)
-    return size
-
-
-def _remove(partial: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
 
 
 class _ProgressBar:

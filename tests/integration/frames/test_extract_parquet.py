@@ -1,11 +1,14 @@
 """extract_to_parquet and `gallery-analytics extract`: the file holds exactly the rows
-extract_frame gives, nothing half-written is ever left at the path (errors, cancellation,
-a file that appears meanwhile), and existing files are replaced only when asked."""
+extract_frame gives, nothing half-written is ever left at the path or beside it (errors,
+cancellation, SIGKILL, a file that appears meanwhile), and existing files are replaced
+only when asked."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -27,7 +30,7 @@ from gallery_analytics.errors import (
 )
 from gallery_analytics.frames import extract_frame, extract_to_parquet
 from gallery_analytics.frames.dtypes import STRING_DTYPE
-from tests.conftest import run_cli
+from tests.conftest import cli_command, cli_environment, run_cli
 
 MIXED = """
     SELECT w.id, w.title, w.year_created, w.list_price, w.acquired_at, w.status,
@@ -45,14 +48,22 @@ async def _leftovers(directory: Path) -> list[str]:
     return sorted(await asyncio.to_thread(os.listdir, directory))
 
 
-def _partial_size(directory: Path) -> int:
-    """Bytes in the extract's hidden partial file (0 while there is none or it is empty)."""
-    for path in directory.iterdir():
-        if path.name.endswith(".partial"):
-            try:
-                return path.stat().st_size
-            except FileNotFoundError:
-                return 0
+def _unfinished_bytes(directory: Path, pid: int | None = None) -> int:
+    """Bytes in the file process ``pid`` (this one by default) is writing in ``directory``
+    and has not yet put in place: found through its open descriptors, so a file with no
+    name yet counts too (0 while there is none or it is empty)."""
+    inside = os.path.realpath(directory) + os.sep
+    descriptors = Path(f"/proc/{pid or os.getpid()}/fd")
+    try:
+        listed = list(descriptors.iterdir())
+    except FileNotFoundError:  # the process has ended
+        return 0
+    for descriptor in listed:
+        try:
+            if os.readlink(descriptor).startswith(inside):
+                return descriptor.stat().st_size
+        except FileNotFoundError:  # closed meanwhile
+            continue
     return 0
 
 
@@ -113,13 +124,13 @@ async def test_a_file_that_appears_meanwhile_is_not_overwritten(
 
     async def someone_else_writes() -> None:
         for _ in range(4000):  # a file, not an event, is awaited
-            if await asyncio.to_thread(_partial_size, tmp_path):
+            if await asyncio.to_thread(_unfinished_bytes, tmp_path):
                 break
             await asyncio.sleep(0.005)
         await asyncio.to_thread(path.write_text, "theirs\n")
 
     other = asyncio.create_task(someone_else_writes())
-    with pytest.raises(OutputExistsError, match="appeared while the extract ran"):
+    with pytest.raises(OutputExistsError, match="appeared while"):
         await extract_to_parquet(seeded_db, LONG, path)
     await other
     assert await asyncio.to_thread(path.read_text) == "theirs\n"
@@ -139,9 +150,9 @@ async def test_cancelling_leaves_no_file_and_stops_the_query(
 ) -> None:
     path = tmp_path / "cancelled.parquet"
     task = asyncio.create_task(extract_to_parquet(seeded_db, LONG, path))
-    # Cancel once the hidden partial file has rows in it: the worst moment.
+    # Cancel once the unfinished file has rows in it: the worst moment.
     for _ in range(2000):
-        if await asyncio.to_thread(_partial_size, tmp_path):
+        if await asyncio.to_thread(_unfinished_bytes, tmp_path):
             break
         await asyncio.sleep(0.005)
     else:
@@ -164,6 +175,31 @@ async def test_cancelling_leaves_no_file_and_stops_the_query(
     finally:
         await admin.close()
     assert running == 0, "the server still runs the cancelled extract's query"
+
+
+def test_a_killed_extract_leaves_nothing_behind(seeded_db: Database, tmp_path: Path) -> None:
+    """SIGKILL while rows are being written, so no handler runs: neither the path nor a
+    hidden partial file of hundreds of MB is left in the directory."""
+    path = tmp_path / "killed.parquet"
+    process = subprocess.Popen(
+        cli_command("extract", LONG, "--out", str(path), "--no-progress"),
+        env=cli_environment(seeded_db.url),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _unfinished_bytes(tmp_path, process.pid):
+            assert process.poll() is None, "the extract ended before it wrote a row"
+            assert time.monotonic() < deadline, "the extract never started writing"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(tmp_path)) == []
 
 
 async def test_repeated_column_names_are_refused_before_writing(
