@@ -156,7 +156,17 @@ async def fetch_frame(
     reject_awaitable(db, field="db")
     statement = checked_statement(query, params)
     async with db.connection() as connection, connection.begin():
-        result = await connection.execute(statement, dict(params or {}))
+        try:
+            result = await connection.execute(statement, dict(params or {}))
+        except (ValueError, OverflowError) as exc:
+            # asyncpg builds each value while reading rows; SQLAlchemy wraps only the
+            # driver's own errors, so datetime's are raised bare from here.
+            raise ValidationError(
+                "query",
+                f"returns a value Python cannot hold ({exc}); dates and times outside "
+                "Python's years 1-9999 are the usual cause: extract_frame reads them, or "
+                "cast the column to text",
+            ) from exc
         # The DB-API cursor's description carries each column's type OID.
         description: Sequence[Sequence[Any]] = result.context.cursor.description or []
         rows = result.all()

@@ -28,6 +28,7 @@ RANKS: dict[str, int] = {
     "config": 1,
     "concurrency": 1,
     "outputs": 1,
+    "unfinished": 1,  # a file named only once complete (Parquet extracts)
     "extras": 1,
     "db": 2,
     "charts": 2,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import bindparam, text
 
 from gallery_analytics.db.database import Database
-from gallery_analytics.errors import GalleryAnalyticsError
+from gallery_analytics.errors import GalleryAnalyticsError, ValidationError
 from gallery_analytics.frames import extract_frame, fetch_frame
 from gallery_analytics.frames.dtypes import STRING_DTYPE
 
@@ -240,6 +240,41 @@ async def test_timestamp_beyond_datetime64_is_a_project_error(seeded_db: Databas
     except GalleryAnalyticsError:
         return
     pytest.fail(f"no error; the value read is {frame['t'].dt.year[0]}-...")
+
+
+# (literal, the instant in microseconds since 1970 UTC, by the proleptic Gregorian
+# calendar both PostgreSQL and numpy use): valid values outside Python's years 1-9999.
+_DAY_US = 86_400 * 10**6
+BEYOND_PYTHON = [
+    ("'0044-03-15 BC'::date", (np.datetime64("-0043-03-15") - np.datetime64("1970-01-01"))),
+    ("'12000-01-01'::date", (np.datetime64("12000-01-01") - np.datetime64("1970-01-01"))),
+    ("'0001-01-01 00:00:00+00 BC'::timestamptz", None),
+    ("'12000-06-01 12:30:00+00'::timestamptz", None),
+    ("'12000-06-01 12:30:00'::timestamp", None),
+]
+
+
+@pytest.mark.parametrize(("literal", "days"), BEYOND_PYTHON, ids=lambda value: str(value))
+async def test_dates_beyond_pythons_years(seeded_db: Database, literal: str, days: Any) -> None:
+    """Valid PostgreSQL dates and times before year 1 or after 9999: extract_frame reads
+    them (datetime64 reaches +-290k years); fetch_frame, whose driver builds Python
+    datetimes, says so in a sentence and leaves its connection usable (it raised the
+    driver's bare ValueError / OverflowError: 'ordinal must be >= 1')."""
+    query = f"SELECT {literal} AS moment"
+    frame = await extract_frame(seeded_db, query)
+    truth = await fetch_frame(
+        seeded_db, f"SELECT (extract(epoch FROM {literal}) * 1000000)::int8 AS us"
+    )
+    want = int(truth["us"][0])
+    assert int(frame["moment"].astype("int64")[0]) == want
+    if days is not None:
+        assert want == int(days.astype("timedelta64[D]").astype("int64")) * _DAY_US
+    with pytest.raises(ValidationError, match="outside Python's years 1-9999") as caught:
+        await fetch_frame(seeded_db, query)
+    assert caught.value.field == "query"
+    assert "extract_frame" in str(caught.value)
+    after = await fetch_frame(seeded_db, "SELECT 1 AS one")
+    assert after["one"].tolist() == [1]
 
 
 async def test_fallback_types_arrive_as_postgresql_text(seeded_db: Database) -> None:
