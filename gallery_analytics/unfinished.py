@@ -39,15 +39,12 @@ class UnfinishedFile:
     def __init__(self, target: Path) -> None:
         self.target = target
         self._descriptor = _open_unnamed(target.parent)
+        # Whether the file has no name while written (a killed process leaves nothing).
+        self.unnamed = self._descriptor is not None
         if self._descriptor is None:
             self.writer_path = str(_hidden_beside(target))
         else:
             self.writer_path = f"{_OWN_DESCRIPTORS}/{self._descriptor}"
-
-    @property
-    def unnamed(self) -> bool:
-        """Whether the file has no name while written (a killed process leaves nothing)."""
-        return self._descriptor is not None
 
     def put_in_place(self, *, force: bool, field: str) -> int:
         """Make the finished file :attr:`target`; its size in bytes.

@@ -36,6 +36,7 @@ def test_the_target_appears_whole_and_alone(form: str, tmp_path: Path) -> None:
     assert file.put_in_place(force=False, field="out") == 1000
     file.discard()
     file.discard()  # idempotent
+    assert file.unnamed == (form == "unnamed")
     assert target.read_bytes() == b"x" * 1000
     assert os.listdir(tmp_path) == ["out.bin"]
     assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
