@@ -65,8 +65,9 @@ _TOKENS = re.compile(
     """,
     re.DOTALL | re.VERBOSE,
 )
-# The statement's first keyword, past blanks, comments and opening parentheses.
-_LEADING_KEYWORD = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|\()*(?P<word>[A-Za-z]*)", re.DOTALL)
+# The statement's first keyword, past blanks and opening parentheses (in a statement
+# whose comments are blanked: :func:`_comments_blanked`).
+_LEADING_KEYWORD = re.compile(r"[\s(]*(?P<word>[A-Za-z]*)")
 _WRITING_KEYWORDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "WITH"})
 
 
@@ -149,7 +150,7 @@ def _not_rows(sql: str) -> ReadOnlyError | ValidationError:
     write through a read: ReadOnlyError, as the read role would give when it ran. The
     rest (EXPLAIN, SHOW, CALL, ...) are not rows a query gives.
     """
-    match = _LEADING_KEYWORD.match(sql)
+    match = _LEADING_KEYWORD.match(_comments_blanked(sql))
     keyword = match["word"].upper() if match else ""
     if keyword in _WRITING_KEYWORDS:
         return write_through_read_error(keyword)
@@ -166,11 +167,15 @@ def _without_statement_end(sql: str) -> str:
     a ";" inside its parentheses would end it. Comment marks inside a string or a quoted
     name are not comments (the same tokens as :func:`_inline`); comments are read as the
     blanks they are, so a ";" inside a trailing comment is not taken for the end."""
-    blanked = _TOKENS.sub(_comment_as_blanks, sql)
-    kept = blanked
+    kept = _comments_blanked(sql)
     while (stripped := kept.rstrip().rstrip(";")) != kept:
         kept = stripped
     return sql[: len(kept)]
+
+
+def _comments_blanked(sql: str) -> str:
+    """``sql`` with each comment replaced by spaces of its length, so positions stay."""
+    return _TOKENS.sub(_comment_as_blanks, sql)
 
 
 def _comment_as_blanks(match: re.Match[str]) -> str:
