@@ -15,6 +15,14 @@ from typing import Any
 from gallery_analytics.errors import GalleryAnalyticsError
 
 
+def outcome_seen(future: asyncio.Future[Any]) -> None:
+    """Mark an ended future's outcome as seen, whatever it was, so an exception nobody
+    awaits is not logged as "Future exception was never retrieved". Usable as a done
+    callback for work that is abandoned or left to finish on its own."""
+    if not future.cancelled():
+        future.exception()
+
+
 async def gather_all(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
     """Results in argument order; on failure, the first project error (not a group)."""
     try:

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from gallery_analytics.concurrency import outcome_seen
 from gallery_analytics.db.adbc import DEFAULT_BATCH_BYTES, AdbcQuery
 from gallery_analytics.db.sessions import CLIENT_BOUND, CLIENT_TIMEOUT_MARGIN_SECONDS
 from gallery_analytics.db.translate import not_answering_error
@@ -127,15 +128,9 @@ class ArrowStream:
         if not done:
             self._silent = True
             self._query.cancel()  # a daemon thread of its own: it may block too
-            future.add_done_callback(_retrieve)
+            future.add_done_callback(outcome_seen)
             raise not_answering_error(waited=CLIENT_BOUND)
         return future.result()
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Mark an abandoned call's outcome as seen (no "exception was never retrieved")."""
-    if not future.cancelled():
-        future.exception()
 
 
 class _Worker:
@@ -178,7 +173,7 @@ async def _settle(future: asyncio.Future[Any]) -> None:
     (its outcome no longer matters: the caller is leaving)."""
     # Retrieved whenever it ends, also after this gives up waiting (asyncio.shield stops
     # watching its inner future once the outer one is cancelled).
-    future.add_done_callback(_retrieve)
+    future.add_done_callback(outcome_seen)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_SECONDS
     while not future.done():

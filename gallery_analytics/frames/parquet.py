@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from gallery_analytics.concurrency import responsive_to_interrupts
+from gallery_analytics.concurrency import outcome_seen, responsive_to_interrupts
 from gallery_analytics.db.database import Database
 from gallery_analytics.domain.values import reject_awaitable
 from gallery_analytics.errors import ValidationError
@@ -132,8 +132,7 @@ async def _to_the_end(function: Callable[..., T], *args: Any, **kwargs: Any) -> 
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         await asyncio.wait([future])
-        if not future.cancelled():
-            future.exception()  # seen: the cancellation is what the caller gets
+        outcome_seen(future)  # the cancellation is what the caller gets
         raise
 
 

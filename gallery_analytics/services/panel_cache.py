@@ -54,6 +54,7 @@ from cashews.exceptions import CacheBackendInteractionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gallery_analytics.concurrency import outcome_seen
 from gallery_analytics.db.database import Database, on_loop_release
 from gallery_analytics.domain.filters import OverviewFilters
 from gallery_analytics.domain.results import PanelResult
@@ -158,8 +159,7 @@ class _SingleFlight(Generic[T]):
         def forget(_task: asyncio.Task[T]) -> None:
             if self.flights.get(key) is flight:
                 del self.flights[key]
-            if not _task.cancelled():
-                _task.exception()  # retrieved: no "exception was never retrieved" warning
+            outcome_seen(_task)
 
         flight.task.add_done_callback(forget)
         return flight
